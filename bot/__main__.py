@@ -1,0 +1,79 @@
+"""`python -m bot web | worker | demo | history | replay`. Settings are built once, here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import configure
+
+
+def _run_web(settings: Settings) -> None:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    app = create_app(settings)
+    # On SIGTERM aiohttp stops accepting, lets in-flight requests finish (each answers 2xx or
+    # 503 within the Redis timeout) and exits well inside the contract's 20 s.
+    web.run_app(app, host=settings.HOST, port=settings.PORT, shutdown_timeout=10, print=None)
+
+
+def _run_worker(settings: Settings) -> None:
+    from bot.supervise import run_worker_forever
+
+    settings.check_worker()
+    asyncio.run(run_worker_forever(settings))
+
+
+def _history(settings: Settings, count: int, dead: bool) -> None:
+    from bot.admin import print_history
+
+    asyncio.run(print_history(settings, count=count, dead_only=dead))
+
+
+def _replay(settings: Settings, delivery_id: str) -> int:
+    from bot.admin import replay
+
+    return asyncio.run(replay(settings, delivery_id))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="hookwise, a GitHub App")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("web", help="the webhook server")
+    commands.add_parser("worker", help="the arq worker that runs the AI jobs")
+    commands.add_parser("demo", help="run everything against a local sandbox GitHub and Anthropic")
+    history = commands.add_parser("history", help="recent job records (provenance)")
+    history.add_argument("-n", "--count", type=int, default=20)
+    history.add_argument("--dead", action="store_true", help="only failed jobs (dead letters)")
+    replay = commands.add_parser("replay", help="re-run a recorded delivery")
+    replay.add_argument("delivery_id")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return run_demo()
+    try:
+        settings = load_settings()
+        configure(settings.LOG_LEVEL.value)
+        if args.command == "web":
+            _run_web(settings)
+        elif args.command == "worker":
+            _run_worker(settings)
+        elif args.command == "history":
+            _history(settings, args.count, args.dead)
+        elif args.command == "replay":
+            return _replay(settings, args.delivery_id)
+    except ConfigError as exc:
+        print(f"hookwise: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

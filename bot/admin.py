@@ -1,0 +1,63 @@
+"""Operator commands: `history` (provenance and dead letters) and `replay`."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.ledger import Accepted, Ledger
+from bot.records import JobRecord, Records
+
+
+def format_record(record: JobRecord) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.started_at))
+    done = ", ".join(
+        part
+        for part in (
+            f"comment {record.comment_id}" if record.comment_id else "",
+            f"labels {','.join(record.labels)}" if record.labels else "",
+        )
+        if part
+    )
+    line = (
+        f"{when}Z {record.outcome:<8} {record.event}.{record.action} {record.repository}#{record.target} "
+        f"delivery={record.delivery_id} try={record.job_try} {record.duration_ms}ms"
+    )
+    if record.model:
+        line += f" model={record.model} tokens={record.input_tokens}/{record.output_tokens}"
+    if done or record.detail:
+        line += f" — {record.detail}{' (' + done + ')' if done else ''}"
+    if record.error:
+        line += f" error: {record.error}"
+    return line
+
+
+async def print_history(settings: Settings, *, count: int, dead_only: bool) -> None:
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        records = await Records(redis).recent(count, dead_only=dead_only)
+    finally:
+        await redis.aclose()
+    if not records:
+        print("no records" + (" of failed jobs" if dead_only else ""))
+    for record in records:
+        print(format_record(record))
+
+
+async def replay(settings: Settings, delivery_id: str) -> int:
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        ledger = Ledger(redis)
+        stored = await ledger.stored(delivery_id)
+        if stored is None:
+            print(f"hookwise: no delivery {delivery_id} is remembered (records last 4 days)")
+            return 1
+        event, payload = stored
+        result = await ledger.accept(delivery_id, event, payload, replay=True)
+    finally:
+        await redis.aclose()
+    assert isinstance(result, Accepted)
+    print(f"queued {event} delivery {delivery_id} again as job {result.job_id}")
+    return 0

@@ -1,0 +1,80 @@
+"""The web process: `create_app(settings)` builds the aiohttp application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.config import Settings
+from bot.keys import LEDGER, METRICS, REDIS, SECRETS, SETTINGS
+from bot.ledger import Ledger
+from bot.metrics import WebMetrics
+from bot.webhook import MAX_BODY_BYTES, handle_webhook
+
+log = logging.getLogger("hookwise.web")
+
+# Short enough that a request answers 503 well inside GitHub's 10 s when Redis is away.
+REDIS_TIMEOUT_S = 2.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def connect_redis(url: str) -> Redis:
+    redis: Redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+    return redis
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    redis = connect_redis(app[SETTINGS].REDIS_URL)
+    app[REDIS] = redis
+    app[LEDGER] = Ledger(redis)
+    yield
+    await redis.aclose()
+
+
+@web.middleware
+async def _never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unexpected error is a bug, but still an answer GitHub and the operator can read."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error; the delivery was not accepted"}, status=503)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[REDIS].ping()
+    except (RedisError, OSError, TimeoutError) as exc:
+        return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": request.app[METRICS].content_type})
+
+
+def create_app(settings: Settings) -> web.Application:
+    settings.check_web()
+    # A little over GitHub's cap, so an oversized body is refused by our own check with a JSON 413.
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_never_500])
+    app[SETTINGS] = settings
+    app[SECRETS] = settings.webhook_secrets()
+    app[METRICS] = WebMetrics()
+    app.cleanup_ctx.append(_redis_ctx)
+    app.router.add_post(settings.WEBHOOK_PATH, handle_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

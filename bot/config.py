@@ -1,0 +1,128 @@
+"""The one settings object: every environment variable of the operating contract, read once.
+
+`Settings()` reads the environment and a `.env` file in the working directory. Each process then
+asks for what it needs (`web_settings`, `worker_settings`), so a missing value fails the start with
+one line naming the variable instead of failing a job an hour later.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "claude-haiku-5-5"
+"""Small and fast: a summary of a budgeted diff and a choice among existing labels do not need more."""
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is the one line the operator sees."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    APP_ID: int | None = None
+    PRIVATE_KEY: SecretStr | None = None
+    PRIVATE_KEY_PATH: Path | None = None
+    WEBHOOK_SECRET: SecretStr | None = None
+    WEBHOOK_PATH: str = "/api/github/webhooks"
+    HOST: str = "0.0.0.0"
+    PORT: int = Field(default=3000, ge=0, le=65535)
+    REDIS_URL: str = "redis://localhost:6379"
+    GITHUB_API_URL: str = "https://api.github.com"
+    # The SDK reads these itself from the environment; they are here too so a `.env` file works.
+    ANTHROPIC_API_KEY: SecretStr | None = None
+    ANTHROPIC_BASE_URL: str | None = None
+    ANTHROPIC_MODEL: str = DEFAULT_MODEL
+    LOG_LEVEL: LogLevel = LogLevel.INFO
+    DRY_RUN: bool = False
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("WEBHOOK_PATH")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("GITHUB_API_URL", "ANTHROPIC_BASE_URL")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("ANTHROPIC_MODEL")
+    @classmethod
+    def _model_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model")
+        return value.strip()
+
+    # -- what each process needs ---------------------------------------------------------------
+
+    def webhook_secrets(self) -> list[bytes]:
+        """The accepted secrets (a comma-separated list allows rotation without downtime)."""
+        raw = self.WEBHOOK_SECRET.get_secret_value() if self.WEBHOOK_SECRET else ""
+        return [part.strip().encode() for part in raw.split(",") if part.strip()]
+
+    def private_key(self) -> str:
+        """The App's PEM key, from `PRIVATE_KEY` (literal `\\n` accepted) or `PRIVATE_KEY_PATH`."""
+        if self.PRIVATE_KEY is not None:
+            pem = self.PRIVATE_KEY.get_secret_value().replace("\\n", "\n").strip()
+        elif self.PRIVATE_KEY_PATH is not None:
+            try:
+                pem = self.PRIVATE_KEY_PATH.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"PRIVATE_KEY_PATH: cannot read {self.PRIVATE_KEY_PATH}: {exc.strerror}") from exc
+        else:
+            raise ConfigError("PRIVATE_KEY or PRIVATE_KEY_PATH: required for the worker")
+        if "PRIVATE KEY-----" not in pem:
+            raise ConfigError("PRIVATE_KEY: not a PEM private key")
+        return pem + "\n"
+
+    def check_web(self) -> None:
+        if not self.webhook_secrets():
+            raise ConfigError("WEBHOOK_SECRET: required for the web server")
+
+    def check_worker(self) -> None:
+        if self.APP_ID is None:
+            raise ConfigError("APP_ID: required for the worker")
+        self.private_key()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning pydantic's report into the one line the contract promises."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from exc

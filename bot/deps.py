@@ -1,0 +1,26 @@
+"""What a handler needs, built once per worker process in arq's `on_startup`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.effects import Effects
+from bot.github import GitHubApp
+from bot.llm import LLM
+from bot.prompts import Prompts
+
+# The diff a summary may read, in tokens; with the PR text and instructions a summary request
+# stays under ~12k input tokens however large the pull request is.
+DIFF_BUDGET_TOKENS = 8_000
+MAX_LABELS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    github: GitHubApp
+    llm: LLM
+    prompts: Prompts
+    effects: Effects
+    diff_budget_tokens: int = DIFF_BUDGET_TOKENS
+    max_labels: int = MAX_LABELS
+    language: str = "English"

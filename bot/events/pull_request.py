@@ -1,0 +1,69 @@
+"""`pull_request` events: a merged pull request gets exactly one summary comment."""
+
+from __future__ import annotations
+
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from bot import budget, render
+from bot.answers import PullSummary
+from bot.deps import Deps
+from bot.github import Repo
+from bot.llm import Question
+from bot.prompts import fence
+from bot.records import JobRecord
+
+router = Router()
+
+
+async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, force: bool) -> None:
+    """Make the summary and post it, or edit the one already there. Shared with `@bot summarize`."""
+    pull = await repo.pull(number)
+    if not pull.merged and not force:
+        record.outcome, record.detail = "skipped", "pull request is not merged"
+        return
+    effect = f"summary:{repo.full_name}#{number}:{pull.merge_commit_sha}"
+    if not force and await deps.effects.done(effect):
+        record.outcome, record.detail = "skipped", "summary already posted for this merge"
+        return
+    files = await repo.pull_files(number)
+    commits = await repo.pull_commit_messages(number)
+    diff = budget.fit_diff(files, deps.diff_budget_tokens)
+    prompts = deps.prompts.summary
+    question = Question(
+        system=prompts.system.safe_substitute(tool="record_summary", language=deps.language, instructions=""),
+        user=prompts.user.safe_substitute(
+            repository=repo.full_name,
+            title=fence(pull.title),
+            body=fence(pull.body[:6000]),
+            commits=fence("\n---\n".join(message[:1000] for message in commits)),
+            diff=fence("\n\n".join(f"--- {path}\n{patch}" for path, patch in diff.included)),
+            skipped=", ".join(diff.skipped) or "none",
+        ),
+        answer=PullSummary,
+        tool_name="record_summary",
+        tool_description="Record the summary of the merged pull request.",
+    )
+    answer = await deps.llm.ask(question)
+    record.model, record.input_tokens, record.output_tokens = (
+        answer.model,
+        answer.input_tokens,
+        answer.output_tokens,
+    )
+    body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
+    async with deps.effects.lock(repo.full_name, number):
+        # Look before posting: a POST whose answer was lost, or another worker, may have posted it.
+        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
+        if existing is None:
+            record.comment_id = await repo.create_comment(number, body)
+            record.detail = "summary posted"
+        else:
+            await repo.edit_comment(existing.id, body)
+            record.comment_id, record.detail = existing.id, "summary edited"
+        await deps.effects.record(effect, str(record.comment_id))
+    record.outcome = "done"
+
+
+@router.register("pull_request", action="closed")
+async def on_closed(event: Event, repo: Repo, *, deps: Deps, record: JobRecord) -> None:
+    await summarize(repo, event.data["pull_request"]["number"], deps=deps, record=record, force=False)

@@ -1,0 +1,254 @@
+"""The one module that talks to GitHub: App auth, the installation-token cache, typed helpers.
+
+Everything goes through gidgethub over the worker's single aiohttp session. Reads return small
+typed values; writes (comments, labels, reactions) are the only places that change a repository,
+and each honours DRY_RUN by logging the write it would have made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import aiohttp
+from cachetools import TLRUCache
+from gidgethub import BadRequest
+from gidgethub.aiohttp import GitHubAPI
+from gidgethub.apps import get_installation_access_token, get_jwt
+
+from bot.budget import FileChange
+
+log = logging.getLogger("hookwise.github")
+
+USER_AGENT = "hookwise"
+# Refresh an installation token this long before GitHub says it expires (they live an hour).
+TOKEN_MARGIN_S = 5 * 60
+PER_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    token: str
+    expires_at: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    body: str
+    author: str
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class PullDetails:
+    number: int
+    title: str
+    body: str
+    merged: bool
+    merge_commit_sha: str | None
+    author: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueDetails:
+    number: int
+    title: str
+    body: str
+    state: str
+    labels: list[str]
+    is_pull_request: bool
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+class GitHubApp:
+    """The App's identity: JWTs, its slug, and installation tokens reused until near expiry."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        app_id: int,
+        private_key: str,
+        base_url: str,
+        dry_run: bool = False,
+    ) -> None:
+        self._session = session
+        self._app_id = str(app_id)
+        self._private_key = private_key
+        self.base_url = base_url
+        self.dry_run = dry_run
+        self._tokens: TLRUCache[int, _Token] = TLRUCache(
+            maxsize=4096, ttu=lambda _key, value, _now: value.expires_at - TOKEN_MARGIN_S, timer=time.time
+        )
+        # One in-flight token request per installation, however many jobs ask at once.
+        self._token_locks: dict[int, asyncio.Lock] = {}
+        self._slug: str | None = None
+
+    def _api(self, token: str | None = None) -> GitHubAPI:
+        return GitHubAPI(self._session, USER_AGENT, oauth_token=token, base_url=self.base_url)
+
+    def jwt(self) -> str:
+        """RS256, `iat` 60 s in the past, `exp` 10 minutes after `iat` (gidgethub's get_jwt)."""
+        return get_jwt(app_id=self._app_id, private_key=self._private_key, expiration=9 * 60)
+
+    async def app_get(self, url: str) -> Any:
+        return await self._api().getitem(url, jwt=self.jwt())
+
+    async def slug(self) -> str:
+        if self._slug is None:
+            app = await self.app_get("/app")
+            self._slug = str(app["slug"])
+        return self._slug
+
+    async def installation_token(self, installation_id: int) -> str:
+        cached = self._tokens.get(installation_id)
+        if cached is not None:
+            return cached.token
+        lock = self._token_locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(installation_id)
+            if cached is None:
+                raw = await get_installation_access_token(
+                    self._api(),
+                    installation_id=str(installation_id),
+                    app_id=self._app_id,
+                    private_key=self._private_key,
+                )
+                cached = _Token(str(raw["token"]), _epoch(str(raw["expires_at"])))
+                self._tokens[installation_id] = cached
+            return cached.token
+
+    async def repo(self, installation_id: int, full_name: str) -> Repo:
+        token = await self.installation_token(installation_id)
+        return Repo(self._api(token), full_name, bot_login=f"{await self.slug()}[bot]", dry_run=self.dry_run)
+
+
+class Repo:
+    """One repository, through one installation's token."""
+
+    def __init__(self, gh: GitHubAPI, full_name: str, *, bot_login: str, dry_run: bool) -> None:
+        self.gh = gh
+        self.full_name = full_name
+        self.bot_login = bot_login
+        self.dry_run = dry_run
+        self._url = f"/repos/{full_name}"
+
+    def rate_limit(self) -> str:
+        limit = self.gh.rate_limit
+        return f"{limit.remaining}/{limit.limit}" if limit is not None else "unknown"
+
+    async def _list(self, path: str) -> AsyncIterator[dict[str, Any]]:
+        sep = "&" if "?" in path else "?"
+        async for item in self.gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}"):
+            yield cast(dict[str, Any], item)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def pull(self, number: int) -> PullDetails:
+        raw = await self.gh.getitem(f"{self._url}/pulls/{number}")
+        return PullDetails(
+            number=int(raw["number"]),
+            title=str(raw.get("title") or ""),
+            body=str(raw.get("body") or ""),
+            merged=bool(raw.get("merged")),
+            merge_commit_sha=raw.get("merge_commit_sha"),
+            author=str((raw.get("user") or {}).get("login", "")),
+        )
+
+    async def pull_files(self, number: int, *, limit: int = 3000) -> list[FileChange]:
+        files: list[FileChange] = []
+        async for raw in self._list(f"/pulls/{number}/files"):
+            files.append(
+                FileChange(
+                    filename=str(raw["filename"]),
+                    status=str(raw.get("status", "modified")),
+                    additions=int(raw.get("additions", 0)),
+                    deletions=int(raw.get("deletions", 0)),
+                    patch=raw.get("patch"),
+                )
+            )
+            if len(files) >= limit:
+                break
+        return files
+
+    async def pull_commit_messages(self, number: int, *, limit: int = 50) -> list[str]:
+        messages: list[str] = []
+        async for raw in self._list(f"/pulls/{number}/commits"):
+            messages.append(str((raw.get("commit") or {}).get("message", "")))
+            if len(messages) >= limit:
+                break
+        return messages
+
+    async def issue(self, number: int) -> IssueDetails:
+        raw = await self.gh.getitem(f"{self._url}/issues/{number}")
+        return IssueDetails(
+            number=int(raw["number"]),
+            title=str(raw.get("title") or ""),
+            body=str(raw.get("body") or ""),
+            state=str(raw.get("state") or "open"),
+            labels=[str(label["name"]) for label in raw.get("labels") or []],
+            is_pull_request="pull_request" in raw,
+        )
+
+    async def labels(self) -> list[Label]:
+        return [Label(str(raw["name"]), str(raw.get("description") or "")) async for raw in self._list("/labels")]
+
+    async def find_own_comment(self, number: int, marker: str) -> Comment | None:
+        """The first comment on `number` written by this App whose first line is `marker`."""
+        from bot.render import has_marker
+
+        async for raw in self._list(f"/issues/{number}/comments"):
+            author = str((raw.get("user") or {}).get("login", ""))
+            body = str(raw.get("body") or "")
+            if author == self.bot_login and has_marker(body, marker):
+                return Comment(int(raw["id"]), body, author)
+        return None
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _dry(self, what: str) -> bool:
+        if self.dry_run:
+            log.info("dry-run: would %s on %s", what, self.full_name)
+        return self.dry_run
+
+    async def create_comment(self, number: int, body: str) -> int:
+        if self._dry(f"comment on #{number} ({len(body)} characters)"):
+            return 0
+        raw = await self.gh.post(f"{self._url}/issues/{number}/comments", data={"body": body})
+        return int(raw["id"])
+
+    async def edit_comment(self, comment_id: int, body: str) -> None:
+        if self._dry(f"edit comment {comment_id} ({len(body)} characters)"):
+            return
+        await self.gh.patch(f"{self._url}/issues/comments/{comment_id}", data={"body": body})
+
+    async def add_labels(self, number: int, labels: list[str]) -> None:
+        if not labels or self._dry(f"add labels {labels} to #{number}"):
+            return
+        await self.gh.post(f"{self._url}/issues/{number}/labels", data={"labels": labels})
+
+    async def file_text(self, path: str, ref: str | None = None) -> str | None:
+        """A file's text on the default branch (or `ref`); None when it does not exist."""
+        url = f"{self._url}/contents/{path}" + (f"?ref={ref}" if ref else "")
+        try:
+            raw = await self.gh.getitem(url)
+        except BadRequest as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return base64.b64decode(raw.get("content") or "").decode("utf-8", "replace")

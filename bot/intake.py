@@ -1,0 +1,96 @@
+"""Which deliveries hookwise acts on, and what of them travels to the worker. Pure.
+
+The web process answers within GitHub's 10 seconds by deciding here, from the payload alone,
+whether a delivery is work; only work is queued, and only the fields the worker reads travel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.payloads import EventPayload
+
+# A line that looks like `@something summarize|triage|help`. The web process does not know the
+# App's slug (it makes no GitHub call), so it only filters out comments that cannot be commands;
+# the worker parses them properly (bot/commands.py).
+_COMMAND_LIKE = re.compile(r"(?im)^[ \t]*@[\w.-]+(?:\[bot\])?[ \t]+(?:summarize|triage|help)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A delivery to process: the job's payload, in GitHub's shape but slimmed."""
+
+    event: str
+    action: str
+    payload: dict[str, Any]
+    repository: str
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """The payload lacks a field its event always carries: a 400, not a silent drop."""
+
+    error: str
+
+
+Decision = Work | Ignore | Malformed
+
+ACKNOWLEDGED_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
+
+
+def decide(event: str, payload: dict[str, Any]) -> Decision:
+    """Classify one verified delivery."""
+    if event in ACKNOWLEDGED_EVENTS:
+        return Ignore(f"{event} acknowledged")
+    if event not in {"pull_request", "issues", "issue_comment"}:
+        return Ignore(f"event {event} is not handled")
+    try:
+        parsed = EventPayload.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return Malformed(f"{event} payload: {where}: {first['msg']}")
+    if parsed.installation is None or parsed.repository is None:
+        return Ignore("no installation or repository in the payload")
+    action = parsed.action or ""
+
+    if event == "pull_request":
+        pull = parsed.pull_request
+        if pull is None:
+            return Malformed("pull_request payload without pull_request")
+        if action != "closed" or not pull.merged:
+            return Ignore(f"pull_request {action or 'without action'} is not a merge")
+        target = pull.number
+    elif event == "issues":
+        issue = parsed.issue
+        if issue is None:
+            return Malformed("issues payload without issue")
+        if action != "opened":
+            return Ignore(f"issues {action or 'without action'} is not handled")
+        if parsed.changes and "old_issue" in parsed.changes:
+            return Ignore("issue transferred from another repository: it was triaged there")
+        target = issue.number
+    else:
+        issue, comment = parsed.issue, parsed.comment
+        if issue is None or comment is None:
+            return Malformed("issue_comment payload without issue or comment")
+        if action != "created":
+            return Ignore(f"issue_comment {action or 'without action'} is not handled")
+        if comment.user.type == "Bot" or comment.user.login.endswith("[bot]"):
+            return Ignore("comment by a bot")
+        if not _COMMAND_LIKE.search(comment.body or ""):
+            return Ignore("comment holds no command")
+        target = issue.number
+
+    slim = parsed.model_dump(exclude_none=True, exclude={"changes"})
+    return Work(event, action, slim, parsed.repository.full_name, target)

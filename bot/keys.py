@@ -1,0 +1,16 @@
+"""Every aiohttp AppKey of the web process, typed. No logic."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.ledger import Ledger
+from bot.metrics import WebMetrics
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", Redis)
+LEDGER = web.AppKey("ledger", Ledger)
+METRICS = web.AppKey("metrics", WebMetrics)
+SECRETS = web.AppKey("webhook_secrets", list[bytes])

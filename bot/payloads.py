@@ -1,0 +1,69 @@
+"""Typed views of the webhook payload fields hookwise depends on, and nothing more.
+
+GitHub's payloads are large; the worker needs a handful of fields and re-reads the current state
+from GitHub before acting anyway (deliveries arrive late and out of order). The models ignore
+every other field, and `model_dump(exclude_none=True)` of one is what travels in the queue.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Installation(_Model):
+    id: int
+
+
+class Repository(_Model):
+    id: int
+    full_name: str
+    default_branch: str | None = None
+    private: bool = False
+
+
+class User(_Model):
+    login: str
+    type: str = "User"
+
+
+class PullRequest(_Model):
+    number: int
+    merged: bool | None = None
+    merge_commit_sha: str | None = None
+    title: str | None = None
+
+
+class IssuePullRequestLink(_Model):
+    url: str | None = None
+
+
+class Issue(_Model):
+    number: int
+    title: str | None = None
+    state: str | None = None
+    pull_request: IssuePullRequestLink | None = None
+    user: User | None = None
+
+
+class Comment(_Model):
+    id: int
+    body: str | None = None
+    user: User
+    author_association: str | None = None
+
+
+class EventPayload(_Model):
+    """The union of the fields of `pull_request`, `issues` and `issue_comment` events we read."""
+
+    action: str | None = None
+    installation: Installation | None = None
+    repository: Repository | None = None
+    sender: User | None = None
+    pull_request: PullRequest | None = None
+    issue: Issue | None = None
+    comment: Comment | None = None
+    changes: dict[str, object] | None = None

@@ -1,0 +1,40 @@
+"""Prompt templates, read from `prompts/` once, filled with data clearly fenced as untrusted. Pure
+apart from `load`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+_FENCE_BREAK = re.compile(r"</?\s*untrusted", re.IGNORECASE)
+
+
+def fence(text: str | None) -> str:
+    """Untrusted text cannot close (or open) the tag that marks it as data."""
+    return _FENCE_BREAK.sub(lambda match: match.group(0).replace("<", "‹"), text or "")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPair:
+    system: Template
+    user: Template
+
+
+@dataclass(frozen=True, slots=True)
+class Prompts:
+    summary: PromptPair
+    triage: PromptPair
+
+    @classmethod
+    def load(cls, directory: Path = PROMPTS_DIR) -> Prompts:
+        def pair(name: str) -> PromptPair:
+            return PromptPair(
+                Template((directory / f"{name}.system.md").read_text(encoding="utf-8")),
+                Template((directory / f"{name}.user.md").read_text(encoding="utf-8")),
+            )
+
+        return cls(summary=pair("summary"), triage=pair("triage"))

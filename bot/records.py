@@ -1,0 +1,76 @@
+"""Provenance: every job leaves a record a maintainer can read, and failed ones stay as dead letters."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+RECORD_PREFIX = "hookwise:record:"
+RECENT = "hookwise:records"  # sorted set: delivery id by finish time
+DEAD = "hookwise:dead"  # sorted set: delivery ids whose job failed for good
+RECORD_TTL_S = 14 * 24 * 3600
+KEEP_RECENT = 10_000
+
+
+@dataclass(slots=True)
+class JobRecord:
+    delivery_id: str
+    event: str
+    action: str
+    repository: str
+    target: int
+    installation_id: int
+    job_try: int = 1
+    started_at: float = field(default_factory=time.time)
+    duration_ms: int = 0
+    outcome: str = "running"  # done | skipped | retrying | failed
+    detail: str = ""
+    comment_id: int | None = None
+    labels: list[str] = field(default_factory=list)
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    rate_limit: str = ""
+    error: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> JobRecord:
+        data: dict[str, Any] = json.loads(raw)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+class Records:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def save(self, record: JobRecord) -> None:
+        now = time.time()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(RECORD_PREFIX + record.delivery_id, record.to_json(), ex=RECORD_TTL_S)
+            pipe.zadd(RECENT, {record.delivery_id: now})
+            pipe.zremrangebyrank(RECENT, 0, -KEEP_RECENT - 1)
+            if record.outcome == "failed":
+                pipe.zadd(DEAD, {record.delivery_id: now})
+            else:
+                pipe.zrem(DEAD, record.delivery_id)
+            await pipe.execute()
+
+    async def get(self, delivery_id: str) -> JobRecord | None:
+        raw = await self._redis.get(RECORD_PREFIX + delivery_id)
+        return JobRecord.from_json(raw) if raw else None
+
+    async def recent(self, count: int = 20, *, dead_only: bool = False) -> list[JobRecord]:
+        ids = await self._redis.zrevrange(DEAD if dead_only else RECENT, 0, count - 1)
+        if not ids:
+            return []
+        raws = await self._redis.mget([RECORD_PREFIX + (i.decode() if isinstance(i, bytes) else i) for i in ids])
+        return [JobRecord.from_json(raw) for raw in raws if raw]

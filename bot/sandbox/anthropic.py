@@ -1,0 +1,544 @@
+"""A local server that speaks Anthropic's Messages API, for tests and ``python -m bot demo``.
+
+The bot talks to it through the real ``anthropic`` SDK, so the SDK's own request building,
+retry policy (``retry-after-ms``, ``x-should-retry``), error mapping and response parsing all run
+over a real socket. Answers are deterministic: forced tool calls are filled in from the tool's
+JSON schema (or by ``AnthropicSandbox.responder``), and failures are injected on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+JSON = dict[str, Any]
+Failure = str | int
+Responder = Callable[[JSON], JSON]
+
+FAILURES: Final[frozenset[Failure]] = frozenset({429, 529, 500, 400, "garbage-tool", "garbage-json", "spend-limit"})
+"""Every value ``fail_next`` and ``always_fail`` accept."""
+
+_ERROR_STATUS: Final[dict[str, int]] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_MAX_DEPTH: Final = 6
+_RETRY_AFTER_MS: Final = "10"
+_MAX_BODY: Final = 32 * 1024 * 1024  # the real API's request size limit
+
+
+class _InvalidRequest(Exception):
+    """A request the real API would refuse with 400; the message is what the caller sees."""
+
+
+class AnthropicSandbox:
+    """State and behaviour of one fake Anthropic: recorded requests, injected failures, usage."""
+
+    def __init__(self, *, api_key: str = "sk-ant-sandbox", base_url: str = "") -> None:
+        self.api_key = api_key
+        self.base_url = base_url
+        self.requests: list[JSON] = []
+        self.responder: Responder | None = None
+        self._queued: deque[Failure] = deque()
+        self._always: Failure | None = None
+        self._input_tokens = 0
+        self._output_tokens = 0
+        self._ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+
+    # --- configuration used by tests -------------------------------------------------------
+
+    def fail_next(self, *failures: Failure) -> None:
+        """Queue failures for the next requests, one per request, so retry paths can be tested."""
+        for failure in failures:
+            _check_failure(failure)
+        self._queued.extend(failures)
+
+    def always_fail(self, failure: Failure | None) -> None:
+        """Fail every request this way (``None`` to stop), to test retries running out."""
+        if failure is not None:
+            _check_failure(failure)
+        self._always = failure
+
+    @property
+    def usage_totals(self) -> dict[str, int]:
+        """Tokens billed by successful answers, so tests can check usage logging."""
+        return {"input_tokens": self._input_tokens, "output_tokens": self._output_tokens}
+
+    # --- the web application ---------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        """Build the aiohttp app; routes are bound to this sandbox so several can coexist."""
+        app = web.Application(middlewares=[self._json_errors], client_max_size=_MAX_BODY)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        return app
+
+    @web.middleware
+    async def _json_errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Turn aiohttp's own 404/405/413 into the API's JSON error shape the SDK parses."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return self._error("not_found_error", f"Not found: {request.method} {request.path}")
+            if exc.status == 413:
+                return self._error("request_too_large", "Request exceeds the maximum size")
+            kind = "invalid_request_error"
+            return self._error(kind, f"{exc.reason}: {request.method} {request.path}", exc.status)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/messages: record, authenticate, maybe fail on purpose, then answer."""
+        body, early = await self._read(request)
+        if early is not None:
+            return early
+        failure = self._take_failure()
+        if failure is not None and failure not in ("garbage-tool", "garbage-json"):
+            return self._injected_error(failure)
+        try:
+            _validate(body)
+        except _InvalidRequest as exc:
+            return self._error("invalid_request_error", str(exc))
+        if failure == "garbage-json":
+            return web.Response(
+                status=200,
+                text='{"id": "msg_sandbox", "type": "message", "content": [',
+                content_type="application/json",
+                headers=self._headers(),
+            )
+        return self._answer(body, garbage=failure == "garbage-tool")
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/messages/count_tokens, for callers that budget prompts before sending."""
+        body, early = await self._read(request, record=False)
+        if early is not None:
+            return early
+        return web.json_response({"input_tokens": _input_tokens(body)}, headers=self._headers())
+
+    async def _read(self, request: web.Request, *, record: bool = True) -> tuple[JSON, web.StreamResponse | None]:
+        """Parse and record the body and check headers, in the order the real API does."""
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return {}, self._error("invalid_request_error", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return {}, self._error("invalid_request_error", "Request body must be a JSON object")
+        if record:
+            self.requests.append(body)
+        bearer = request.headers.get("authorization", "")
+        key = request.headers.get("x-api-key") or bearer.removeprefix("Bearer ").strip()
+        if key != self.api_key:
+            return body, self._error("authentication_error", "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            message = "anthropic-version: header is required"
+            return body, self._error("invalid_request_error", message)
+        return body, None
+
+    def _take_failure(self) -> Failure | None:
+        if self._queued:
+            return self._queued.popleft()
+        return self._always
+
+    def _injected_error(self, failure: Failure) -> web.Response:
+        """The error responses the real API sends, with headers that keep SDK retries fast."""
+        retry = {"retry-after": "1", "retry-after-ms": _RETRY_AFTER_MS}
+        if failure == 429:
+            message = "Number of request tokens has exceeded your per-minute rate limit (sandbox)"
+            return self._error("rate_limit_error", message, headers=retry)
+        if failure == "spend-limit":
+            # A permanent 429: x-should-retry tells the SDK not to retry it, and the error code
+            # maps it to the SDK's EnforcedSpendLimitReachedError (a RateLimitError subclass).
+            message = (
+                "You have reached your specified workspace API usage limits. You will regain "
+                "access on the first of next month (sandbox)"
+            )
+            details = {"error_code": "enforced_spend_limit_reached"}
+            return self._error("rate_limit_error", message, headers={"x-should-retry": "false"}, details=details)
+        if failure == 529:
+            return self._error("overloaded_error", "Overloaded (sandbox)", headers=retry)
+        if failure == 500:
+            return self._error("api_error", "Internal server error (sandbox)", headers=retry)
+        return self._error("invalid_request_error", "Injected invalid request (sandbox)")
+
+    def _answer(self, body: JSON, *, garbage: bool) -> web.Response:
+        """A well-formed Message: one tool_use block when a tool is chosen, else one text block."""
+        n = next(self._ids)
+        tool = _chosen_tool(body)
+        content: list[JSON]
+        if tool is not None:
+            if garbage:
+                tool_input = garbage_tool_input(tool["input_schema"])
+            elif self.responder is not None:
+                tool_input = self.responder(body)
+            else:
+                tool_input = fake_tool_input(tool["input_schema"], user_text(body))
+            block = {"type": "tool_use", "id": f"toolu_sandbox{n:012d}", "name": tool["name"]}
+            content = [{**block, "input": tool_input}]
+            stop_reason = "tool_use"
+        else:
+            text = _reply_text(body)
+            content = [{"type": "text", "text": text}]
+            stop_reason = "end_turn"
+        input_tokens = _input_tokens(body)
+        output_tokens = max(1, len(json.dumps(content)) // 4)
+        self._input_tokens += input_tokens
+        self._output_tokens += output_tokens
+        message = {
+            "id": f"msg_sandbox{n:012d}",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
+        return web.json_response(message, headers=self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        return {"request-id": f"req_sandbox{next(self._request_ids):012d}"}
+
+    def _error(
+        self,
+        kind: str,
+        message: str,
+        status: int | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        details: JSON | None = None,
+    ) -> web.Response:
+        """The API's error envelope, which the SDK reads into ``APIStatusError`` fields."""
+        error: JSON = {"type": kind, "message": message}
+        if details is not None:
+            error["details"] = details
+        all_headers = {**self._headers(), **(headers or {})}
+        body = {"type": "error", "error": error, "request_id": all_headers["request-id"]}
+        return web.json_response(body, status=status or _ERROR_STATUS[kind], headers=all_headers)
+
+
+async def start_sandbox(sandbox: AnthropicSandbox, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+    """Serve the sandbox in this event loop; the caller owns the runner and must clean it up."""
+    runner = web.AppRunner(sandbox.make_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    sandbox.base_url = f"http://{host}:{bound_port}"
+    return runner, sandbox.base_url
+
+
+def _check_failure(failure: Failure) -> None:
+    if isinstance(failure, bool) or failure not in FAILURES:
+        raise ValueError(f"unknown sandbox failure {failure!r}; expected one of {sorted(map(str, FAILURES))}")
+
+
+# --- request validation ------------------------------------------------------------------------
+
+
+def _validate(body: JSON) -> None:
+    """Refuse what the real API refuses at a basic level, so bad requests fail in tests too."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _InvalidRequest("model: Field required (a non-empty string)")
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise _InvalidRequest("max_tokens: Field required (an integer >= 1)")
+    if body.get("stream"):
+        raise _InvalidRequest("stream: the sandbox does not support streaming")
+    _validate_system(body.get("system"))
+    _validate_messages(body.get("messages"))
+    tools = body.get("tools")
+    names = _validate_tools(tools)
+    _validate_tool_choice(body.get("tool_choice"), names)
+
+
+def _validate_system(system: object) -> None:
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list) or not all(
+        isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
+    ):
+        raise _InvalidRequest("system: Input should be a string or a list of text blocks")
+
+
+def _validate_messages(messages: object) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise _InvalidRequest("messages: Field required (a non-empty list)")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _InvalidRequest(f"messages.{i}: Input should be an object")
+        if message.get("role") not in ("user", "assistant"):
+            raise _InvalidRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if isinstance(content, str):
+            if not content:
+                raise _InvalidRequest(f"messages.{i}.content: text content must be non-empty")
+            continue
+        if not isinstance(content, list) or not content:
+            raise _InvalidRequest(f"messages.{i}.content: Input should be a string or a list")
+        for j, block in enumerate(content):
+            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+                raise _InvalidRequest(f"messages.{i}.content.{j}.type: Field required")
+
+
+def _validate_tools(tools: object) -> list[str]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise _InvalidRequest("tools: Input should be a list")
+    names: list[str] = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise _InvalidRequest(f"tools.{i}: Input should be an object")
+        name = tool.get("name")
+        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+            raise _InvalidRequest(f"tools.{i}.name: String should match {_TOOL_NAME.pattern}")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise _InvalidRequest(f"tools.{i}.input_schema: an object schema with type 'object'")
+        if name in names:
+            raise _InvalidRequest("tools: Tool names must be unique.")
+        names.append(name)
+    return names
+
+
+def _validate_tool_choice(choice: object, names: list[str]) -> None:
+    if choice is None:
+        return
+    if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
+        raise _InvalidRequest("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+    if not names and choice["type"] != "none":
+        raise _InvalidRequest("tool_choice may only be specified while providing tools.")
+    if choice["type"] == "tool" and choice.get("name") not in names:
+        raise _InvalidRequest(f"tool_choice.name: no tool named {choice.get('name')!r} in tools")
+
+
+# --- answering -------------------------------------------------------------------------------
+
+
+def _chosen_tool(body: JSON) -> JSON | None:
+    """The tool the model "calls": the forced one, else the first (for any/auto), else none."""
+    tools: list[JSON] = body.get("tools") or []
+    choice: JSON = body.get("tool_choice") or {"type": "auto"}
+    if not tools or choice["type"] == "none":
+        return None
+    if choice["type"] == "tool":
+        return next(t for t in tools if t["name"] == choice["name"])
+    return tools[0]
+
+
+def user_text(body: JSON) -> str:
+    """All text the user sent (not the system prompt, which usually lists every option)."""
+    parts: list[str] = []
+
+    def collect(content: object) -> None:
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "text":
+                    parts.append(str(block.get("text", "")))
+                elif isinstance(block, dict) and block.get("type") == "tool_result":
+                    collect(block.get("content"))
+
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            collect(message.get("content"))
+    return "\n".join(parts)
+
+
+def _reply_text(body: JSON) -> str:
+    words = " ".join(user_text(body).split()[:12])
+    text = f"Sandbox reply to: {words}" if words else "Sandbox reply."
+    return text[: max(1, int(body["max_tokens"]) * 4)]
+
+
+def _input_tokens(body: JSON) -> int:
+    """About one token per four characters of everything the model would read."""
+    sent = [body.get("system") or "", body.get("messages") or [], body.get("tools") or []]
+    return max(1, len(json.dumps(sent)) // 4)
+
+
+# --- schema-driven tool input ----------------------------------------------------------------
+
+
+def fake_tool_input(schema: JSON, text: str = "") -> JSON:
+    """A deterministic value valid for ``schema``, picking enum values mentioned in ``text``.
+
+    Handles what pydantic's ``model_json_schema()`` emits: ``$defs``/``$ref``, ``anyOf`` with
+    null, enums, constrained strings, numbers and arrays.
+    """
+    value = _Faker(schema, text).value(schema, "", 0)
+    return value if isinstance(value, dict) else {}
+
+
+def garbage_tool_input(schema: JSON) -> JSON:
+    """Input that does not match ``schema``: wrong types everywhere and a required field missing."""
+    faker = _Faker(schema, "")
+    root = faker.resolve(schema)
+    properties: JSON = root.get("properties") or {}
+    garbage: JSON = {name: ([] if _is_stringy(faker.resolve(prop)) else "garbage") for name, prop in properties.items()}
+    required: list[str] = root.get("required") or []
+    if required:
+        garbage.pop(required[0], None)
+    return garbage or {"garbage": True}
+
+
+def _is_stringy(schema: JSON) -> bool:
+    return schema.get("type") == "string" or "enum" in schema or "const" in schema
+
+
+def _mentioned(value: str, text: str) -> bool:
+    """Whole-word, case-insensitive: 'bug' is in 'a bug here' but not in 'debugging'."""
+    pattern = rf"(?<!\w){re.escape(value)}(?!\w)"
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+
+
+class _Faker:
+    """Walks one JSON schema; holds the root (for ``$ref``) and the text enums are picked from."""
+
+    def __init__(self, root: JSON, text: str) -> None:
+        self.root = root
+        self.text = text
+
+    def resolve(self, schema: JSON) -> JSON:
+        """Follow ``$ref`` (keeping sibling keywords) and collapse ``allOf``."""
+        seen = 0
+        while "$ref" in schema and seen < 32:
+            target = self._pointer(str(schema["$ref"]))
+            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            seen += 1
+        if "allOf" in schema:
+            merged: JSON = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                merged = {**self.resolve(part), **merged}
+            schema = merged
+        return schema
+
+    def _pointer(self, ref: str) -> JSON:
+        if not ref.startswith("#"):
+            raise ValueError(f"only local $ref is supported, got {ref!r}")
+        node: Any = self.root
+        for part in ref.lstrip("#").strip("/").split("/"):
+            if part:
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+        if not isinstance(node, dict):
+            raise ValueError(f"$ref {ref!r} does not point at a schema")
+        return node
+
+    def value(self, schema: JSON, name: str, depth: int, index: int = 0) -> Any:
+        schema = self.resolve(schema)
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return self._enum_one(schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                branches = [self.resolve(b) for b in schema[key]]
+                real = [b for b in branches if b.get("type") != "null"]
+                return self.value(real[0], name, depth, index) if real else None
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object" or (kind is None and "properties" in schema):
+            return self._object(schema, depth)
+        if kind == "array":
+            return self._array(schema, name, depth)
+        if kind == "string":
+            return _string(schema, name, index)
+        if kind in ("integer", "number"):
+            return _number(schema, integer=kind == "integer")
+        if kind == "boolean":
+            return False
+        if kind == "null":
+            return None
+        return _string(schema, name, index)  # untyped: a string is valid for `Any`
+
+    def _enum_one(self, options: list[Any]) -> Any:
+        for option in options:
+            if isinstance(option, str) and _mentioned(option, self.text):
+                return option
+        return options[0]
+
+    def _object(self, schema: JSON, depth: int) -> JSON:
+        properties: JSON = schema.get("properties") or {}
+        required = set(schema.get("required") or [])
+        # Past the depth limit only required fields are filled, so recursive models terminate.
+        return {
+            key: self.value(prop, key, depth + 1)
+            for key, prop in properties.items()
+            if depth < _MAX_DEPTH or key in required
+        }
+
+    def _array(self, schema: JSON, name: str, depth: int) -> list[Any]:
+        items = self.resolve(schema.get("items") or {})
+        low = int(schema.get("minItems", 0))
+        high = int(schema.get("maxItems", max(low, 2)))
+        if "enum" in items:
+            options: list[Any] = items["enum"]
+            picked = [o for o in options if isinstance(o, str) and _mentioned(o, self.text)]
+            picked += [o for o in options if o not in picked][: max(0, low - len(picked))]
+            return picked[:high]
+        count = low if depth >= _MAX_DEPTH else min(max(low, 1), high)
+        return [self.value(items, name, depth + 1, i) for i in range(count)]
+
+
+def _words(name: str) -> str:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
+    return " ".join(spaced.split()).lower()
+
+
+def _string(schema: JSON, name: str, index: int) -> str:
+    fmt = schema.get("format")
+    special = {
+        "uri": "https://example.com/sandbox",
+        "url": "https://example.com/sandbox",
+        "email": "sandbox@example.com",
+        "date-time": "2024-01-01T00:00:00Z",
+        "date": "2024-01-01",
+        "time": "00:00:00",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+    }
+    if isinstance(fmt, str) and fmt in special:
+        return special[fmt]
+    words = _words(name) or "text"
+    suffix = f" {index + 1}" if index else ""
+    text = f"Sandbox {words}{suffix}: a short deterministic sentence."
+    low = int(schema.get("minLength", 0))
+    if len(text) < low:
+        text = text + "." * (low - len(text))
+    if "maxLength" in schema:
+        text = text[: int(schema["maxLength"])]
+    return text
+
+
+def _number(schema: JSON, *, integer: bool) -> int | float:
+    value: float = 0
+    if "minimum" in schema:
+        value = schema["minimum"]
+    elif "exclusiveMinimum" in schema:
+        value = schema["exclusiveMinimum"] + 1
+    if "maximum" in schema and value > schema["maximum"]:
+        value = schema["maximum"]
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        value = schema["exclusiveMaximum"] - 1
+    return int(value) if integer else value

@@ -1,0 +1,34 @@
+"""The one place that verifies webhook signatures.
+
+GitHub signs the raw request body with HMAC-SHA256 and sends `X-Hub-Signature-256: sha256=<hex>`.
+Only sha256 counts: the legacy sha1 header alone is not enough. Any of several secrets may match,
+so a secret can be rotated without dropping deliveries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+PREFIX = "sha256="
+
+
+def sign(body: bytes, secret: bytes) -> str:
+    """The header value GitHub would send for `body` (used by tests, the demo and the bench)."""
+    return PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def is_valid(body: bytes, header: str | None, secrets: Sequence[bytes]) -> bool:
+    """True when `header` is a well-formed sha256 signature of `body` under one of `secrets`."""
+    if not header or not header.startswith(PREFIX):
+        return False
+    received = header[len(PREFIX) :].strip().lower()
+    if len(received) != 64:
+        return False
+    matched = False
+    for secret in secrets:
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        # Check every secret (no early exit) so timing does not reveal which one matched.
+        matched |= hmac.compare_digest(expected, received)
+    return matched

@@ -1,0 +1,126 @@
+"""POST $WEBHOOK_PATH: verify -> parse -> decide -> dedupe+enqueue -> answer.
+
+No GitHub or AI call happens here: the answer goes back in milliseconds, whatever the model does.
+Every failure maps to the status the operating contract gives it; nothing becomes a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot import intake, signature
+from bot.keys import LEDGER, METRICS, SECRETS
+from bot.ledger import Accepted
+
+log = logging.getLogger("hookwise.webhook")
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class Rejected(Exception):
+    """A delivery answered with an error status; `outcome` labels the metric."""
+
+    def __init__(self, status: int, message: str, outcome: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.outcome = outcome
+
+
+def _answer(status: int, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """The delivery's JSON object, from either content type GitHub sends."""
+    if content_type == FORM_TYPE:
+        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        if "payload" not in fields:
+            raise Rejected(400, "form body has no payload field", "bad_request")
+        text: str | bytes = fields["payload"][0]
+    else:
+        text = body
+    try:
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(400, f"body is not JSON: {exc}", "bad_request") from exc
+    if not isinstance(payload, dict):
+        raise Rejected(400, "body is not a JSON object", "bad_request")
+    return payload
+
+
+async def _read_verified(request: web.Request) -> tuple[str, str, dict[str, Any]]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise Rejected(413, "body over 25 MiB", "too_large")
+    if request.content_type not in (JSON_TYPE, FORM_TYPE):
+        raise Rejected(415, f"unsupported content type {request.content_type!r}", "bad_type")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise Rejected(413, "body over 25 MiB", "too_large") from exc
+    header = request.headers.get("X-Hub-Signature-256")
+    secrets: list[bytes] = request.app[SECRETS]
+    if not signature.is_valid(body, header, secrets):
+        problem = "missing" if header is None else "not matching"
+        raise Rejected(401, f"X-Hub-Signature-256 {problem}", "bad_signature")
+    event = request.headers.get("X-GitHub-Event", "").strip()
+    delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
+    if not event or not delivery_id:
+        raise Rejected(400, "X-GitHub-Event and X-GitHub-Delivery are required", "bad_request")
+    if len(delivery_id) > 100 or len(event) > 100:
+        raise Rejected(400, "X-GitHub-Event or X-GitHub-Delivery too long", "bad_request")
+    return event, delivery_id, parse_body(body, request.content_type)
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    metrics = request.app[METRICS]
+    event = "-"
+    try:
+        event, delivery_id, payload = await _read_verified(request)
+        response, outcome = await _dispatch(request, event, delivery_id, payload)
+    except Rejected as rejection:
+        response, outcome = _answer(rejection.status, {"error": rejection.message}), rejection.outcome
+        log.info("delivery rejected status=%d reason=%r", rejection.status, rejection.message)
+    metrics.deliveries.labels(event=event, outcome=outcome).inc()
+    metrics.latency.observe(time.perf_counter() - started)
+    return response
+
+
+async def _dispatch(
+    request: web.Request, event: str, delivery_id: str, payload: dict[str, Any]
+) -> tuple[web.Response, str]:
+    decision = intake.decide(event, payload)
+    if isinstance(decision, intake.Malformed):
+        raise Rejected(400, decision.error, "bad_request")
+    if isinstance(decision, intake.Ignore):
+        status = "pong" if event == "ping" else "ignored"
+        log.debug("delivery=%s event=%s ignored: %s", delivery_id, event, decision.reason)
+        return _answer(200, {"status": status, "reason": decision.reason}), "ignored"
+    try:
+        result = await request.app[LEDGER].accept(delivery_id, event, decision.payload)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("delivery=%s event=%s not queued, Redis unavailable: %s", delivery_id, event, exc)
+        return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
+    if isinstance(result, Accepted):
+        log.info(
+            "delivery=%s event=%s action=%s repo=%s target=%d queued job=%s",
+            delivery_id,
+            event,
+            decision.action,
+            decision.repository,
+            decision.target,
+            result.job_id,
+        )
+        return _answer(202, {"status": "queued", "delivery": delivery_id, "job": result.job_id}), "queued"
+    log.info("delivery=%s event=%s duplicate (state %s)", delivery_id, event, result.state)
+    return _answer(200, {"status": "duplicate"}), "duplicate"

@@ -1,0 +1,173 @@
+"""The worker process: arq settings, the clients built once in `on_startup`, and the one job.
+
+`process_delivery` turns a queued delivery into a gidgethub `Event`, dispatches it through the
+combined router, and leaves a provenance record however it ends. Transient failures become arq
+`Retry` with backoff; permanent ones fail once, as a dead letter with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from anthropic import AsyncAnthropic
+from arq import Retry
+from arq.connections import RedisSettings
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from bot import failures
+from bot.config import Settings
+from bot.deps import Deps
+from bot.effects import Effects
+from bot.events import issues, pull_request
+from bot.github import GitHubApp
+from bot.ledger import QUEUE_NAME, DeliveryState, Ledger, deserialize_job, serialize_job
+from bot.llm import LLM, AnthropicLLM
+from bot.prompts import Prompts
+from bot.records import JobRecord, Records
+
+log = logging.getLogger("hookwise.worker")
+
+# A crashed worker's job runs again after the longest job timeout + 10 s (arq's in-progress TTL):
+# 60 s keeps that near a minute while leaving a model call (timeout 40 s) room to finish.
+JOB_TIMEOUT_S = 60
+MODEL_TIMEOUT_S = 40.0
+GITHUB_TIMEOUT_S = 20.0
+# arq refuses to start a job past its max_tries without calling it, which would leave no record;
+# allow a few more than our own policy so `failures.MAX_TRIES` always decides.
+ARQ_MAX_TRIES = failures.MAX_TRIES + 3
+
+ROUTER = Router(pull_request.router, issues.router)
+
+
+def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM | None = None) -> Deps:
+    github = GitHubApp(
+        session,
+        app_id=settings.APP_ID or 0,
+        private_key=settings.private_key(),
+        base_url=settings.GITHUB_API_URL,
+        dry_run=settings.DRY_RUN,
+    )
+    if llm is None:
+        client = AsyncAnthropic(
+            api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
+            base_url=settings.ANTHROPIC_BASE_URL,
+            max_retries=0,  # arq's tries are the one retry budget (bot/failures.py)
+            timeout=MODEL_TIMEOUT_S,
+        )
+        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
+    return Deps(github=github, llm=llm, prompts=Prompts.load(), effects=Effects(redis))
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S))
+    ctx["session"] = session
+    ctx["deps"] = build_deps(settings, session, ctx["redis"], ctx.get("llm"))
+    ctx["ledger"] = Ledger(ctx["redis"])
+    ctx["records"] = Records(ctx["redis"])
+    log.info(
+        "worker ready: model=%s github=%s dry_run=%s",
+        settings.ANTHROPIC_MODEL,
+        settings.GITHUB_API_URL,
+        settings.DRY_RUN,
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    session: aiohttp.ClientSession | None = ctx.get("session")
+    if session is not None:
+        await session.close()
+
+
+def _record_for(delivery_id: str, event: str, payload: dict[str, Any], job_try: int) -> JobRecord:
+    issue = payload.get("pull_request") or payload.get("issue") or {}
+    return JobRecord(
+        delivery_id=delivery_id,
+        event=event,
+        action=str(payload.get("action", "")),
+        repository=str(payload["repository"]["full_name"]),
+        target=int(issue.get("number", 0)),
+        installation_id=int(payload["installation"]["id"]),
+        job_try=job_try,
+    )
+
+
+async def process_delivery(
+    ctx: dict[str, Any], *, delivery_id: str, event: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    deps: Deps = ctx["deps"]
+    job_try = int(ctx.get("job_try", 1))
+    record = _record_for(delivery_id, event, payload, job_try)
+    started = time.perf_counter()
+    where = f"delivery={delivery_id} event={event} repo={record.repository} target={record.target} try={job_try}"
+    try:
+        repo = await deps.github.repo(record.installation_id, record.repository)
+        await ROUTER.dispatch(Event(payload, event=event, delivery_id=delivery_id), repo, deps=deps, record=record)
+        record.rate_limit = repo.rate_limit()
+        if record.outcome == "running":
+            record.outcome = "skipped"
+    except Exception as exc:
+        verdict = failures.classify(exc)
+        record.error = verdict.reason
+        if isinstance(verdict, failures.Transient) and job_try < failures.MAX_TRIES:
+            delay = failures.backoff(job_try, verdict.wait_s)
+            record.outcome = "retrying"
+            await _finish(ctx, record, started, where)
+            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
+            raise Retry(defer=delay) from exc
+        record.outcome = "failed"
+        log.error("%s failed: %s", where, verdict.reason, exc_info=isinstance(verdict, failures.Permanent))
+    await _finish(ctx, record, started, where)
+    return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
+
+
+async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where: str) -> None:
+    record.duration_ms = int((time.perf_counter() - started) * 1000)
+    await ctx["records"].save(record)
+    if record.outcome in ("done", "skipped"):
+        await ctx["ledger"].mark(record.delivery_id, DeliveryState.DONE)
+    elif record.outcome == "failed":
+        await ctx["ledger"].mark(record.delivery_id, DeliveryState.FAILED)
+    log.info(
+        "%s outcome=%s detail=%r comment=%s labels=%s model=%s tokens_in=%d tokens_out=%d rate_limit=%s duration_ms=%d",
+        where,
+        record.outcome,
+        record.detail,
+        record.comment_id,
+        record.labels,
+        record.model,
+        record.input_tokens,
+        record.output_tokens,
+        record.rate_limit or "unknown",
+        record.duration_ms,
+    )
+
+
+def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """arq Worker keyword arguments (arq's WorkerSettings), built from our Settings at start."""
+    from arq import func
+
+    options: dict[str, Any] = {
+        "functions": [func(process_delivery, name="process_delivery", timeout=JOB_TIMEOUT_S, max_tries=ARQ_MAX_TRIES)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),
+        "queue_name": QUEUE_NAME,
+        "job_serializer": serialize_job,
+        "job_deserializer": deserialize_job,
+        "ctx": {"settings": settings},
+        "max_jobs": 10,
+        "keep_result": 60,
+        "job_timeout": JOB_TIMEOUT_S,
+        "max_tries": ARQ_MAX_TRIES,
+        "poll_delay": 0.2,
+        # On SIGTERM give running jobs 20 s to finish before arq cancels and re-queues them
+        # (Heroku kills at 30 s).
+        "job_completion_wait": 20,
+    }
+    options.update(overrides)
+    return options
