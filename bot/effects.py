@@ -18,7 +18,7 @@ from bot.failures import LockBusy
 LOCK_PREFIX = "hookwise:lock:"
 EFFECT_PREFIX = "hookwise:effect:"
 EFFECT_TTL_S = 30 * 24 * 3600
-LOCK_TTL_MS = 90_000  # longer than a job may run, so a live job never loses its lock
+LOCK_TTL_MS = 65_000  # longer than a job may run (60 s), so a live job never loses its lock
 LOCK_WAIT_S = 5.0
 
 _RELEASE = """

@@ -43,9 +43,11 @@ class LockBusy(Exception):
     """Another worker holds the target's lock; try again shortly."""
 
 
-def backoff(job_try: int, asked: float | None = None, *, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter; a server's own wait wins when it asked for longer."""
-    ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2 ** max(job_try - 1, 0))
+def backoff(
+    job_try: int, asked: float | None = None, *, rng: random.Random | None = None, base: float = BASE_DELAY_S
+) -> float:
+    """Exponential backoff with jitter; a server's own wait wins when it asked for longer."""
+    ceiling = min(MAX_DELAY_S, base * 2 ** max(job_try - 1, 0))
     jittered = (rng or random).uniform(ceiling / 2, ceiling)
     return max(jittered, min(asked, MAX_DELAY_S * 5)) if asked is not None else jittered
 

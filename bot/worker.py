@@ -43,7 +43,16 @@ ARQ_MAX_TRIES = failures.MAX_TRIES + 3
 ROUTER = Router(pull_request.router, issues.router)
 
 
-def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM | None = None) -> Deps:
+def anthropic_client(settings: Settings) -> AsyncAnthropic:
+    return AsyncAnthropic(
+        api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
+        base_url=settings.ANTHROPIC_BASE_URL,
+        max_retries=0,  # arq's tries are the one retry budget (bot/failures.py)
+        timeout=MODEL_TIMEOUT_S,
+    )
+
+
+def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM) -> Deps:
     github = GitHubApp(
         session,
         app_id=settings.APP_ID or 0,
@@ -51,22 +60,17 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         base_url=settings.GITHUB_API_URL,
         dry_run=settings.DRY_RUN,
     )
-    if llm is None:
-        client = AsyncAnthropic(
-            api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
-            base_url=settings.ANTHROPIC_BASE_URL,
-            max_retries=0,  # arq's tries are the one retry budget (bot/failures.py)
-            timeout=MODEL_TIMEOUT_S,
-        )
-        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
     return Deps(github=github, llm=llm, prompts=Prompts.load(), effects=Effects(redis))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S))
-    ctx["session"] = session
-    ctx["deps"] = build_deps(settings, session, ctx["redis"], ctx.get("llm"))
+    ctx["session"] = session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S))
+    llm: LLM | None = ctx.get("llm")
+    if llm is None:
+        ctx["anthropic"] = client = anthropic_client(settings)
+        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
+    ctx["deps"] = build_deps(settings, session, ctx["redis"], llm)
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
     log.info(
@@ -81,6 +85,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     session: aiohttp.ClientSession | None = ctx.get("session")
     if session is not None:
         await session.close()
+    client: AsyncAnthropic | None = ctx.get("anthropic")
+    if client is not None:
+        await client.close()
 
 
 def _record_for(delivery_id: str, event: str, payload: dict[str, Any], job_try: int) -> JobRecord:
@@ -114,7 +121,7 @@ async def process_delivery(
         verdict = failures.classify(exc)
         record.error = verdict.reason
         if isinstance(verdict, failures.Transient) and job_try < failures.MAX_TRIES:
-            delay = failures.backoff(job_try, verdict.wait_s)
+            delay = failures.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", failures.BASE_DELAY_S))
             record.outcome = "retrying"
             await _finish(ctx, record, started, where)
             log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)

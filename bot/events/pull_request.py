@@ -8,7 +8,7 @@ from gidgethub.sansio import Event
 from bot import budget, render
 from bot.answers import PullSummary
 from bot.deps import Deps
-from bot.github import Repo
+from bot.github import PullDetails, Repo
 from bot.llm import Question
 from bot.prompts import fence
 from bot.records import JobRecord
@@ -26,14 +26,40 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
     if not force and await deps.effects.done(effect):
         record.outcome, record.detail = "skipped", "summary already posted for this merge"
         return
-    files = await repo.pull_files(number)
-    commits = await repo.pull_commit_messages(number)
-    diff = budget.fit_diff(files, deps.diff_budget_tokens)
+    async with deps.effects.lock(repo.full_name, number):
+        # Under the lock, so concurrent deliveries of one merge make one model call and one comment.
+        if not force and await deps.effects.done(effect):
+            record.outcome, record.detail = "skipped", "summary already posted for this merge"
+            return
+        diff = budget.fit_diff(await repo.pull_files(number), deps.diff_budget_tokens)
+        commits = await repo.pull_commit_messages(number)
+        answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, deps))
+        record.model, record.input_tokens, record.output_tokens = (
+            answer.model,
+            answer.input_tokens,
+            answer.output_tokens,
+        )
+        body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
+        # Look before posting: a POST whose answer was lost may have posted it already.
+        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
+        if existing is None:
+            record.comment_id = await repo.create_comment(number, body)
+            record.detail = "summary posted"
+        else:
+            await repo.edit_comment(existing.id, body)
+            record.comment_id, record.detail = existing.id, "summary edited"
+        await deps.effects.record(effect, str(record.comment_id))
+    record.outcome = "done"
+
+
+def _question(
+    repository: str, pull: PullDetails, commits: list[str], diff: budget.BudgetedDiff, deps: Deps
+) -> Question[PullSummary]:
     prompts = deps.prompts.summary
-    question = Question(
+    return Question(
         system=prompts.system.safe_substitute(tool="record_summary", language=deps.language, instructions=""),
         user=prompts.user.safe_substitute(
-            repository=repo.full_name,
+            repository=repository,
             title=fence(pull.title),
             body=fence(pull.body[:6000]),
             commits=fence("\n---\n".join(message[:1000] for message in commits)),
@@ -44,24 +70,6 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
         tool_name="record_summary",
         tool_description="Record the summary of the merged pull request.",
     )
-    answer = await deps.llm.ask(question)
-    record.model, record.input_tokens, record.output_tokens = (
-        answer.model,
-        answer.input_tokens,
-        answer.output_tokens,
-    )
-    body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
-    async with deps.effects.lock(repo.full_name, number):
-        # Look before posting: a POST whose answer was lost, or another worker, may have posted it.
-        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
-        if existing is None:
-            record.comment_id = await repo.create_comment(number, body)
-            record.detail = "summary posted"
-        else:
-            await repo.edit_comment(existing.id, body)
-            record.comment_id, record.detail = existing.id, "summary edited"
-        await deps.effects.record(effect, str(record.comment_id))
-    record.outcome = "done"
 
 
 @router.register("pull_request", action="closed")

@@ -1,0 +1,264 @@
+"""`python -m bot demo`: the whole pipeline on this machine, with nothing running and no accounts.
+
+Starts a throwaway Redis (unless `REDIS_URL` is set and answers), the sandbox GitHub and (unless
+`ANTHROPIC_API_KEY` is set) the sandbox Anthropic in this process, then `python -m bot web` and
+`python -m bot worker` as real processes. It sends signed, real GitHub deliveries, prints what
+the bot did on the sandbox and how long each step took, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from redis.asyncio import Redis
+
+from bot import redis_server, signature
+from bot.admin import format_record
+from bot.records import Records
+from bot.sandbox import anthropic as anthropic_sandbox
+from bot.sandbox import github as github_sandbox
+from bot.sandbox import world
+
+APP_ID = 424242
+SECRET = "demo-webhook-secret"
+WAIT_S = 60.0
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def new_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def demo_labels(request: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox model's triage answer: a keyword match standing in for the real model's judgement."""
+    text = " ".join(str(message.get("content")) for message in request.get("messages", [])).lower()
+    tool: dict[str, Any] = next(iter(request.get("tools") or []), {})
+    allowed = tool.get("input_schema", {}).get("properties", {}).get("labels", {}).get("items", {}).get("enum", [])
+    keywords = {"documentation": ("readme", "docs", "spell", "typo"), "bug": ("error", "crash", "broken")}
+    chosen = [name for name, words in keywords.items() if name in allowed and any(w in text for w in words)]
+    return {"labels": chosen, "reason": "The issue reports a spelling mistake in the README."}
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    result: str
+
+
+@dataclass
+class Demo:
+    steps: list[Step] = field(default_factory=list)
+
+    async def timed(self, name: str, action: Callable[[], Awaitable[str]]) -> str:
+        started = time.perf_counter()
+        result = await action()
+        self.steps.append(Step(name, time.perf_counter() - started, result))
+        print(f"  {name:<58} {result:<28} {1000 * (time.perf_counter() - started):8.1f} ms", flush=True)
+        return result
+
+
+async def _wait_for(condition: Callable[[], bool], what: str, limit_s: float = WAIT_S) -> str:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return "done"
+
+
+async def _wait_http(session: aiohttp.ClientSession, url: str, process: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the web process exited at start")
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return "200 ok"
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer")
+
+
+async def _deliver(
+    session: aiohttp.ClientSession, url: str, event: str, body: bytes, delivery: str, secret: str = SECRET
+) -> str:
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": signature.sign(body, secret.encode()),
+        "User-Agent": "GitHub-Hookshot/demo",
+    }
+    async with session.post(url, data=body, headers=headers) as response:
+        answer = await response.json()
+        return f"{response.status} {answer.get('status') or answer.get('error')}"
+
+
+def _spawn(command: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{command}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", command], env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _run(log_dir: Path) -> int:
+    explicit_redis = os.environ.get("REDIS_URL")
+    redis_process = None
+    if explicit_redis and redis_server.reachable(explicit_redis):
+        redis_url = explicit_redis
+        print(f"Redis: using {redis_url}")
+    else:
+        redis_process = redis_server.start()
+        redis_url = redis_process.url
+        print(f"Redis: started a throwaway redis-server at {redis_url}")
+
+    key = new_private_key()
+    github = github_sandbox.GitHubSandbox(app_id=APP_ID, private_key_pem=key, app_slug="hookwise")
+    pr_delivery, issue_delivery = world.merged_pr_delivery(), world.issue_opened_delivery()
+    world.seed(github, pr_delivery, issue_delivery)
+    github_runner, github_url = await github_sandbox.start_sandbox(github)
+    real_model = bool(os.environ.get("ANTHROPIC_API_KEY"))
+    model_runner = None
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(SOURCE_ROOT),
+        "APP_ID": str(APP_ID),
+        "PRIVATE_KEY": key,
+        "WEBHOOK_SECRET": SECRET,
+        "HOST": "127.0.0.1",
+        "PORT": str(redis_server.free_port()),
+        "REDIS_URL": redis_url,
+        "GITHUB_API_URL": github_url,
+        "LOG_LEVEL": "info",
+    }
+    if real_model:
+        env["ANTHROPIC_API_KEY"] = os.environ["ANTHROPIC_API_KEY"]
+        env["ANTHROPIC_MODEL"] = os.environ.get("ANTHROPIC_MODEL", "")
+        env = {name: value for name, value in env.items() if value}
+        print("Anthropic: the real API (ANTHROPIC_API_KEY is set); GitHub is the sandbox")
+    else:
+        model = anthropic_sandbox.AnthropicSandbox()
+        model.responder = lambda request: (
+            demo_labels(request)
+            if request["tool_choice"]["name"] == "choose_labels"
+            else anthropic_sandbox.fake_tool_input(request["tools"][0]["input_schema"], "")
+        )
+        model_runner, model_url = await anthropic_sandbox.start_sandbox(model)
+        env.update(ANTHROPIC_API_KEY=model.api_key, ANTHROPIC_BASE_URL=model_url)
+        print(f"Anthropic: the sandbox at {model_url} (set ANTHROPIC_API_KEY to use the real model)")
+    print(f"GitHub: the sandbox at {github_url}\nLogs: {log_dir}\n")
+
+    web = _spawn("web", env, log_dir)
+    worker = _spawn("worker", env, log_dir)
+    hook = f"http://127.0.0.1:{env['PORT']}/api/github/webhooks"
+    pr_repo, issue_repo = "C-Saunders/flynn_env_test", "Codertocat/Hello-World"
+    demo = Demo()
+    try:
+        async with aiohttp.ClientSession() as session:
+            health = hook.replace("/api/github/webhooks", "/healthz")
+            await demo.timed("start the web process (until /healthz answers)", lambda: _wait_http(session, health, web))
+            pr_id, issue_id = str(uuid.uuid4()), str(uuid.uuid4())
+            await demo.timed(
+                "deliver pull_request closed (merged)",
+                lambda: _deliver(session, hook, "pull_request", pr_delivery, pr_id),
+            )
+            await demo.timed(
+                "deliver issues opened", lambda: _deliver(session, hook, "issues", issue_delivery, issue_id)
+            )
+            await demo.timed(
+                "redeliver the same merged-PR delivery",
+                lambda: _deliver(session, hook, "pull_request", pr_delivery, pr_id),
+            )
+            await demo.timed(
+                "deliver the same merge again, new delivery id",
+                lambda: _deliver(session, hook, "pull_request", pr_delivery, str(uuid.uuid4())),
+            )
+            await demo.timed(
+                "deliver with a wrong signature",
+                lambda: _deliver(session, hook, "pull_request", pr_delivery, str(uuid.uuid4()), secret="wrong"),
+            )
+            await demo.timed(
+                "worker: summary comment on the merged PR",
+                lambda: _wait_for(lambda: bool(github.comments(pr_repo, 2)), "the summary comment"),
+            )
+            await demo.timed(
+                "worker: labels on the new issue",
+                lambda: _wait_for(lambda: "documentation" in github.issue_labels(issue_repo, 1), "the labels"),
+            )
+            redis = Redis.from_url(redis_url)
+            await _wait_for_records(redis, 3)
+            records = await Records(redis).recent(10)
+            await redis.aclose()
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"\ndemo failed: {exc}; see the logs in {log_dir}", file=sys.stderr)
+        for name in ("web", "worker"):
+            print(f"--- {name}.log (last lines)", file=sys.stderr)
+            print("\n".join((log_dir / f"{name}.log").read_text().splitlines()[-15:]), file=sys.stderr)
+        return 1
+    finally:
+        _stop(web)
+        _stop(worker)
+        await github_runner.cleanup()
+        if model_runner is not None:
+            await model_runner.cleanup()
+        if redis_process is not None:
+            redis_process.stop()
+
+    _report(github, pr_repo, issue_repo, records)
+    return 0
+
+
+async def _wait_for_records(redis: Redis, count: int) -> None:
+    deadline = time.monotonic() + WAIT_S
+    # Polling another process's writes: there is nothing in this process to wait on.
+    while len(await Records(redis).recent(10)) < count and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+def _report(github: github_sandbox.GitHubSandbox, pr_repo: str, issue_repo: str, records: list[Any]) -> None:
+    comments = github.comments(pr_repo, 2)
+    print(f"\nOn the sandbox GitHub, {pr_repo}#2 has {len(comments)} hookwise comment(s):\n")
+    for comment in comments:
+        print(re.sub(r"(?m)^", "    │ ", comment["body"]))
+    created = [r for r in github.requests if r.method == "POST" and r.path.endswith("/labels")]
+    print(f"\n{issue_repo}#1 labels: {github.issue_labels(issue_repo, 1)} ('bug' was there already)")
+    print(f"repository labels unchanged (none created silently): {github.repo_labels(issue_repo)}")
+    print(f"label requests sent: {[r.json for r in created]}")
+    print("\nProvenance (python -m bot history):")
+    for record in records:
+        print("  " + format_record(record))
+
+
+def run_demo() -> int:
+    with tempfile.TemporaryDirectory(prefix="hookwise-demo-") as log_dir:
+        return asyncio.run(_run(Path(log_dir)))

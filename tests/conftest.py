@@ -1,0 +1,101 @@
+"""Shared fixtures: a real Redis, the sandbox GitHub and Anthropic, settings pointing at them.
+
+Redis is real: `REDIS_URL` when it answers (on a database index of its own, flushed per test),
+otherwise a throwaway redis-server this session starts and stops. Nothing is ever skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from redis.asyncio import Redis
+
+from bot import redis_server
+from bot.config import Settings, load_settings
+from bot.sandbox import anthropic as anthropic_sandbox
+from bot.sandbox import github as github_sandbox
+from tests.helpers import APP_ID, SECRET
+
+TEST_DB = 13  # on a shared REDIS_URL, stay off the databases an application would use
+
+
+def _on_test_db(url: str) -> str:
+    return urlparse(url)._replace(path=f"/{TEST_DB}").geturl()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    configured = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+    if redis_server.reachable(configured):
+        yield _on_test_db(configured)
+        return
+    server = redis_server.start()
+    try:
+        yield _on_test_db(server.url)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture
+async def github(private_key: str) -> AsyncIterator[github_sandbox.GitHubSandbox]:
+    sandbox = github_sandbox.GitHubSandbox(app_id=APP_ID, private_key_pem=private_key, app_slug="hookwise")
+    runner, _url = await github_sandbox.start_sandbox(sandbox)
+    yield sandbox
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[anthropic_sandbox.AnthropicSandbox]:
+    sandbox = anthropic_sandbox.AnthropicSandbox()
+    runner, _url = await anthropic_sandbox.start_sandbox(sandbox)
+    yield sandbox
+    await runner.cleanup()
+
+
+@pytest.fixture
+def settings_env(
+    redis_url: str,
+    private_key: str,
+    github: github_sandbox.GitHubSandbox,
+    model: anthropic_sandbox.AnthropicSandbox,
+) -> dict[str, str]:
+    """The environment a real deployment would set, pointing at the sandboxes."""
+    return {
+        "APP_ID": str(APP_ID),
+        "PRIVATE_KEY": private_key,
+        "WEBHOOK_SECRET": SECRET,
+        "REDIS_URL": redis_url,
+        "GITHUB_API_URL": github.base_url,
+        "ANTHROPIC_API_KEY": model.api_key,
+        "ANTHROPIC_BASE_URL": model.base_url,
+        "LOG_LEVEL": "debug",
+    }
+
+
+@pytest.fixture
+def settings(settings_env: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    return load_settings(**settings_env)

@@ -1,0 +1,313 @@
+"""bot.intake.decide: which real deliveries are work, and what of them travels to the worker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bot.intake import Ignore, Malformed, Work, decide
+from tests.payloads import load_payload
+
+INSTALLATION = {"id": 461842, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDYxODQy"}
+
+
+def _with_installation(relpath: str) -> dict[str, Any]:
+    payload = load_payload(relpath)
+    payload["installation"] = dict(INSTALLATION)
+    return payload
+
+
+def _comment(body: str, relpath: str = "issue_comment/created.on-pull-request.json") -> dict[str, Any]:
+    payload = _with_installation(relpath)
+    payload["comment"]["body"] = body
+    return payload
+
+
+# -- pull_request --------------------------------------------------------------------------------
+
+
+def test_merged_pull_request_is_work() -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    decision = decide("pull_request", payload)
+    assert isinstance(decision, Work)
+    assert decision.event == "pull_request"
+    assert decision.action == "closed"
+    assert decision.repository == "C-Saunders/flynn_env_test"
+    assert decision.target == 2
+
+
+def test_merged_pull_request_payload_is_slim() -> None:
+    original = load_payload("pull_request/closed.merged.app.json")
+    decision = decide("pull_request", original)
+    assert isinstance(decision, Work)
+    slim = decision.payload
+
+    # What the worker needs stays, with GitHub's values.
+    assert slim["installation"] == {"id": 461842}
+    assert slim["repository"]["full_name"] == "C-Saunders/flynn_env_test"
+    assert slim["repository"]["id"] == original["repository"]["id"]
+    assert slim["pull_request"]["number"] == 2
+    assert slim["pull_request"]["merged"] is True
+    assert slim["pull_request"]["merge_commit_sha"] == "62b8e707477a463a4db8d9bb37c26d1481a32ae2"
+    assert slim["action"] == "closed"
+
+    # The big fields are gone.
+    pull = slim["pull_request"]
+    for big in ("body", "diff_url", "patch_url", "user", "merged_by", "head", "base", "_links", "labels"):
+        assert big not in pull, big
+    for big in ("owner", "html_url", "description", "hooks_url"):
+        assert big not in slim["repository"], big
+    assert set(slim.get("sender", {})) <= {"login", "type"}
+
+    # It is JSON-able and much smaller than what GitHub sent.
+    encoded = json.dumps(slim)
+    assert len(encoded) * 10 < len(json.dumps(original))
+
+
+def test_slim_payload_of_a_comment_keeps_what_commands_need() -> None:
+    decision = decide("issue_comment", _comment("@hookwise summarize"))
+    assert isinstance(decision, Work)
+    slim = decision.payload
+    assert slim["comment"]["body"] == "@hookwise summarize"
+    assert slim["comment"]["user"]["login"] == "lts-def"
+    assert "pull_request" in slim["issue"]
+    assert set(slim["issue"]["user"]) <= {"login", "type"}
+    assert "body" not in slim["issue"]
+
+
+@pytest.mark.parametrize(
+    "relpath", ["pull_request/closed.not-merged.app.json", "pull_request/closed.json", "pull_request/opened.json"]
+)
+def test_pull_request_that_is_not_a_merge_is_ignored(relpath: str) -> None:
+    assert isinstance(decide("pull_request", load_payload(relpath)), Ignore)
+
+
+def test_merged_flag_on_another_action_is_ignored() -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    payload["action"] = "edited"
+    assert isinstance(decide("pull_request", payload), Ignore)
+
+
+def test_pull_request_event_without_pull_request_is_malformed() -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    del payload["pull_request"]
+    assert isinstance(decide("pull_request", payload), Malformed)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("pull_request", "number"), "abc"),
+        (("pull_request", "number"), None),
+        (("pull_request",), "not an object"),
+        (("pull_request", "merged"), "perhaps"),
+        (("installation", "id"), "abc"),
+        (("repository", "full_name"), 42),
+        (("repository",), []),
+        (("action",), 7),
+    ],
+)
+def test_wrong_types_are_malformed(path: tuple[str, ...], value: object) -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    holder: Any = payload
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+    decision = decide("pull_request", payload)
+    assert isinstance(decision, Malformed)
+    assert path[0] in decision.error
+
+
+def test_missing_installation_is_ignored() -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    del payload["installation"]
+    assert isinstance(decide("pull_request", payload), Ignore)
+
+
+def test_missing_repository_is_ignored() -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    del payload["repository"]
+    assert isinstance(decide("pull_request", payload), Ignore)
+
+
+# -- issues --------------------------------------------------------------------------------------
+
+
+def test_opened_issue_is_work() -> None:
+    decision = decide("issues", _with_installation("issues/opened.json"))
+    assert isinstance(decision, Work)
+    assert (decision.event, decision.action, decision.target) == ("issues", "opened", 1)
+    assert decision.repository == "Codertocat/Hello-World"
+    assert decision.payload["issue"]["number"] == 1
+    assert "body" not in decision.payload["issue"]
+
+
+def test_opened_issue_fixture_without_installation_is_ignored() -> None:
+    """The OW example has no `installation` (it was not delivered to an App)."""
+    assert isinstance(decide("issues", load_payload("issues/opened.json")), Ignore)
+
+
+def test_issue_opened_by_a_transfer_is_ignored() -> None:
+    decision = decide("issues", _with_installation("issues/opened.with-transfer.json"))
+    assert isinstance(decision, Ignore)
+    assert "transfer" in decision.reason
+
+
+def test_transfer_changes_do_not_travel() -> None:
+    decision = decide("issues", _with_installation("issues/opened.json"))
+    assert isinstance(decision, Work)
+    assert "changes" not in decision.payload
+
+
+@pytest.mark.parametrize("relpath", ["issues/edited.json", "issues/closed.app.json", "issues/labeled.json"])
+def test_other_issue_actions_are_ignored(relpath: str) -> None:
+    assert isinstance(decide("issues", _with_installation(relpath)), Ignore)
+
+
+def test_issues_event_without_issue_is_malformed() -> None:
+    payload = _with_installation("issues/opened.json")
+    del payload["issue"]
+    assert isinstance(decide("issues", payload), Malformed)
+
+
+def test_issue_number_of_the_wrong_type_is_malformed() -> None:
+    payload = _with_installation("issues/opened.json")
+    payload["issue"]["number"] = "abc"
+    assert isinstance(decide("issues", payload), Malformed)
+
+
+# -- issue_comment -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "@hookwise summarize",
+        "@hookwise triage",
+        "@hookwise help",
+        "@hookwise[bot] summarize",
+        "Thanks!\n\n  @hookwise summarize please",
+        "@HookWise SUMMARIZE",
+        "first line\r\n@hookwise help\r\n",
+    ],
+)
+def test_comment_with_a_command_line_is_work(body: str) -> None:
+    decision = decide("issue_comment", _comment(body))
+    assert isinstance(decision, Work)
+    assert decision.target == 2
+    assert decision.repository == "abc/def-ci-webhook-test"
+
+
+def test_command_on_an_issue_is_work() -> None:
+    decision = decide("issue_comment", _comment("@hookwise triage", "issue_comment/created.with-installation.json"))
+    assert isinstance(decision, Work)
+    assert decision.target == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "trigger abc",  # the fixture's own body
+        "please @hookwise summarize this",  # not at the start of a line
+        "> @hookwise summarize",  # quoted
+        "@hookwise summarise-all",
+        "@hookwise helpful",
+        "@hookwise",
+        "",
+        "email me at someone@hookwise summarize",
+    ],
+)
+def test_comment_without_a_command_line_is_ignored(body: str) -> None:
+    assert isinstance(decide("issue_comment", _comment(body)), Ignore)
+
+
+def test_real_comments_without_commands_are_ignored() -> None:
+    for relpath in ("issue_comment/created.with-installation.json",):
+        assert isinstance(decide("issue_comment", load_payload(relpath)), Ignore)
+    assert isinstance(decide("issue_comment", _with_installation("issue_comment/created.on-pull-request.2.json")), Ignore)
+
+
+def test_comment_with_null_body_is_ignored() -> None:
+    payload = _comment("")
+    payload["comment"]["body"] = None
+    assert isinstance(decide("issue_comment", payload), Ignore)
+
+
+def test_command_by_a_bot_is_ignored() -> None:
+    payload = _comment("@hookwise summarize")
+    payload["comment"]["user"]["type"] = "Bot"
+    decision = decide("issue_comment", payload)
+    assert isinstance(decision, Ignore)
+    assert "bot" in decision.reason
+
+
+def test_command_by_a_bot_login_is_ignored() -> None:
+    payload = _comment("@hookwise summarize")
+    payload["comment"]["user"]["login"] = "hookwise[bot]"
+    assert isinstance(decide("issue_comment", payload), Ignore)
+
+
+@pytest.mark.parametrize("action", ["edited", "deleted"])
+def test_edited_or_deleted_command_is_ignored(action: str) -> None:
+    payload = _comment("@hookwise summarize")
+    payload["action"] = action
+    assert isinstance(decide("issue_comment", payload), Ignore)
+
+
+@pytest.mark.parametrize("missing", ["comment", "issue"])
+def test_issue_comment_without_comment_or_issue_is_malformed(missing: str) -> None:
+    payload = _comment("@hookwise summarize")
+    del payload[missing]
+    assert isinstance(decide("issue_comment", payload), Malformed)
+
+
+def test_comment_without_user_is_malformed() -> None:
+    payload = _comment("@hookwise summarize")
+    del payload["comment"]["user"]
+    assert isinstance(decide("issue_comment", payload), Malformed)
+
+
+def test_comment_without_installation_is_ignored() -> None:
+    payload = load_payload("issue_comment/created.on-pull-request.json")
+    payload["comment"]["body"] = "@hookwise summarize"
+    assert isinstance(decide("issue_comment", payload), Ignore)
+
+
+# -- everything else -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "relpath"),
+    [
+        ("ping", "ping/app-hook.json"),
+        ("ping", "ping/repository-hook.json"),
+        ("ping", "ping/organization-hook.json"),
+        ("installation", "installation/created.json"),
+        ("installation", "installation/deleted.json"),
+        ("installation_repositories", "installation_repositories/added.json"),
+        ("push", "push/with-installation.json"),
+        ("push", "push/payload.json"),
+        ("label", "label/created.json"),
+    ],
+)
+def test_other_events_are_ignored(event: str, relpath: str) -> None:
+    assert isinstance(decide(event, load_payload(relpath)), Ignore)
+
+
+def test_unknown_event_is_ignored_whatever_the_payload() -> None:
+    assert isinstance(decide("made_up_event", {}), Ignore)
+    assert isinstance(decide("made_up_event", load_payload("pull_request/closed.merged.app.json")), Ignore)
+
+
+def test_acknowledged_events_are_ignored_even_when_odd() -> None:
+    assert isinstance(decide("ping", {"zen": 1}), Ignore)
+    assert isinstance(decide("installation", {}), Ignore)
+
+
+def test_decide_does_not_mutate_the_payload() -> None:
+    payload = load_payload("pull_request/closed.merged.app.json")
+    before = json.dumps(payload, sort_keys=True)
+    decide("pull_request", payload)
+    assert json.dumps(payload, sort_keys=True) == before

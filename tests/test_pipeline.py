@@ -1,0 +1,218 @@
+"""Delivery to effect: the real web app, a real arq worker on real Redis, the sandbox GitHub and
+Anthropic over real sockets (so gidgethub and the anthropic SDK run for real)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.config import Settings, load_settings
+from bot.ledger import Ledger
+from bot.records import Records
+from bot.render import SUMMARY_MARKER
+from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
+from bot.sandbox.github import GitHubSandbox
+from bot.sandbox.world import DEFAULT_LABELS
+from tests.helpers import HOOK, delivery_headers, fixture_bytes, fixture_json, run_worker, with_installation
+
+MERGED = fixture_bytes("pull_request/closed.merged.app.json")
+PR_REPO, PR_NUMBER = "C-Saunders/flynn_env_test", 2
+ISSUE = with_installation(fixture_bytes("issues/opened.json"))
+ISSUE_REPO = "Codertocat/Hello-World"
+
+
+def seed_merged_pr(github: GitHubSandbox, files: list[dict[str, Any]] | None = None) -> None:
+    github.seed_from_payload(json.loads(MERGED))
+    pull = json.loads(MERGED)["pull_request"]
+    recorded = fixture_json("github-api/pulls/list-files.github3py-235.json")
+    commits = [{"sha": pull["merge_commit_sha"], "commit": {"message": "Add the flynn env test\n\nBecause."}}]
+    github.add_pull(PR_REPO, pull, files=recorded if files is None else files, commits=commits)
+
+
+def seed_issue(github: GitHubSandbox) -> None:
+    github.seed_from_payload(json.loads(ISSUE))
+    github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    return client
+
+
+async def deliver(client: TestClient[Any, Any], event: str, body: bytes, delivery: str | None = None) -> int:
+    response = await client.post(HOOK, data=body, headers=delivery_headers(event, body, delivery))
+    return response.status
+
+
+def summaries(github: GitHubSandbox) -> list[dict[str, Any]]:
+    return [c for c in github.comments(PR_REPO, PR_NUMBER) if c["body"].startswith(SUMMARY_MARKER)]
+
+
+async def test_merged_pr_gets_one_summary_comment(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    seed_merged_pr(github)
+    assert await deliver(client, "pull_request", MERGED, "pr-1") == 202
+    await run_worker(settings)
+
+    [comment] = github.comments(PR_REPO, PR_NUMBER)
+    assert comment["body"].splitlines()[0] == SUMMARY_MARKER
+    assert comment["user"]["login"] == "hookwise[bot]"
+    assert "**What changed**" in comment["body"]
+    [request] = model.requests
+    assert request["tool_choice"] == {"type": "tool", "name": "record_summary"}
+    assert "github3/repos/release.py" in request["messages"][0]["content"]  # the recorded patch was read
+    record = await Records(redis).get("pr-1")
+    assert record is not None and record.outcome == "done" and record.comment_id == comment["id"]
+    assert record.input_tokens > 0 and record.output_tokens > 0
+    assert await Ledger(redis).state("pr-1") == "done"
+
+
+async def test_issue_gets_only_existing_labels(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    seed_issue(github)
+    model.responder = lambda request: {"labels": ["documentation", "typo", "bug"], "reason": "A README typo."}
+    labels_before = github.repo_labels(ISSUE_REPO)
+    assert await deliver(client, "issues", ISSUE, "issue-1") == 202
+    await run_worker(settings)
+
+    # "typo" does not exist (GitHub would create it silently); "bug" was already on the issue.
+    assert github.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
+    assert github.repo_labels(ISSUE_REPO) == labels_before
+    posts = [r.json for r in github.requests if r.method == "POST" and r.path.endswith("/issues/1/labels")]
+    assert posts == [{"labels": ["documentation"]}]
+    enum = model.requests[0]["tools"][0]["input_schema"]["properties"]["labels"]["items"]["enum"]
+    assert enum == [label["name"] for label in DEFAULT_LABELS]
+    assert github.comments(ISSUE_REPO, 1) == []  # no triage comment unless the config asks
+
+
+async def test_model_choosing_no_label_adds_none(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    seed_issue(github)
+    model.responder = lambda request: {"labels": [], "reason": "Nothing fits."}
+    await deliver(client, "issues", ISSUE)
+    await run_worker(settings)
+    assert github.issue_labels(ISSUE_REPO, 1) == ["bug"]
+    assert not [r for r in github.requests if r.method == "POST" and r.path.endswith("/labels")]
+
+
+async def test_existing_summary_is_edited_not_duplicated_and_human_comments_are_left_alone(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, redis: Redis
+) -> None:
+    seed_merged_pr(github)
+    human = github.add_comment_as(PR_REPO, PR_NUMBER, "mallory", f"{SUMMARY_MARKER}\nnot the bot's")
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+    await redis.delete(*[key async for key in redis.scan_iter("hookwise:effect:*")])  # forget the effect
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+
+    bots = [c for c in github.comments(PR_REPO, PR_NUMBER) if c["user"]["login"] == "hookwise[bot]"]
+    assert len(bots) == 1
+    assert [r.method for r in github.requests if "/comments" in r.path and r.method != "GET"] == ["POST", "PATCH"]
+    assert next(c for c in github.comments(PR_REPO, PR_NUMBER) if c["id"] == human["id"])["body"] == human["body"]
+
+
+async def test_two_deliveries_of_one_merge_make_one_comment_and_one_model_call(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    seed_merged_pr(github)
+    assert await deliver(client, "pull_request", MERGED, "first") == 202
+    assert await deliver(client, "pull_request", MERGED, "second") == 202
+    await run_worker(settings)
+    assert len(summaries(github)) == 1
+    assert len(model.requests) == 1
+
+
+async def test_big_pr_stays_within_the_budget_and_says_what_it_skipped(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    patch = "".join(f"+line {i} of a long change\n" for i in range(4000))  # ~100 kB each
+    files = [{"filename": f"src/module_{i}.py", "status": "modified", "patch": patch} for i in range(30)]
+    files += [
+        {"filename": "package-lock.json", "status": "modified", "patch": patch},
+        {"filename": "static/app.min.js", "status": "modified", "patch": "x" * 5000},
+        {"filename": "logo.png", "status": "added"},  # binary: GitHub sends no patch
+    ]
+    seed_merged_pr(github, files)
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+
+    prompt = model.requests[0]["messages"][0]["content"]
+    assert len(prompt) < 8_000 * 4 + 4_000  # the diff budget plus the template and PR text
+    [comment] = summaries(github)
+    for skipped in ("package-lock.json", "static/app.min.js", "logo.png"):
+        assert f"`{skipped}` (not read" in comment["body"]
+    assert "`src/module_0.py` (read in part)" in comment["body"]
+
+
+async def test_model_text_cannot_ping_or_inject_html(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    def hostile(request: dict[str, Any]) -> dict[str, Any]:
+        answer = fake_tool_input(request["tools"][0]["input_schema"])
+        answer["overview"] = f"Thanks @octocat and @github/security! <img src=x onerror=alert(1)> {SUMMARY_MARKER}"
+        return answer
+
+    model.responder = hostile
+    seed_merged_pr(github)
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+    [comment] = summaries(github)
+    body = comment["body"]
+    assert "`@octocat`" in body and "`@github/security`" in body
+    assert "<img" not in body and "&lt;img" in body
+    assert body.count(SUMMARY_MARKER) == 1
+
+
+async def test_closed_issue_is_not_triaged(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    seed_issue(github)
+    closed = json.loads(ISSUE)["issue"] | {"state": "closed"}
+    github.add_issue(ISSUE_REPO, closed)  # closed after the delivery was sent
+    await deliver(client, "issues", ISSUE, "late")
+    await run_worker(settings)
+    assert model.requests == []
+    record = await Records(redis).get("late")
+    assert record is not None and record.outcome == "skipped" and "closed" in record.detail
+
+
+async def test_dry_run_calls_the_model_but_writes_nothing(
+    aiohttp_client: Any,
+    settings_env: dict[str, str],
+    github: GitHubSandbox,
+    model: AnthropicSandbox,
+    redis: Redis,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    dry = load_settings(**settings_env, DRY_RUN="1")
+    client = await aiohttp_client(create_app(dry))
+    seed_merged_pr(github)
+    seed_issue(github)
+    model.responder = lambda request: (
+        {"labels": ["documentation"], "reason": "docs"}
+        if request["tool_choice"]["name"] == "choose_labels"
+        else fake_tool_input(request["tools"][0]["input_schema"])
+    )
+    await deliver(client, "pull_request", MERGED)
+    await deliver(client, "issues", ISSUE)
+    with caplog.at_level(logging.INFO, logger="hookwise.github"):
+        await run_worker(dry)
+    assert len(model.requests) == 2
+    assert not [r for r in github.requests if r.method in ("POST", "PATCH", "DELETE") and r.path.startswith("/repos")]
+    dry_lines = [r.getMessage() for r in caplog.records if "dry-run" in r.getMessage()]
+    assert any("comment on #2" in line for line in dry_lines)
+    assert any("add labels ['documentation']" in line for line in dry_lines)

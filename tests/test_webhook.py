@@ -1,0 +1,257 @@
+"""Every row of the contract's status table, through the real aiohttp app and a real Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.parse
+import uuid
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from bot import redis_server
+from bot.app import create_app
+from bot.config import ConfigError, Settings, load_settings
+from bot.ledger import QUEUE_NAME, deserialize_job
+from tests.helpers import HOOK, SECRET, delivery_headers, fixture_bytes, with_installation
+
+MERGED = fixture_bytes("pull_request/closed.merged.app.json")
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    return client
+
+
+async def post(client: TestClient[Any, Any], body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    # Large bodies go as a stream, as aiohttp asks (a bytes body over 1 MiB warns).
+    data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > 1024 * 1024 else body
+    response = await client.post(HOOK, data=data, headers=headers)
+    text = await response.text()
+    return response.status, (json.loads(text) if text and response.content_type == "application/json" else text)
+
+
+async def test_merged_pr_is_queued_with_a_slim_json_job(client: TestClient[Any, Any], redis: Redis) -> None:
+    headers = delivery_headers("pull_request", MERGED, delivery="d-1")
+    status, body = await post(client, MERGED, headers)
+    assert (status, body["status"], body["delivery"]) == (202, "queued", "d-1")
+    job_ids = await redis.zrange(QUEUE_NAME, 0, -1)
+    assert job_ids == [b"d-1:1"]
+    job = deserialize_job(await redis.get(b"arq:job:d-1:1"))
+    assert job["f"] == "process_delivery"
+    payload = job["k"]["payload"]
+    assert payload["pull_request"] == {
+        "number": 2,
+        "merged": True,
+        "merge_commit_sha": "62b8e707477a463a4db8d9bb37c26d1481a32ae2",
+        "title": json.loads(MERGED)["pull_request"]["title"],
+    }
+    assert payload["installation"] == {"id": 461842}
+    assert len(json.dumps(job)) < len(MERGED) / 10  # only what the worker needs travels
+    assert await redis.hget(b"hookwise:delivery:d-1", b"state") == b"queued"
+    assert 3 * 24 * 3600 < await redis.ttl(b"hookwise:delivery:d-1") <= 4 * 24 * 3600
+
+
+async def test_same_delivery_again_is_a_duplicate(client: TestClient[Any, Any], redis: Redis) -> None:
+    headers = delivery_headers("pull_request", MERGED, delivery="d-dup")
+    assert (await post(client, MERGED, headers))[0] == 202
+    assert await post(client, MERGED, headers) == (200, {"status": "duplicate"})
+    assert await redis.zcard(QUEUE_NAME) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "path", "status_word"),
+    [
+        ("ping", "ping/app-hook.json", "pong"),
+        ("ping", "ping/repository-hook.json", "pong"),
+        ("installation", "installation/created.json", "ignored"),
+        ("installation", "installation/deleted.json", "ignored"),
+        ("installation_repositories", "installation_repositories/added.json", "ignored"),
+        ("pull_request", "pull_request/closed.not-merged.app.json", "ignored"),
+        ("pull_request", "pull_request/opened.json", "ignored"),
+        ("push", "push/with-installation.json", "ignored"),
+        ("label", "label/created.json", "ignored"),
+        ("issues", "issues/closed.app.json", "ignored"),
+    ],
+)
+async def test_events_the_bot_does_not_act_on_are_ignored(
+    client: TestClient[Any, Any], redis: Redis, event: str, path: str, status_word: str
+) -> None:
+    body = fixture_bytes(path)
+    status, answer = await post(client, body, delivery_headers(event, body))
+    assert (status, answer["status"]) == (200, status_word)
+    assert await redis.zcard(QUEUE_NAME) == 0
+
+
+async def test_issue_opened_and_command_comment_are_queued(client: TestClient[Any, Any], redis: Redis) -> None:
+    issue = with_installation(fixture_bytes("issues/opened.json"))
+    assert (await post(client, issue, delivery_headers("issues", issue)))[0] == 202
+    comment = json.loads(with_installation(fixture_bytes("issue_comment/created.on-pull-request.json")))
+    comment["comment"]["body"] = "Thanks!\n@hookwise summarize\n"
+    raw = json.dumps(comment).encode()
+    assert (await post(client, raw, delivery_headers("issue_comment", raw)))[0] == 202
+    assert await redis.zcard(QUEUE_NAME) == 2
+
+
+@pytest.mark.parametrize(
+    "signature_header",
+    [None, "", "sha256=", "sha256=zz", "sha1=0123456789abcdef0123456789abcdef01234567", "sha256=" + "0" * 64],
+)
+async def test_bad_signatures_are_401(client: TestClient[Any, Any], redis: Redis, signature_header: str | None) -> None:
+    headers = delivery_headers("pull_request", MERGED)
+    del headers["X-Hub-Signature-256"]
+    if signature_header is not None:
+        headers["X-Hub-Signature-256"] = signature_header
+    status, answer = await post(client, MERGED, headers)
+    assert status == 401 and "error" in answer
+    assert await redis.zcard(QUEUE_NAME) == 0
+
+
+async def test_sha1_alone_is_not_enough(client: TestClient[Any, Any]) -> None:
+    import hashlib
+    import hmac
+
+    headers = delivery_headers("pull_request", MERGED)
+    del headers["X-Hub-Signature-256"]
+    headers["X-Hub-Signature"] = "sha1=" + hmac.new(SECRET.encode(), MERGED, hashlib.sha1).hexdigest()
+    assert (await post(client, MERGED, headers))[0] == 401
+
+
+async def test_signature_over_other_bytes_is_401(client: TestClient[Any, Any]) -> None:
+    headers = delivery_headers("pull_request", MERGED)
+    reserialised = json.dumps(json.loads(MERGED)).encode()  # same JSON, other bytes
+    assert (await post(client, reserialised, headers))[0] == 401
+
+
+async def test_any_of_the_rotated_secrets_is_accepted(
+    aiohttp_client: Any, settings_env: dict[str, str], redis: Redis, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rotated = load_settings(**{**settings_env, "WEBHOOK_SECRET": f"new-secret, {SECRET}"})
+    client = await aiohttp_client(create_app(rotated))
+    for secret in ("new-secret", SECRET):
+        status, _ = await post(client, MERGED, delivery_headers("pull_request", MERGED, secret=secret))
+        assert status == 202
+    assert (await post(client, MERGED, delivery_headers("pull_request", MERGED, secret="old")))[0] == 401
+
+
+@pytest.mark.parametrize("missing", ["X-GitHub-Event", "X-GitHub-Delivery"])
+async def test_missing_event_or_delivery_header_is_400(client: TestClient[Any, Any], missing: str) -> None:
+    headers = delivery_headers("pull_request", MERGED)
+    del headers[missing]
+    status, answer = await post(client, MERGED, headers)
+    assert status == 400 and missing in answer["error"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"text"', b"\xff\xfe", b"", b"null"])
+async def test_verified_body_that_is_not_a_json_object_is_400(client: TestClient[Any, Any], body: bytes) -> None:
+    status, answer = await post(client, body, delivery_headers("pull_request", body))
+    assert status == 400 and "error" in answer
+
+
+async def test_payload_missing_what_its_event_carries_is_400(client: TestClient[Any, Any]) -> None:
+    payload = json.loads(MERGED)
+    payload["pull_request"]["number"] = "not a number"
+    body = json.dumps(payload).encode()
+    status, answer = await post(client, body, delivery_headers("pull_request", body))
+    assert status == 400 and "pull_request" in answer["error"]
+
+
+async def test_body_over_25_mib_is_413(client: TestClient[Any, Any], redis: Redis) -> None:
+    body = b'{"pad": "' + b"x" * (25 * 1024 * 1024) + b'"}'
+    status, _ = await post(client, body, delivery_headers("pull_request", body))
+    assert status == 413
+
+
+async def test_body_just_under_the_cap_is_read(client: TestClient[Any, Any]) -> None:
+    payload = json.loads(MERGED)
+    payload["pad"] = "x" * (24 * 1024 * 1024)  # far above aiohttp's 1 MiB default
+    body = json.dumps(payload).encode()
+    status, answer = await post(client, body, delivery_headers("pull_request", body))
+    assert (status, answer["status"]) == (202, "queued")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
+async def test_other_content_types_are_415(client: TestClient[Any, Any], content_type: str) -> None:
+    headers = delivery_headers("pull_request", MERGED, content_type=content_type)
+    assert (await post(client, MERGED, headers))[0] == 415
+
+
+async def test_form_encoded_delivery_is_accepted(client: TestClient[Any, Any], redis: Redis) -> None:
+    # The real urlencoded delivery carries no signature (no secret was set): sign its exact bytes.
+    ping = fixture_bytes("ping/urlencoded.body.txt").strip()
+    form = "application/x-www-form-urlencoded"
+    status, answer = await post(client, ping, delivery_headers("ping", ping, content_type=form))
+    assert (status, answer["status"]) == (200, "pong")
+    merged = b"payload=" + urllib.parse.quote_plus(MERGED.decode()).encode()
+    status, answer = await post(client, merged, delivery_headers("pull_request", merged, content_type=form))
+    assert (status, answer["status"]) == (202, "queued")
+
+
+async def test_form_without_payload_field_is_400(client: TestClient[Any, Any]) -> None:
+    body = b"other=1"
+    headers = delivery_headers("ping", body, content_type="application/x-www-form-urlencoded")
+    assert (await post(client, body, headers))[0] == 400
+
+
+async def test_redis_down_is_503_and_nothing_is_remembered(
+    aiohttp_client: Any, settings_env: dict[str, str], redis: Redis, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    nowhere = f"redis://127.0.0.1:{redis_server.free_port()}"
+    down = await aiohttp_client(create_app(load_settings(**{**settings_env, "REDIS_URL": nowhere})))
+    headers = delivery_headers("pull_request", MERGED, delivery="d-503")
+    status, answer = await post(down, MERGED, headers)
+    assert status == 503 and "error" in answer
+    assert (await down.get("/readyz")).status == 503
+    assert (await down.get("/healthz")).status == 200
+    # The same delivery, once a Redis answers, is new: the 503 was not remembered.
+    up = await aiohttp_client(create_app(load_settings(**settings_env)))
+    assert (await post(up, MERGED, headers))[0] == 202
+
+
+async def test_health_readiness_and_metrics(client: TestClient[Any, Any]) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    await post(client, MERGED, delivery_headers("pull_request", MERGED))
+    await post(client, MERGED, delivery_headers("pull_request", MERGED, secret="wrong"))
+    response = await client.get("/metrics")
+    text = await response.text()
+    assert response.status == 200 and response.content_type == "text/plain"
+    assert 'hookwise_deliveries_total{event="pull_request",outcome="queued"} 1.0' in text
+    assert 'hookwise_deliveries_total{event="-",outcome="bad_signature"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"\x00" * 100, {"Content-Type": "application/json"}),
+        (b"{}", {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "g" * 64}),
+        (b"payload=%ZZ", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (b"{}", {"Content-Type": "application/json; charset=latin-1"}),
+        (b"{}", {}),
+    ],
+)
+async def test_garbage_never_produces_a_500(
+    client: TestClient[Any, Any], body: bytes, headers: dict[str, str]
+) -> None:
+    response = await client.post(HOOK, data=body, headers={"X-GitHub-Event": "x", "X-GitHub-Delivery": "y", **headers})
+    assert 400 <= response.status < 500
+
+
+async def test_signed_garbage_never_produces_a_500(client: TestClient[Any, Any]) -> None:
+    for event in ("pull_request", "issues", "issue_comment", "ping", "installation"):
+        for body in (b"{}", b'{"action": 5}', b'{"installation": "x", "repository": []}', b'{"issue": {}}'):
+            status, _ = await post(client, body, delivery_headers(event, body, delivery=str(uuid.uuid4())))
+            assert status in (200, 400), (event, body, status)
+
+
+def test_web_refuses_to_start_without_a_secret(settings_env: dict[str, str], tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    without = {key: value for key, value in settings_env.items() if key != "WEBHOOK_SECRET"}
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
+        create_app(load_settings(**without))
