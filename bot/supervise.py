@@ -25,7 +25,11 @@ async def run_worker_forever(settings: Settings, **overrides: Any) -> None:
         worker = Worker(**worker_settings(settings, **overrides))
         try:
             await worker.async_run()
-            return  # arq returns after a signal: the shutdown was asked for
+            return
+        except asyncio.CancelledError:
+            # arq's signal handler cancels its main task after letting running jobs finish (or
+            # re-queueing them): the shutdown was asked for.
+            return
         except (RedisError, OSError) as exc:
             log.warning("Redis unavailable (%s); reconnecting in %.1fs", exc, delay)
         finally:
