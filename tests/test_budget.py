@@ -16,9 +16,7 @@ def _patch(lines: int, width: int = 40, mark: str = "x") -> str:
 
 def _github_files() -> list[FileChange]:
     files = load_api("pulls/list-files.github3py-235.json")
-    return [
-        FileChange(f["filename"], f["status"], f["additions"], f["deletions"], f.get("patch")) for f in files
-    ]
+    return [FileChange(f["filename"], f["status"], f["additions"], f["deletions"], f.get("patch")) for f in files]
 
 
 def _skipped_reasons(result: object) -> dict[str, str]:

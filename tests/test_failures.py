@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from http import HTTPStatus
@@ -262,7 +261,7 @@ def test_anthropic_connection_and_timeout_errors_are_transient() -> None:
 
 @pytest.mark.parametrize(
     "exc",
-    [TimeoutError(), asyncio.TimeoutError(), aiohttp.ServerDisconnectedError(), aiohttp.ClientConnectionError("reset")],
+    [TimeoutError(), aiohttp.ServerDisconnectedError(), aiohttp.ClientConnectionError("reset")],
 )
 def test_timeouts_and_connection_errors_are_transient(exc: BaseException) -> None:
     assert isinstance(classify(exc), Transient)

@@ -83,9 +83,7 @@ def test_labels_already_on_the_issue_are_skipped() -> None:
 
 
 def test_labels_removed_by_humans_are_not_put_back() -> None:
-    result = labels_to_add(
-        ["Bug", "Question"], allowed=REPO_LABELS, current=[], removed_by_humans=["bug"]
-    )
+    result = labels_to_add(["Bug", "Question"], allowed=REPO_LABELS, current=[], removed_by_humans=["bug"])
     assert result == ["Question"]
 
 

@@ -39,9 +39,7 @@ def _outside_code_spans(markdown: str) -> str:
         index = 0
         while index < len(runs):
             opener = runs[index]
-            closer = next(
-                (later for later in runs[index + 1 :] if len(later.group()) == len(opener.group())), None
-            )
+            closer = next((later for later in runs[index + 1 :] if len(later.group()) == len(opener.group())), None)
             if closer is None:
                 index += 1
                 continue
