@@ -356,6 +356,7 @@ def _row(phase: Phase) -> str:
         f"{phase.name:<10} {phase.requests:>8} {phase.rate:>11.0f} {phase.percentile_ms(0.5):>8.2f}"
         f" {phase.percentile_ms(0.99):>8.2f} {100 * phase.server_cpu_s / phase.elapsed_s:>10.0f}%"
         f" {100 * phase.client_cpu_s / phase.elapsed_s:>10.0f}%"
+        f" {1e6 * phase.server_cpu_s / max(phase.requests, 1):>12.0f}"
     )
 
 
@@ -382,12 +383,17 @@ async def run(args: argparse.Namespace) -> int:
         hook_log = (Path(log_dir) / "hookwise.log").read_text(errors="replace")
 
     print()
-    heading = ("server", "requests", "accepted/s", "p50 ms", "p99 ms", "server cpu", "client cpu")
-    print("{:<10} {:>8} {:>11} {:>8} {:>8} {:>11} {:>11}".format(*heading))
+    heading = ("server", "requests", "accepted/s", "p50 ms", "p99 ms", "server cpu", "client cpu", "cpu us/req")
+    print("{:<10} {:>8} {:>11} {:>8} {:>8} {:>11} {:>11} {:>12}".format(*heading))
     for phase in (bare, hook):
         print(_row(phase))
     ratio = hook.rate / bare.rate if bare.rate else float("nan")
     print(f"ratio: {ratio:.2f} (hookwise / bare)")
+    if bare.server_cpu_s and hook.server_cpu_s:
+        cpu_ratio = (bare.server_cpu_s / bare.requests) / (hook.server_cpu_s / hook.requests)
+        print(
+            f"cpu ratio: {cpu_ratio:.2f} (bare cpu per request / hookwise cpu per request; steadier on a noisy machine)"
+        )
 
     accepted = max(hook.accepted, 1)
     per_delivery = ", ".join(f"{name} {count / accepted:.2f}" for name, count in sorted(commands.items()))

@@ -94,6 +94,11 @@ def _common_cap(sizes: list[int], budget: int) -> int:
     return remaining
 
 
+def _too_thin(sizes: list[int], budget: int) -> bool:
+    """True when the patches do not all fit and the common cap is too small to tell anything."""
+    return sum(sizes) > budget and _common_cap(sizes, budget) < MIN_USEFUL_PATCH
+
+
 def fit_diff(changes: Sequence[FileChange], budget_tokens: int, excluded: Sequence[str] = ()) -> BudgetedDiff:
     """Choose what of each file's patch the model reads, within `budget_tokens`."""
     result = BudgetedDiff()
@@ -108,7 +113,7 @@ def fit_diff(changes: Sequence[FileChange], budget_tokens: int, excluded: Sequen
     budget = budget_tokens * CHARS_PER_TOKEN
     # Leave out the largest files whole while the common cap would be too small to be useful.
     kept = sorted(candidates, key=lambda change: len(change.patch or ""))
-    while kept and _common_cap([len(c.patch or "") for c in kept], budget) < MIN_USEFUL_PATCH:
+    while kept and _too_thin([len(c.patch or "") for c in kept], budget):
         dropped = kept.pop()
         result.skipped.append(f"{dropped.filename}: too large for the budget")
     cap = _common_cap([len(c.patch or "") for c in kept], budget)

@@ -47,7 +47,7 @@ def backoff(
     job_try: int, asked: float | None = None, *, rng: random.Random | None = None, base: float = BASE_DELAY_S
 ) -> float:
     """Exponential backoff with jitter; a server's own wait wins when it asked for longer."""
-    ceiling = min(MAX_DELAY_S, base * 2 ** max(job_try - 1, 0))
+    ceiling = min(MAX_DELAY_S, base * 2 ** min(max(job_try - 1, 0), 30))
     jittered = (rng or random).uniform(ceiling / 2, ceiling)
     return max(jittered, min(asked, MAX_DELAY_S * 5)) if asked is not None else jittered
 
@@ -80,7 +80,8 @@ def classify(exc: BaseException, *, now: float | None = None) -> Verdict:
             return Transient(f"GitHub rate limit ({status})", wait)
         return Permanent(f"GitHub {status}: {exc}")
     if isinstance(exc, anthropic.RateLimitError):
-        if getattr(exc, "error_code", None) == "enforced_spend_limit_reached" or "spend limit" in str(exc).lower():
+        # Enforced (workspace) and contract spend limits: waiting will not help.
+        if str(getattr(exc, "error_code", "")).endswith("spend_limit_reached") or "spend limit" in str(exc).lower():
             return Permanent("Anthropic spend limit reached")
         return Transient("Anthropic rate limit (429)", _retry_after(exc.response.headers))
     if isinstance(exc, anthropic.InternalServerError):

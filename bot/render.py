@@ -20,16 +20,26 @@ MARKERS = (SUMMARY_MARKER, TRIAGE_MARKER, REPLY_MARKER)
 COMMENT_LIMIT = 65_536
 TRUNCATED_NOTE = "\n\n_…shortened to fit GitHub's comment limit._"
 
-# `@user`, `@org/team`: a GitHub login is alphanumerics and single hyphens, at most 39 characters.
-# Not after a word character or a backtick (emails, already-quoted mentions).
-_MENTION = re.compile(r"(?<![\w`])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
+# GitHub links `@user` and `@org/team` only when a login character follows the `@` directly.
+# An invisible word joiner after every such `@` (not after an alphanumeric: emails stay as they
+# are) breaks the link wherever the text lands - emphasis, an unclosed code span, a cut - while
+# the text still reads the same.
+_MENTION = re.compile(r"(?<![A-Za-z0-9])@(?=[A-Za-z0-9])")
+WORD_JOINER = "\u2060"
+_NOT_IN_CODE = str.maketrans("", "", "`<>")
 _RISK_BADGE = {Risk.LOW: "🟢 low", Risk.MEDIUM: "🟡 medium", Risk.HIGH: "🔴 high"}
 
 
 def neutralise(text: str) -> str:
-    """Escape raw HTML and turn mentions into code spans, which GitHub never notifies."""
-    escaped = html.escape(text, quote=False)
-    return _MENTION.sub(lambda match: f"`@{match.group(1)}`", escaped)
+    """Escape raw HTML (so no tag and no hidden marker survives) and defuse every mention."""
+    return _MENTION.sub("@" + WORD_JOINER, html.escape(text, quote=False))
+
+
+def code(text: str) -> str:
+    """`text` as one inline code span: one line, bounded, no backticks or angle brackets (so
+    nothing can close the span or read as a tag, whatever renders it)."""
+    flat = " ".join(text.translate(_NOT_IN_CODE).split())[:200]
+    return f"`{_MENTION.sub('@' + WORD_JOINER, flat)}`"
 
 
 def _one_line(text: str) -> str:
@@ -59,16 +69,16 @@ def summary_comment(
         risk += f" — {_one_line(summary.risk_notes)}"
     lines += [risk, ""]
     if summary.notable_files:
-        files = ", ".join(f"`{name.replace('`', '')}`" for name in summary.notable_files[:10])
+        files = ", ".join(code(name) for name in summary.notable_files[:10])
         lines += [f"**Look first at:** {files}", ""]
     skipped, shortened = list(skipped), list(shortened)
     if skipped or shortened:
         lines.append("<details><summary>Not fully read</summary>\n")
-        lines += [f"- `{name.replace('`', '')}` (not read: {why})" for name, why in _pairs(skipped)]
-        lines += [f"- `{name.replace('`', '')}` (read in part)" for name in shortened]
+        lines += [f"- {code(name)} (not read: {why})" for name, why in _pairs(skipped)]
+        lines += [f"- {code(name)} (read in part)" for name in shortened]
         lines += ["", "</details>", ""]
     footer = "<sub>Written by hookwise"
-    footer += f" with `{model.replace('`', '')}`" if model else ""
+    footer += f" with {code(model)}" if model else ""
     lines.append(footer + "</sub>")
     return fit("\n".join(lines))
 
@@ -84,7 +94,7 @@ def _pairs(skipped: list[str]) -> list[tuple[str, str]]:
 
 def triage_comment(labels: list[str], reason: str) -> str:
     """The optional triage comment (only where the repository's config asks for one)."""
-    chosen = ", ".join(f"`{label.replace('`', '')}`" for label in labels) or "none"
+    chosen = ", ".join(code(label) for label in labels) or "none"
     body = f"{TRIAGE_MARKER}\n**hookwise triage** — labels: {chosen}\n\n{neutralise(reason.strip())}"
     return fit(body)
 

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Sequence
 
 PREFIX = "sha256="
+_HEX = frozenset("0123456789abcdef")
 
 
 def sign(body: bytes, secret: bytes) -> str:
@@ -24,7 +25,7 @@ def is_valid(body: bytes, header: str | None, secrets: Sequence[bytes]) -> bool:
     if not header or not header.startswith(PREFIX):
         return False
     received = header[len(PREFIX) :].strip().lower()
-    if len(received) != 64:
+    if len(received) != 64 or not set(received) <= _HEX:
         return False
     matched = False
     for secret in secrets:

@@ -115,12 +115,6 @@ def test_recorded_github3py_files_under_a_tight_budget() -> None:
     assert len(cut) < sizes["tests/unit/test_repos_release.py"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when every patch is shorter than MIN_USEFUL_PATCH (400 chars), _common_cap returns the "
-    "largest size (<400) and the drop loop removes every file as 'too large for the budget', although "
-    "everything fits: fit_diff([FileChange('a.py', patch='@@ -1 +1 @@\\n-a\\n+b')], 1000).included == []",
-)
 def test_small_patches_within_budget_are_kept_whole() -> None:
     changes = [
         FileChange("README.md", patch="@@ -1 +1 @@\n-Hello\n+Hello, world"),

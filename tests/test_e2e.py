@@ -109,8 +109,10 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
         assert answers == [(202, "queued"), (202, "queued"), (200, "duplicate"), (200, "pong")]
 
         await wait_until(
-            lambda: bool(github.comments("C-Saunders/flynn_env_test", 2))
-            and "documentation" in github.issue_labels("Codertocat/Hello-World", 1),
+            lambda: (
+                bool(github.comments("C-Saunders/flynn_env_test", 2))
+                and "documentation" in github.issue_labels("Codertocat/Hello-World", 1)
+            ),
             "the worker's effects",
             limit_s=60,
         )

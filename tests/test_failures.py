@@ -211,12 +211,6 @@ def test_spend_limit_in_the_message_is_permanent() -> None:
     assert isinstance(classify(exc), Permanent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: classify only recognises error_code 'enforced_spend_limit_reached' (or the words "
-    "'spend limit' in the message); the SDK's ContractSpendLimitReachedError (429, error_code "
-    "'contract_spend_limit_reached') is retried as a transient rate limit",
-)
 def test_contract_spend_limit_is_permanent() -> None:
     body = _error_body("rate_limit_error", "Contract usage cap reached.", "contract_spend_limit_reached")
     exc = _anthropic(anthropic.ContractSpendLimitReachedError, 429, body)
@@ -307,12 +301,6 @@ def test_backoff_grows_and_is_capped() -> None:
     assert backoff(1000, rng=random.Random(1)) <= MAX_DELAY_S
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="minor BUG: backoff computes base * 2 ** (job_try - 1) before capping, so job_try >= 1026 "
-    "raises OverflowError (int too large to convert to float) instead of returning the cap",
-)
 def test_backoff_of_a_huge_try_is_capped() -> None:
     assert backoff(10_000, rng=random.Random(1)) <= MAX_DELAY_S
 

@@ -169,7 +169,8 @@ async def test_model_text_cannot_ping_or_inject_html(
     await run_worker(settings)
     [comment] = summaries(github)
     body = comment["body"]
-    assert "`@octocat`" in body and "`@github/security`" in body
+    assert "@\u2060octocat" in body and "@\u2060github/security" in body
+    assert "@octocat" not in body and "@github" not in body
     assert "<img" not in body and "&lt;img" in body
     assert body.count(SUMMARY_MARKER) == 1
 

@@ -87,9 +87,9 @@ def test_neutralise_leaves_no_live_mention(text: str) -> None:
     assert live_mentions(out) == [], out
 
 
-def test_mentions_become_code_spans() -> None:
-    assert neutralise("thanks @alice") == "thanks `@alice`"
-    assert neutralise("cc @octo-org/core-team") == "cc `@octo-org/core-team`"
+def test_mentions_get_an_invisible_word_joiner() -> None:
+    assert neutralise("thanks @alice") == "thanks @\u2060alice"
+    assert neutralise("cc @octo-org/core-team") == "cc @\u2060octo-org/core-team"
 
 
 @pytest.mark.parametrize("text", ["write to alice@example.com", "x@y", "user@host:path", "a.b+c@d-e.org"])
@@ -97,8 +97,8 @@ def test_emails_are_untouched(text: str) -> None:
     assert neutralise(text) == text
 
 
-def test_an_already_quoted_mention_is_left_alone() -> None:
-    assert neutralise("ask `@alice`") == "ask `@alice`"
+def test_a_mention_in_a_code_span_is_defused_too() -> None:
+    assert neutralise("ask `@alice`") == "ask `@\u2060alice`"
 
 
 @pytest.mark.parametrize(
@@ -108,12 +108,6 @@ def test_an_already_quoted_mention_is_left_alone() -> None:
         pytest.param("say `@alice", id="unclosed-backtick"),
         pytest.param("run `make @alice` now", id="mention-inside-a-longer-code-span"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: neutralise's lookbehind (?<![\\w`]) skips a mention after `_` (emphasis `_@alice_` "
-    "still pings) or after any backtick, and wrapping a mention already inside a code span "
-    "closes that span early, leaving the mention live",
 )
 def test_neutralise_edge_cases_leave_no_live_mention(text: str) -> None:
     out = neutralise(text)
@@ -177,7 +171,7 @@ def test_summary_from_hostile_model_text() -> None:
     assert "<script>" not in body
     assert live_mentions(body) == []
     assert "bob@example.com" in body
-    assert "`@org/team`" in body
+    assert "@\u2060org/team" in body
 
 
 def test_summary_lists_skipped_and_shortened_files() -> None:
@@ -209,11 +203,6 @@ def test_giant_summary_of_escapable_text_stays_under_the_limit() -> None:
     assert "<<" not in body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fit() cuts neutralised text at a fixed character, which can split a mention's code "
-    "span (`@alice` → `@alice), so the shortened comment pings @alice",
-)
 def test_shortening_never_revives_a_mention() -> None:
     probe = summary_comment(_summary(changes=["PROBE"]))
     start = probe.index("PROBE")  # where the first bullet's text begins
@@ -224,11 +213,6 @@ def test_shortening_never_revives_a_mention() -> None:
     assert live_mentions(body) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: notable_files is model text but only backticks are removed; a blank line in a name "
-    "ends the code span, so `@alice` and raw HTML after it reach the comment",
-)
 def test_notable_file_names_cannot_break_out() -> None:
     body = summary_comment(_summary(notable_files=["src/app.py\n\n@alice <img src=x onerror=alert(1)>"]))
     assert live_mentions(body) == []

@@ -53,9 +53,7 @@ class Summary(pydantic.BaseModel):
 
 
 class Triage(pydantic.BaseModel):
-    labels: list[Literal["bug", "enhancement", "documentation", "good first issue"]] = (
-        pydantic.Field(max_length=2)
-    )
+    labels: list[Literal["bug", "enhancement", "documentation", "good first issue"]] = pydantic.Field(max_length=2)
     risk: Risk
     severity: Literal["minor", "major", "critical"]
 
@@ -78,9 +76,7 @@ async def sandbox() -> AsyncIterator[AnthropicSandbox]:
     await runner.cleanup()
 
 
-def client(
-    sb: AnthropicSandbox, *, max_retries: int = 0, key: str = "sk-ant-sandbox"
-) -> anthropic.AsyncAnthropic:
+def client(sb: AnthropicSandbox, *, max_retries: int = 0, key: str = "sk-ant-sandbox") -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(api_key=key, base_url=sb.base_url, max_retries=max_retries)
 
 
@@ -136,9 +132,7 @@ async def test_forced_tool_call_validates_against_the_pydantic_schema(
 async def test_enums_are_picked_from_the_user_text_as_whole_words(
     sandbox: AnthropicSandbox,
 ) -> None:
-    text = (
-        "A BUG in the docs: the Documentation is wrong, risk is HIGH, a critical good first issue"
-    )
+    text = "A BUG in the docs: the Documentation is wrong, risk is HIGH, a critical good first issue"
     triage = Triage.model_validate(tool_input(await ask(sandbox, text, Triage)))
 
     assert triage.labels == ["bug", "documentation"]  # capped by maxItems, in enum order
@@ -190,9 +184,7 @@ async def test_without_tools_answers_one_text_block(sandbox: AnthropicSandbox) -
 
 
 @pytest.mark.parametrize("status", [429, 529, 500])
-async def test_sdk_retries_transient_failures_by_itself(
-    sandbox: AnthropicSandbox, status: int
-) -> None:
+async def test_sdk_retries_transient_failures_by_itself(sandbox: AnthropicSandbox, status: int) -> None:
     sandbox.fail_next(status, status)
     Summary.model_validate(tool_input(await ask(sandbox, max_retries=2)))
     assert len(sandbox.requests) == 3

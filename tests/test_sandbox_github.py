@@ -80,9 +80,7 @@ async def _token(gh: GitHubAPI, key: str, installation_id: int = INSTALLATION) -
     return str(answer["token"])
 
 
-async def test_app_and_installation_token_flow(
-    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
-) -> None:
+async def test_app_and_installation_token_flow(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
     app = await gh.getitem("/app", jwt=get_jwt(app_id=str(APP_ID), private_key=private_key))
     assert (app["id"], app["slug"]) == (APP_ID, "hookwise")
 
@@ -111,9 +109,7 @@ async def test_gidgethub_built_in_app_auth(sandbox: GitHubSandbox, private_key: 
     runner, base_url = await start_sandbox(sandbox)
     try:
         async with aiohttp.ClientSession() as session:
-            app_gh = GitHubAPI(
-                session, "t", app_id=str(APP_ID), private_key=private_key, base_url=base_url
-            )
+            app_gh = GitHubAPI(session, "t", app_id=str(APP_ID), private_key=private_key, base_url=base_url)
             assert (await app_gh.getitem("/app"))["slug"] == "hookwise"
     finally:
         await runner.cleanup()
@@ -139,9 +135,7 @@ async def test_bad_jwt_is_401(gh: GitHubAPI, private_key: str, claims: dict[str,
     assert err.value.status_code == 401
 
 
-async def test_wrong_key_jwt_and_bad_tokens_are_401(
-    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
-) -> None:
+async def test_wrong_key_jwt_and_bad_tokens_are_401(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
     other = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(BadRequest) as err:
         await _token(gh, other)
@@ -161,9 +155,7 @@ async def test_wrong_key_jwt_and_bad_tokens_are_401(
 
     # a JWT is not an installation token
     with pytest.raises(BadRequest) as err:
-        await gh.getitem(
-            f"/repos/{PR_REPO}", jwt=get_jwt(app_id=str(APP_ID), private_key=private_key)
-        )
+        await gh.getitem(f"/repos/{PR_REPO}", jwt=get_jwt(app_id=str(APP_ID), private_key=private_key))
     assert err.value.status_code == 401
 
 
@@ -183,9 +175,7 @@ async def test_other_installations_repo_and_unknowns_are_404(
     assert err.value.status_code == 404
 
 
-async def test_getiter_follows_link_pagination(
-    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
-) -> None:
+async def test_getiter_follows_link_pagination(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
     files = _load("github-api/pulls/list-files.github3py-235.json")
     pull = _load("github-api/pulls/get.merged.github3py-235.json")
     sandbox.add_repo("sigmavirus24/github3.py", installation_id=INSTALLATION)
@@ -193,9 +183,7 @@ async def test_getiter_follows_link_pagination(
     token = await _token(gh, private_key)
     url = "/repos/sigmavirus24/github3.py/pulls/235/files?per_page=2"
     got = [f async for f in gh.getiter(url, oauth_token=token)]
-    assert [(f["filename"], f["patch"]) for f in got] == [
-        (f["filename"], f["patch"]) for f in files * 3
-    ]
+    assert [(f["filename"], f["patch"]) for f in got] == [(f["filename"], f["patch"]) for f in files * 3]
     pages = [r for r in sandbox.requests if r.path.endswith("/files")]
     assert [r.query for r in pages] == [
         {"per_page": "2"},
@@ -226,26 +214,18 @@ async def test_labels_are_created_silently_and_events_recorded(
     )
     assert [lab["name"] for lab in answer] == ["bug", "question", "brand-new"]
     assert "brand-new" in sandbox.repo_labels(ISSUE_REPO)  # GitHub creates unknown labels
-    repo_labels = [
-        lab["name"] async for lab in gh.getiter(f"/repos/{ISSUE_REPO}/labels", oauth_token=token)
-    ]
+    repo_labels = [lab["name"] async for lab in gh.getiter(f"/repos/{ISSUE_REPO}/labels", oauth_token=token)]
     assert repo_labels == ["bug", "enhancement", "question", "brand-new"]
 
-    await gh.delete(
-        f"/repos/{ISSUE_REPO}/issues/1/labels/{{name}}", {"name": "brand-new"}, oauth_token=token
-    )
+    await gh.delete(f"/repos/{ISSUE_REPO}/issues/1/labels/{{name}}", {"name": "brand-new"}, oauth_token=token)
     sandbox.remove_label_as(ISSUE_REPO, 1, "question", "octocat")
     assert sandbox.issue_labels(ISSUE_REPO, 1) == ["bug"]
     with pytest.raises(BadRequest) as err:
         await gh.delete(f"/repos/{ISSUE_REPO}/issues/1/labels/nope", oauth_token=token)
     assert err.value.status_code == 404
 
-    events = [
-        e async for e in gh.getiter(f"/repos/{ISSUE_REPO}/issues/1/events", oauth_token=token)
-    ]
-    assert [
-        (e["event"], e["label"]["name"], e["actor"]["login"], e["actor"]["type"]) for e in events
-    ] == [
+    events = [e async for e in gh.getiter(f"/repos/{ISSUE_REPO}/issues/1/events", oauth_token=token)]
+    assert [(e["event"], e["label"]["name"], e["actor"]["login"], e["actor"]["type"]) for e in events] == [
         ("labeled", "question", "hookwise[bot]", "Bot"),
         ("labeled", "brand-new", "hookwise[bot]", "Bot"),
         ("unlabeled", "brand-new", "hookwise[bot]", "Bot"),
@@ -255,19 +235,13 @@ async def test_labels_are_created_silently_and_events_recorded(
     assert [lab["name"] for lab in issue["labels"]] == ["bug"]
 
 
-async def test_comments_reactions_and_limits(
-    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
-) -> None:
+async def test_comments_reactions_and_limits(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
     token = await _token(gh, private_key)
-    comment = await gh.post(
-        f"/repos/{PR_REPO}/issues/2/comments", data={"body": "hi"}, oauth_token=token
-    )
+    comment = await gh.post(f"/repos/{PR_REPO}/issues/2/comments", data={"body": "hi"}, oauth_token=token)
     assert comment["user"]["login"] == "hookwise[bot]" and comment["user"]["type"] == "Bot"
     assert comment["performed_via_github_app"]["slug"] == "hookwise"
     cid = comment["id"]
-    edited = await gh.patch(
-        f"/repos/{PR_REPO}/issues/comments/{cid}", data={"body": "edited"}, oauth_token=token
-    )
+    edited = await gh.patch(f"/repos/{PR_REPO}/issues/comments/{cid}", data={"body": "edited"}, oauth_token=token)
     assert edited["body"] == "edited"
     human = sandbox.add_comment_as(PR_REPO, 2, "C-Saunders", "@hookwise summarize")
     listed = [c async for c in gh.getiter(f"/repos/{PR_REPO}/issues/2/comments", oauth_token=token)]
@@ -284,9 +258,7 @@ async def test_comments_reactions_and_limits(
         await gh.post(url, data={"content": "party"}, oauth_token=token)
 
     with pytest.raises(ValidationError) as err:
-        await gh.post(
-            f"/repos/{PR_REPO}/issues/2/comments", data={"body": "x" * 65537}, oauth_token=token
-        )
+        await gh.post(f"/repos/{PR_REPO}/issues/2/comments", data={"body": "x" * 65537}, oauth_token=token)
     assert err.value.status_code == 422 and "body is too long" in str(err.value)
     assert err.value.errors[0]["resource"] == "IssueComment"
     with pytest.raises(InvalidField):
@@ -318,9 +290,7 @@ async def test_bad_input_never_500(gh: GitHubAPI, sandbox: GitHubSandbox, privat
             assert resp.headers["x-github-request-id"]
 
 
-async def test_contents_etag_gives_304(
-    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
-) -> None:
+async def test_contents_etag_gives_304(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
     token = await _token(gh, private_key)
     sandbox.set_file(PR_REPO, ".github/hookwise.yml", "triage:\n  comment: true\n")
     sandbox.set_file(PR_REPO, ".github/hookwise.yml", "other: 1\n", ref="feature")
@@ -386,15 +356,11 @@ async def test_permissions(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: s
     assert (await gh.getitem(url, {"user": "stranger"}, oauth_token=token))["permission"] == "read"
     sandbox.add_repo("C-Saunders/secret", installation_id=INSTALLATION, private=True)
     with pytest.raises(BadRequest) as err:
-        await gh.getitem(
-            "/repos/C-Saunders/secret/collaborators/stranger/permission", oauth_token=token
-        )
+        await gh.getitem("/repos/C-Saunders/secret/collaborators/stranger/permission", oauth_token=token)
     assert err.value.status_code == 404
 
 
-async def test_seed_issue_comment_on_pull_request(
-    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
-) -> None:
+async def test_seed_issue_comment_on_pull_request(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
     payload = _load("github-webhooks/issue_comment/created.on-pull-request.json")
     payload["installation"] = {"id": INSTALLATION}
     sandbox.seed_from_payload(payload)

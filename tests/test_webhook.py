@@ -236,9 +236,7 @@ async def test_health_readiness_and_metrics(client: TestClient[Any, Any]) -> Non
         (b"{}", {}),
     ],
 )
-async def test_garbage_never_produces_a_500(
-    client: TestClient[Any, Any], body: bytes, headers: dict[str, str]
-) -> None:
+async def test_garbage_never_produces_a_500(client: TestClient[Any, Any], body: bytes, headers: dict[str, str]) -> None:
     response = await client.post(HOOK, data=body, headers={"X-GitHub-Event": "x", "X-GitHub-Delivery": "y", **headers})
     assert 400 <= response.status < 500
 
