@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -20,8 +20,6 @@ log = logging.getLogger("hookwise.web")
 # Short enough that a request answers 503 well inside GitHub's 10 s when Redis is away.
 REDIS_TIMEOUT_S = 2.0
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def connect_redis(url: str) -> Redis:
     redis: Redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
@@ -34,18 +32,6 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LEDGER] = Ledger(redis)
     yield
     await redis.aclose()
-
-
-@web.middleware
-async def _never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """An unexpected error is a bug, but still an answer GitHub and the operator can read."""
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unexpected error answering %s %s", request.method, request.path)
-        return web.json_response({"error": "internal error; the delivery was not accepted"}, status=503)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -68,7 +54,7 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     settings.check_web()
     # A little over GitHub's cap, so an oversized body is refused by our own check with a JSON 413.
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_never_500])
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[SETTINGS] = settings
     app[SECRETS] = settings.webhook_secrets()
     app[METRICS] = WebMetrics()

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.payloads import EventPayload
 
@@ -46,20 +46,42 @@ class Malformed:
 Decision = Work | Ignore | Malformed
 
 ACKNOWLEDGED_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
+HANDLED_EVENTS = frozenset({"pull_request", "issues", "issue_comment"})
 
 
-def decide(event: str, payload: dict[str, Any]) -> Decision:
-    """Classify one verified delivery."""
-    if event in ACKNOWLEDGED_EVENTS:
-        return Ignore(f"{event} acknowledged")
-    if event not in {"pull_request", "issues", "issue_comment"}:
-        return Ignore(f"event {event} is not handled")
+class _JSONObject(BaseModel):
+    """Any JSON object: what a delivery the bot does not act on must still be."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def _problem(event: str, exc: ValidationError) -> Malformed:
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return Malformed(f"body is not JSON: {first['msg']}")
+    if not first["loc"]:
+        return Malformed("body is not a JSON object")
+    where = ".".join(str(part) for part in first["loc"])
+    return Malformed(f"{event} payload: {where}: {first['msg']}")
+
+
+def decide(event: str, body: bytes | str) -> Decision:
+    """Classify one verified delivery from its raw JSON.
+
+    The body is validated straight from bytes into the few fields we read (pydantic's parser skips
+    building objects for the rest), which is several times cheaper than `json.loads` of a whole
+    payload that is typically 10-30 kB: ingress throughput depends on it.
+    """
+    if event not in HANDLED_EVENTS:
+        try:
+            _JSONObject.model_validate_json(body)
+        except ValidationError as exc:
+            return _problem(event, exc)
+        return Ignore(f"{event} acknowledged" if event in ACKNOWLEDGED_EVENTS else f"event {event} is not handled")
     try:
-        parsed = EventPayload.model_validate(payload)
+        parsed = EventPayload.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return Malformed(f"{event} payload: {where}: {first['msg']}")
+        return _problem(event, exc)
     if parsed.installation is None or parsed.repository is None:
         return Ignore("no installation or repository in the payload")
     action = parsed.action or ""

@@ -21,6 +21,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.batching import ScriptBatcher
+
 QUEUE_NAME = "arq:queue"  # arq's default queue
 JOB_KEY_PREFIX = "arq:job:"  # arq's job key layout
 JOB_FUNCTION = "process_delivery"
@@ -53,7 +55,7 @@ if state and state ~= 'failed' and ARGV[8] ~= '1' then
   return {0, state}
 end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-redis.call('HSET', KEYS[1], 'state', 'queued', 'event', ARGV[2], 'accepted_ms', ARGV[5], 'payload', ARGV[9])
+redis.call('HSET', KEYS[1], 'state', 'queued', 'event', ARGV[2], 'accepted_ms', ARGV[5], 'job', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 local job_id = ARGV[1] .. ':' .. attempt
 redis.call('PSETEX', ARGV[7] .. job_id, ARGV[4], ARGV[3])
@@ -90,7 +92,7 @@ class Ledger:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._accept = redis.register_script(_ACCEPT)
+        self._accept = ScriptBatcher(redis, _ACCEPT)
         self._mark = redis.register_script(_MARK)
 
     async def accept(
@@ -121,7 +123,6 @@ class Ledger:
                 DELIVERY_TTL_MS,
                 JOB_KEY_PREFIX,
                 "1" if replay else "0",
-                json.dumps(payload, separators=(",", ":")),
             ],
         )
         text = value.decode() if isinstance(value, bytes) else str(value)
@@ -133,11 +134,11 @@ class Ledger:
 
     async def stored(self, delivery_id: str) -> tuple[str, dict[str, Any]] | None:
         """The event name and job payload of a remembered delivery (for replay)."""
-        fields: list[Any] = await self._redis.hmget(delivery_key(delivery_id), ["event", "payload"])  # type: ignore[misc]
-        event, payload = fields
-        if not event or not payload:
+        raw: Any = await self._redis.hget(delivery_key(delivery_id), "job")  # type: ignore[misc]
+        if not raw:
             return None
-        return event.decode(), json.loads(payload)
+        kwargs = deserialize_job(raw)["k"]
+        return str(kwargs["event"]), dict(kwargs["payload"])
 
     async def state(self, delivery_id: str) -> str | None:
         raw: Any = await self._redis.hget(delivery_key(delivery_id), "state")  # type: ignore[misc]

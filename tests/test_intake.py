@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from bot.intake import Ignore, Malformed, Work, decide
+from bot import intake
+from bot.intake import Decision, Ignore, Malformed, Work
 from tests.payloads import load_payload
+
+
+def decide(event: str, payload: Any) -> Decision:
+    """intake.decide reads raw JSON; these tests start from the fixture's parsed dict."""
+    return intake.decide(event, json.dumps(payload).encode())
+
 
 INSTALLATION = {"id": 461842, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDYxODQy"}
 
