@@ -18,7 +18,6 @@ from bot.failures import LockBusy
 LOCK_PREFIX = "hookwise:lock:"
 EFFECT_PREFIX = "hookwise:effect:"
 EFFECT_TTL_S = 30 * 24 * 3600
-LOCK_TTL_MS = 65_000  # longer than a job may run (60 s), so a live job never loses its lock
 LOCK_WAIT_S = 5.0
 
 _RELEASE = """
@@ -28,8 +27,9 @@ return 0
 
 
 class Effects:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, lock_ttl_s: float) -> None:
         self._redis = redis
+        self._lock_ttl_ms = int(lock_ttl_s * 1000)
         self._release = redis.register_script(_RELEASE)
 
     @asynccontextmanager
@@ -40,7 +40,7 @@ class Effects:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_WAIT_S
         delay = 0.02
-        while not await self._redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+        while not await self._redis.set(key, token, nx=True, px=self._lock_ttl_ms):
             if loop.time() >= deadline:
                 raise LockBusy(key)
             await asyncio.sleep(delay)

@@ -52,7 +52,7 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
     )
 
 
-def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM) -> Deps:
+def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM, *, lock_ttl_s: float) -> Deps:
     github = GitHubApp(
         session,
         app_id=settings.APP_ID or 0,
@@ -60,7 +60,7 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         base_url=settings.GITHUB_API_URL,
         dry_run=settings.DRY_RUN,
     )
-    return Deps(github=github, llm=llm, prompts=Prompts.load(), effects=Effects(redis))
+    return Deps(github=github, llm=llm, prompts=Prompts.load(), effects=Effects(redis, lock_ttl_s=lock_ttl_s))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -70,7 +70,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     if llm is None:
         ctx["anthropic"] = client = anthropic_client(settings)
         llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
-    ctx["deps"] = build_deps(settings, session, ctx["redis"], llm)
+    # A target's lock outlives the longest a job may run, so a live job never loses it, and
+    # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
+    lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5
+    ctx["deps"] = build_deps(settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s)
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
     log.info(
@@ -154,22 +157,27 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     )
 
 
-def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """arq Worker keyword arguments (arq's WorkerSettings), built from our Settings at start."""
+def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S, **overrides: Any) -> dict[str, Any]:
+    """arq Worker keyword arguments (arq's WorkerSettings), built from our Settings at start.
+
+    `job_timeout_s` also bounds how long a target's lock may outlive a crashed worker; tests
+    shorten it to see a crashed job picked up again within seconds.
+    """
     from arq import func
 
+    job = func(process_delivery, name="process_delivery", timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
     options: dict[str, Any] = {
-        "functions": [func(process_delivery, name="process_delivery", timeout=JOB_TIMEOUT_S, max_tries=ARQ_MAX_TRIES)],
+        "functions": [job],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,
-        "ctx": {"settings": settings},
+        "ctx": {"settings": settings, "job_timeout_s": job_timeout_s},
         "max_jobs": 10,
         "keep_result": 60,
-        "job_timeout": JOB_TIMEOUT_S,
+        "job_timeout": job_timeout_s,
         "max_tries": ARQ_MAX_TRIES,
         "poll_delay": 0.2,
         # On SIGTERM give running jobs 20 s to finish before arq cancels and re-queues them

@@ -1,7 +1,8 @@
 """Shared fixtures: a real Redis, the sandbox GitHub and Anthropic, settings pointing at them.
 
-Redis is real: `REDIS_URL` when it answers (on a database index of its own, flushed per test),
-otherwise a throwaway redis-server this session starts and stops. Nothing is ever skipped.
+Redis is real: `REDIS_URL` when it is set and answers (on a database index of its own, flushed per
+test), otherwise a throwaway redis-server this session starts and stops, so two runs on one machine
+never share state. Nothing is ever skipped.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def _on_test_db(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    configured = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
-    if redis_server.reachable(configured):
+    configured = os.environ.get("REDIS_URL")
+    if configured and redis_server.reachable(configured):
         yield _on_test_db(configured)
         return
     server = redis_server.start()

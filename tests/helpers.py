@@ -66,10 +66,17 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
-async def run_worker(settings: Settings, **ctx: Any) -> None:
-    """Run a real arq worker in this process until the queue (deferred retries included) is empty."""
+async def run_worker(settings: Settings, *, job_timeout_s: float = 60, **ctx: Any) -> None:
+    """Run a real arq worker in this process until the queue (deferred retries included) is empty.
+
+    `ctx` adds to the worker's context (e.g. `retry_base_s` for short backoffs)."""
     options = worker_settings(
-        settings, burst=True, handle_signals=False, poll_delay=0.02, ctx={"settings": settings, **ctx}
+        settings,
+        job_timeout_s=job_timeout_s,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+        ctx={"settings": settings, "job_timeout_s": job_timeout_s, **ctx},
     )
     worker = Worker(**options)
     try:

@@ -8,6 +8,7 @@ JSON schema (or by ``AnthropicSandbox.responder``), and failures are injected on
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -51,6 +52,10 @@ class AnthropicSandbox:
         self.base_url = base_url
         self.requests: list[JSON] = []
         self.responder: Responder | None = None
+        # While `hold` is set and not released, answers wait (a slow model): tests kill a worker
+        # mid-call. `arrived` is set whenever a request has been received.
+        self.hold: asyncio.Event | None = None
+        self.arrived = asyncio.Event()
         self._queued: deque[Failure] = deque()
         self._always: Failure | None = None
         self._input_tokens = 0
@@ -106,6 +111,9 @@ class AnthropicSandbox:
         body, early = await self._read(request)
         if early is not None:
             return early
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         failure = self._take_failure()
         if failure is not None and failure not in ("garbage-tool", "garbage-json"):
             return self._injected_error(failure)
