@@ -107,7 +107,18 @@ class GitHubApp:
         return get_jwt(app_id=self._app_id, private_key=self._private_key, expiration=9 * 60)
 
     async def app_get(self, url: str) -> Any:
+        """GET as the App itself (JWT), e.g. `/app`."""
         return await self._api().getitem(url, jwt=self.jwt())
+
+    async def app_iter(self, url: str) -> AsyncIterator[dict[str, Any]]:
+        """Items of an App-JWT list endpoint, following `Link: rel="next"` (cursor pagination too).
+        Stop iterating to stop fetching pages."""
+        async for item in self._api().getiter(url, jwt=self.jwt()):
+            yield cast(dict[str, Any], item)
+
+    async def app_post(self, url: str, data: Any = None) -> Any:
+        """POST as the App itself (JWT), e.g. a redelivery request."""
+        return await self._api().post(url, data=data if data is not None else {}, jwt=self.jwt())
 
     async def slug(self) -> str:
         if self._slug is None:
