@@ -18,6 +18,8 @@ from bot.failures import LockBusy
 LOCK_PREFIX = "hookwise:lock:"
 EFFECT_PREFIX = "hookwise:effect:"
 EFFECT_TTL_S = 30 * 24 * 3600
+DRAFT_PREFIX = "hookwise:draft:"
+DRAFT_TTL_S = 3600
 LOCK_WAIT_S = 5.0
 
 _RELEASE = """
@@ -49,6 +51,16 @@ class Effects:
             yield
         finally:
             await self._release(keys=[key], args=[token])
+
+    async def draft(self, key: str) -> str | None:
+        """A result computed by an earlier try of the same job (e.g. the model's answer, rendered)."""
+        raw = await self._redis.get(DRAFT_PREFIX + key)
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def save_draft(self, key: str, text: str) -> None:
+        """Keep an expensive result for a retry: a GitHub 502 after the model answered must not
+        pay for the model again."""
+        await self._redis.set(DRAFT_PREFIX + key, text, ex=DRAFT_TTL_S)
 
     async def done(self, key: str) -> str | None:
         raw = await self._redis.get(EFFECT_PREFIX + key)

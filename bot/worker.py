@@ -7,6 +7,7 @@ combined router, and leaves a provenance record however it ends. Transient failu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -115,8 +116,11 @@ async def process_delivery(
     started = time.perf_counter()
     where = f"delivery={delivery_id} event={event} repo={record.repository} target={record.target} try={job_try}"
     try:
-        repo = await deps.github.repo(record.installation_id, record.repository)
-        await ROUTER.dispatch(Event(payload, event=event, delivery_id=delivery_id), repo, deps=deps, record=record)
+        # Our own deadline, inside arq's: arq's timeout is final (not retried) and would leave no
+        # record; ours is a TimeoutError, classified as transient and retried.
+        async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
+            repo = await deps.github.repo(record.installation_id, record.repository)
+            await ROUTER.dispatch(Event(payload, event=event, delivery_id=delivery_id), repo, deps=deps, record=record)
         record.rate_limit = repo.rate_limit()
         if record.outcome == "running":
             record.outcome = "skipped"
@@ -133,6 +137,10 @@ async def process_delivery(
         log.error("%s failed: %s", where, verdict.reason, exc_info=isinstance(verdict, failures.Permanent))
     await _finish(ctx, record, started, where)
     return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
+
+
+def _inner_timeout(job_timeout_s: float) -> float:
+    return job_timeout_s - min(5.0, job_timeout_s * 0.2)
 
 
 async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where: str) -> None:

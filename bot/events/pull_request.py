@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
+from pydantic import BaseModel
 
 from bot import budget, render
 from bot.answers import PullSummary
@@ -31,15 +32,14 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
         if not force and await deps.effects.done(effect):
             record.outcome, record.detail = "skipped", "summary already posted for this merge"
             return
-        diff = budget.fit_diff(await repo.pull_files(number), deps.diff_budget_tokens)
-        commits = await repo.pull_commit_messages(number)
-        answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, deps))
-        record.model, record.input_tokens, record.output_tokens = (
-            answer.model,
-            answer.input_tokens,
-            answer.output_tokens,
-        )
-        body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
+        # A retry (after a GitHub 5xx, say) reuses the answer an earlier try paid for.
+        draft_key = f"{record.delivery_id}:{effect}"
+        saved = await deps.effects.draft(draft_key)
+        draft = Draft.model_validate_json(saved) if saved else await _draft(repo, pull, deps)
+        if saved is None:
+            await deps.effects.save_draft(draft_key, draft.model_dump_json())
+        record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
+        body = draft.body
         # Look before posting: a POST whose answer was lost may have posted it already.
         existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
         if existing is None:
@@ -50,6 +50,23 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
             record.comment_id, record.detail = existing.id, "summary edited"
         await deps.effects.record(effect, str(record.comment_id))
     record.outcome = "done"
+
+
+class Draft(BaseModel):
+    """A rendered summary and what it cost, kept for a retry of the same job."""
+
+    body: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+
+
+async def _draft(repo: Repo, pull: PullDetails, deps: Deps) -> Draft:
+    diff = budget.fit_diff(await repo.pull_files(pull.number), deps.diff_budget_tokens)
+    commits = await repo.pull_commit_messages(pull.number)
+    answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, deps))
+    body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
+    return Draft(body=body, model=answer.model, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens)
 
 
 def _question(
