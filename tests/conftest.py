@@ -22,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from tests.helpers import APP_ID, SECRET
+from tests.processes import processes  # noqa: F401 - a fixture shared by the process tests
 
 TEST_DB = 13  # on a shared REDIS_URL, stay off the databases an application would use
 

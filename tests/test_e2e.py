@@ -4,72 +4,18 @@ deliveries signed and sent over HTTP, effects checked on the sandbox GitHub."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-from bot import redis_server
 from bot.render import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
 from tests.helpers import HOOK, delivery_headers, fixture_bytes, fixture_json, wait_until, with_installation
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Processes:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, command: str) -> subprocess.Popen[bytes]:
-        with (self.cwd / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bot", command], env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.running[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.cwd / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-@pytest.fixture
-def processes(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
-    env = {
-        **settings_env,
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "HOST": "127.0.0.1",
-        "PORT": str(redis_server.free_port()),
-        "LOG_LEVEL": "info",
-    }
-    running = Processes(env, tmp_path)
-    yield running
-    running.stop_all()
-
-
-async def _healthy(session: aiohttp.ClientSession, url: str) -> bool:
-    try:
-        async with session.get(url) as response:
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
+from tests.processes import Processes, healthy
 
 
 def _answer(model_request: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +42,7 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
     worker = processes.start("worker", "worker")
     base = f"http://127.0.0.1:{processes.env['PORT']}"
     async with aiohttp.ClientSession() as session:
-        await wait_until(lambda: _healthy(session, f"{base}/healthz"), "the web process", limit_s=30)
+        await wait_until(lambda: healthy(session, f"{base}/healthz"), "the web process", limit_s=30)
         answers = []
         for event, body, delivery in [
             ("pull_request", merged, "e2e-pr"),

@@ -1,0 +1,153 @@
+"""Breaking things across processes: several web and worker processes on one Redis, a worker
+killed mid-call, SIGTERM with a job in flight, and Redis going away and coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from bot import redis_server
+from bot.render import SUMMARY_MARKER
+from bot.sandbox.anthropic import AnthropicSandbox
+from bot.sandbox.github import GitHubSandbox
+from tests.helpers import HOOK, delivery_headers, wait_until
+from tests.processes import Processes, healthy
+from tests.test_pipeline import MERGED, PR_NUMBER, PR_REPO, seed_merged_pr
+
+SHORT_JOB_TIMEOUT = {"TEST_JOB_TIMEOUT_S": "3"}  # arq re-runs a crashed job after timeout + 10 s
+
+
+def start_web(processes: Processes, name: str) -> str:
+    port = str(redis_server.free_port())
+    processes.start(name, "web", PORT=port)
+    return f"http://127.0.0.1:{port}"
+
+
+def start_worker(processes: Processes, name: str, *, short: bool = False) -> Any:
+    if short:
+        return processes.start(name, "", module="tests.worker_process", **SHORT_JOB_TIMEOUT)
+    return processes.start(name, "worker")
+
+
+async def post(session: aiohttp.ClientSession, base: str, delivery: str) -> tuple[int, str]:
+    headers = delivery_headers("pull_request", MERGED, delivery)
+    async with session.post(f"{base}{HOOK}", data=MERGED, headers=headers) as response:
+        return response.status, (await response.json()).get("status", "")
+
+
+def bot_comments(github: GitHubSandbox) -> list[dict[str, Any]]:
+    return [c for c in github.comments(PR_REPO, PR_NUMBER) if c["user"]["login"] == "hookwise[bot]"]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_two_web_and_two_worker_processes_behave_like_one(
+    processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    seed_merged_pr(github)
+    webs = [start_web(processes, "web-a"), start_web(processes, "web-b")]
+    start_worker(processes, "worker-a")
+    start_worker(processes, "worker-b")
+    for base in webs:
+        await wait_until(lambda base=base: healthy(session, f"{base}/healthz"), "web up")
+
+    # The same delivery 8 times at once, alternating between the two web processes.
+    answers = await asyncio.gather(*(post(session, webs[i % 2], "same-delivery") for i in range(8)))
+    assert sorted(answers) == [(200, "duplicate")] * 7 + [(202, "queued")]
+    # And a second delivery of the same merge (GitHub sent the event twice).
+    assert await post(session, webs[1], "other-delivery") == (202, "queued")
+
+    await wait_until(lambda: redis.hget("hookwise:delivery:other-delivery", "state"), "processing")
+    await wait_until(
+        lambda: _all_done(redis, ["same-delivery", "other-delivery"]), "both deliveries processed", limit_s=60
+    )
+    [comment] = bot_comments(github)
+    assert comment["body"].startswith(SUMMARY_MARKER)
+    assert len(model.requests) == 1
+
+
+async def _all_done(redis: Redis, deliveries: list[str]) -> bool:
+    states = [await redis.hget(f"hookwise:delivery:{d}", "state") for d in deliveries]
+    return all(state == b"done" for state in states)
+
+
+async def test_a_worker_killed_mid_model_call_is_finished_by_another(
+    processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    seed_merged_pr(github)
+    model.hold = asyncio.Event()  # the model "thinks" until released
+    base = start_web(processes, "web")
+    doomed = start_worker(processes, "worker-doomed", short=True)
+    await wait_until(lambda: healthy(session, f"{base}/healthz"), "web up")
+    assert await post(session, base, "kill-me") == (202, "queued")
+
+    await asyncio.wait_for(model.arrived.wait(), 30)  # the worker is inside the model call
+    doomed.send_signal(signal.SIGKILL)
+    await wait_until(lambda: doomed.poll() is not None, "the worker to die")
+    model.hold.set()
+
+    start_worker(processes, "worker-rescuer", short=True)
+    await wait_until(lambda: _all_done(redis, ["kill-me"]), "the job re-run by the other worker", limit_s=60)
+    assert len(bot_comments(github)) == 1
+    record = json.loads(await redis.get("hookwise:record:kill-me"))
+    assert record["outcome"] == "done" and record["job_try"] == 2
+
+
+async def test_sigterm_lets_the_job_in_flight_finish(
+    processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    seed_merged_pr(github)
+    model.hold = asyncio.Event()
+    base = start_web(processes, "web")
+    worker = start_worker(processes, "worker")
+    await wait_until(lambda: healthy(session, f"{base}/healthz"), "web up")
+    assert await post(session, base, "in-flight") == (202, "queued")
+    await asyncio.wait_for(model.arrived.wait(), 30)
+
+    worker.send_signal(signal.SIGTERM)
+    model.hold.set()  # the model answers after the signal: the job still completes
+    await wait_until(lambda: worker.poll() is not None, "the worker to exit", limit_s=30)
+    assert worker.returncode == 0, processes.log("worker")
+    assert len(bot_comments(github)) == 1
+    assert await redis.hget("hookwise:delivery:in-flight", "state") == b"done"
+
+
+async def test_redis_outage_503_then_the_same_delivery_is_accepted_and_processed(
+    processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, session: aiohttp.ClientSession
+) -> None:
+    seed_merged_pr(github)
+    server = redis_server.start()
+    url = server.url
+    processes.env["REDIS_URL"] = url
+    try:
+        base = start_web(processes, "web")
+        worker = start_worker(processes, "worker")
+        await wait_until(lambda: healthy(session, f"{base}/readyz"), "ready")
+        await wait_until(lambda: "worker ready" in processes.log("worker"), "the worker polling Redis")
+
+        server.stop()  # Redis goes away
+        assert await post(session, base, "during-outage") == (503, "")
+        async with session.get(f"{base}/readyz") as response:
+            assert response.status == 503
+        assert await healthy(session, f"{base}/healthz")  # alive, only not ready
+        await wait_until(lambda: "Redis unavailable" in processes.log("worker"), "the worker to notice")
+        assert worker.poll() is None
+
+        server = redis_server.start(port=server.port)  # Redis comes back (empty: nothing was kept)
+        await wait_until(lambda: healthy(session, f"{base}/readyz"), "ready again", limit_s=30)
+        assert await post(session, base, "during-outage") == (202, "queued")  # the 503 was not remembered
+        await wait_until(lambda: bool(bot_comments(github)), "the reconnected worker's summary", limit_s=60)
+        assert worker.poll() is None  # it waited, reconnected and carried on by itself
+    finally:
+        server.stop()
