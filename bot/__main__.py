@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure
@@ -41,6 +42,15 @@ def _replay(settings: Settings, delivery_id: str) -> int:
     return asyncio.run(replay(settings, delivery_id))
 
 
+def _since(text: str) -> timedelta:
+    from bot.sweeper import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="hookwise, a GitHub App")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     history.add_argument("--dead", action="store_true", help="only failed jobs (dead letters)")
     replay = commands.add_parser("replay", help="re-run a recorded delivery")
     replay.add_argument("delivery_id")
+    redeliver = commands.add_parser(
+        "redeliver", help="ask GitHub to redeliver deliveries that failed and that hookwise never accepted"
+    )
+    redeliver.add_argument("--since", type=_since, default=None, help="how far back, e.g. 2h, 90m, 3d (at most 3d)")
+    redeliver.add_argument("--cap", type=int, default=50, help="at most this many redeliveries")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -69,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _history(settings, args.count, args.dead)
         elif args.command == "replay":
             return _replay(settings, args.delivery_id)
+        elif args.command == "redeliver":
+            from bot.admin import redeliver as run_redeliver
+
+            return asyncio.run(run_redeliver(settings, since=args.since, cap=args.cap))
     except ConfigError as exc:
         print(f"hookwise: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from redis.asyncio import Redis
 
@@ -61,3 +62,28 @@ async def replay(settings: Settings, delivery_id: str) -> int:
     assert isinstance(result, Accepted)
     print(f"queued {event} delivery {delivery_id} again as job {result.job_id}")
     return 0
+
+
+async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) -> int:
+    """`python -m bot redeliver`: one sweep now (what the worker's cron does every 5 minutes)."""
+    import aiohttp
+
+    from bot.github import GitHubApp
+    from bot.sweeper import format_report, sweep
+
+    settings.check_worker()
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        async with aiohttp.ClientSession() as session:
+            app = GitHubApp(
+                session,
+                app_id=settings.APP_ID or 0,
+                private_key=settings.private_key(),
+                base_url=settings.GITHUB_API_URL,
+                dry_run=settings.DRY_RUN,
+            )
+            report = await sweep(app, redis, since=since, cap=cap)
+    finally:
+        await redis.aclose()
+    print(format_report(report))
+    return 1 if report.errors else 0

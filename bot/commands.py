@@ -146,10 +146,12 @@ def _command_pattern(slug: str) -> re.Pattern[str]:
     )
 
 
-_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_FENCE = re.compile(r"(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _FENCE_CLOSE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>`{3,}|~{3,})[ \t]*$")
 _LIST_MARKER = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$)")
+_LIST_ITEMS = re.compile(r" {0,3}(?:[-+*]|\d{1,9}[.)])[ \t]+(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*")
 _QUOTE = re.compile(r"^ {0,3}>")
+_QUOTES = re.compile(r"(?: {0,3}> ?)+")
 _HEADING_OR_BREAK = re.compile(r"^ {0,3}(?:#{1,6}(?:[ \t]|$)|(?:[-*_=][ \t]*){3,}$)")
 _COMMENT_BLOCK = re.compile(r"^ {0,3}<!--")
 _RAW_BLOCK = re.compile(r"^ {0,3}<(pre|script|style|textarea)(?:[ \t>]|$)", re.IGNORECASE)
@@ -175,11 +177,8 @@ def _is_blank(line: str) -> bool:
 
 def _unquote(line: str) -> str:
     """A quoted line's content, every level of `>` taken off."""
-    while _QUOTE.match(line):
-        line = line.lstrip(" ")[1:]
-        if line.startswith(" "):
-            line = line[1:]
-    return line
+    quotes = _QUOTES.match(line)
+    return line[quotes.end() :] if quotes else line
 
 
 def _paragraphs(body: str) -> Iterator[list[str]]:
@@ -257,17 +256,12 @@ def _paragraphs(body: str) -> Iterator[list[str]]:
 
 def _open_fence(line: str) -> tuple[str, int, int] | None:
     """The fence a line opens, at the top level or inside (nested) list items."""
-    offset = 0
-    rest = line
-    while marker := _LIST_MARKER.match(rest):
-        if marker.end() == len(rest):
-            return None
-        offset += marker.end()
-        rest = rest[marker.end() :]
-    opened = _FENCE.match(rest)
+    items = _LIST_ITEMS.match(line)
+    offset = items.end() if items else 0
+    opened = _FENCE.match(line, offset)
     if opened is None or (opened["fence"][0] == "`" and "`" in opened["info"]):
         return None
-    return opened["fence"][0], len(opened["fence"]), 3 + (offset if offset else 0)
+    return opened["fence"][0], len(opened["fence"]), 3 + offset
 
 
 def _visible_line_starts(body: str) -> Iterator[str]:

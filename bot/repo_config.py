@@ -36,6 +36,12 @@ MAX_LABEL = 50  # GitHub's own limit on a label name
 MAX_LABELS_LISTED = 100
 MAX_PATTERN = 200
 MAX_PATTERNS = 50
+MAX_DEPTH = 10  # the file needs 3 levels (top, section, list)
+
+try:  # libyaml: the same safe loader, an order of magnitude faster
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 # A language name goes into a prompt: letters only, words joined by single spaces or hyphens.
 _LANGUAGE = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)*")
@@ -146,12 +152,15 @@ def parse_config(text: str | None) -> ConfigResult:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         return _problem(f"the file is over {MAX_BYTES // 1024} KiB; hookwise reads smaller files only")
     try:
-        document = yaml.load(text, Loader=_Loader)  # a SafeLoader that also refuses aliases
+        _check_shape(text)
+        document = yaml.load(text, Loader=_SafeLoader)  # the safe loader, in C where PyYAML has it
+    except _Refused as exc:
+        return _problem(str(exc))
     except yaml.MarkedYAMLError as exc:
         return _problem(_yaml_problem(exc))
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:
-        detail = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
-        return _problem(f"could not parse YAML: {detail}")
+    except Exception as exc:  # PyYAML's constructors raise more than YAMLError on odd input (`!!timestamp x`)
+        detail = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError | ValueError) and str(exc) else ""
+        return _problem(f"could not parse YAML: {detail or 'a value does not fit its `!!` tag'}")
     if document is None:
         return ConfigResult(DEFAULTS, source="file")
     if not isinstance(document, dict):
@@ -170,15 +179,28 @@ def _problem(message: str) -> ConfigResult:
     return ConfigResult(DEFAULTS, problem=message)
 
 
-class _Loader(yaml.SafeLoader):
-    """`yaml.safe_load`'s loader, refusing aliases: hookwise needs none, and they can make a small
-    file expand into an enormous document."""
+class _Refused(Exception):
+    """A document hookwise will not build, with the one-line reason."""
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported", event.start_mark)
-        return super().compose_node(parent, index)
+
+def _check_shape(text: str) -> None:
+    """Refuse aliases and deep nesting before anything builds the document: hookwise needs neither,
+    aliases can make a small file expand into an enormous document, and PyYAML builds nested
+    collections by recursion. Parsing events is iterative, so this is safe on any input."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"{_line(event)}YAML aliases (*name) are not supported here")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Refused(f"{_line(event)}nested too deeply (hookwise's keys are 2 levels deep)")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _line(event: yaml.Event) -> str:
+    return f"line {event.start_mark.line + 1}: " if event.start_mark is not None else ""
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
@@ -222,7 +244,7 @@ def _error_message(error: ErrorDetails) -> str:
         parent, key = loc[:-1], str(loc[-1])
         section = _SECTIONS.get(parent)
         known = list(section.model_fields) if section else []
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
         hint = f' (did you mean "{close[0]}"?)' if close else (f" (known keys: {', '.join(known)})" if known else "")
         prefix = f"{_where(parent)}: " if parent else ""
         return f'{prefix}unknown key "{key}"{hint}'

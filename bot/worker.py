@@ -171,11 +171,18 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
     `job_timeout_s` also bounds how long a target's lock may outlive a crashed worker; tests
     shorten it to see a crashed job picked up again within seconds.
     """
-    from arq import func
+    from arq import cron, func
 
+    from bot.sweeper import sweep_job
+
+    # Every 5 minutes one worker (arq's unique cron) asks GitHub to redeliver what never reached us.
+    # Its timeout is no longer than the job's: arq re-runs a crashed job after the LONGEST function
+    # timeout + 10 s, and that must stay near a minute.
+    sweeper = cron(sweep_job, name="sweep", minute=set(range(0, 60, 5)), second=20, unique=True, timeout=job_timeout_s)
     job = func(process_delivery, name="process_delivery", timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
     options: dict[str, Any] = {
         "functions": [job],
+        "cron_jobs": [sweeper],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),

@@ -151,3 +151,14 @@ async def test_redis_outage_503_then_the_same_delivery_is_accepted_and_processed
         assert worker.poll() is None  # it waited, reconnected and carried on by itself
     finally:
         server.stop()
+
+
+def test_a_crashed_workers_job_is_picked_up_again_within_about_a_minute(settings_env: dict[str, str]) -> None:
+    """arq re-runs a crashed job after the longest function timeout + 10 s (its in-progress TTL)."""
+    from arq.worker import Worker
+
+    from bot.config import load_settings
+    from bot.worker import worker_settings
+
+    worker = Worker(**worker_settings(load_settings(**settings_env), handle_signals=False))
+    assert worker.in_progress_timeout_s <= 75

@@ -1,0 +1,69 @@
+"""The operator commands, run as a maintainer would: `python -m bot history | replay | redeliver`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bot.ledger import Ledger
+from bot.records import JobRecord, Records
+from bot.sandbox.github import GitHubSandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
+    """Run `python -m bot ...` without blocking this loop (the sandbox GitHub is served by it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, logs = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, output.decode() + ("" if process.returncode == 0 else logs.decode())
+
+
+async def test_history_prints_records_and_dead_letters(
+    settings_env: dict[str, str], redis: Redis, tmp_path: Path
+) -> None:
+    records = Records(redis)
+    done = JobRecord("d-ok", "pull_request", "closed", "o/r", 2, 1, outcome="done", detail="summary posted")
+    done.comment_id, done.model, done.input_tokens, done.output_tokens = 77, "claude-x", 1200, 90
+    failed = JobRecord("d-bad", "issues", "opened", "o/r", 5, 1, outcome="failed", error="GitHub 404: Not Found")
+    await records.save(done)
+    await records.save(failed)
+
+    code, output = await run_cli(settings_env, tmp_path, "history")
+    assert code == 0
+    lines = output.strip().splitlines()
+    assert len(lines) == 2
+    assert "failed" in lines[0] and "issues.opened o/r#5 delivery=d-bad" in lines[0] and "GitHub 404" in lines[0]
+    assert "done" in lines[1] and "comment 77" in lines[1] and "model=claude-x tokens=1200/90" in lines[1]
+
+    code, output = await run_cli(settings_env, tmp_path, "history", "--dead")
+    assert code == 0 and "d-bad" in output and "d-ok" not in output
+
+
+async def test_replay_queues_a_remembered_delivery(settings_env: dict[str, str], redis: Redis, tmp_path: Path) -> None:
+    await Ledger(redis).accept("d-r", "issues", {"action": "opened"})
+    code, output = await run_cli(settings_env, tmp_path, "replay", "d-r")
+    assert code == 0 and "job d-r:2" in output
+    code, output = await run_cli(settings_env, tmp_path, "replay", "unknown")
+    assert code == 1 and "no delivery unknown" in output
+
+
+async def test_redeliver_asks_github_for_the_lost_deliveries(
+    settings_env: dict[str, str], github: GitHubSandbox, redis: Redis, tmp_path: Path
+) -> None:
+    lost = github.add_delivery(guid="lost-1", event="issues", action="opened", status_code=503)
+    github.add_delivery(guid="fine-1", event="issues", action="opened", status_code=202)
+    code, output = await run_cli(settings_env, tmp_path, "redeliver", "--since", "2h")
+    assert code == 0, output
+    assert github.redelivery_requests == [lost]
+    assert "lost-1" in output
