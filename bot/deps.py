@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.config_store import ConfigStore
 from bot.effects import Effects
 from bot.github import GitHubApp
 from bot.llm import LLM
@@ -12,7 +13,6 @@ from bot.prompts import Prompts
 # The diff a summary may read, in tokens; with the PR text and instructions a summary request
 # stays under ~12k input tokens however large the pull request is.
 DIFF_BUDGET_TOKENS = 8_000
-MAX_LABELS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,5 @@ class Deps:
     llm: LLM
     prompts: Prompts
     effects: Effects
+    configs: ConfigStore
     diff_budget_tokens: int = DIFF_BUDGET_TOKENS
-    max_labels: int = MAX_LABELS
-    language: str = "English"

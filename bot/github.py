@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Any, cast
 
 import aiohttp
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.budget import FileChange
+from bot.render import has_marker
 
 log = logging.getLogger("hookwise.github")
 
@@ -98,6 +99,8 @@ class GitHubApp:
         # One in-flight token request per installation, however many jobs ask at once.
         self._token_locks: dict[int, asyncio.Lock] = {}
         self._slug: str | None = None
+        # gidgethub's ETag cache, for small files read often (.github/hookwise.yml); bounded.
+        self._etags: LRUCache[str, Any] = LRUCache(maxsize=512)
 
     def _api(self, token: str | None = None) -> GitHubAPI:
         return GitHubAPI(self._session, USER_AGENT, oauth_token=token, base_url=self.base_url)
@@ -146,14 +149,20 @@ class GitHubApp:
 
     async def repo(self, installation_id: int, full_name: str) -> Repo:
         token = await self.installation_token(installation_id)
-        return Repo(self._api(token), full_name, bot_login=f"{await self.slug()}[bot]", dry_run=self.dry_run)
+        cached = GitHubAPI(self._session, USER_AGENT, oauth_token=token, base_url=self.base_url, cache=self._etags)
+        return Repo(
+            self._api(token), full_name, bot_login=f"{await self.slug()}[bot]", dry_run=self.dry_run, cached_gh=cached
+        )
 
 
 class Repo:
     """One repository, through one installation's token."""
 
-    def __init__(self, gh: GitHubAPI, full_name: str, *, bot_login: str, dry_run: bool) -> None:
+    def __init__(
+        self, gh: GitHubAPI, full_name: str, *, bot_login: str, dry_run: bool, cached_gh: GitHubAPI | None = None
+    ) -> None:
         self.gh = gh
+        self.cached_gh = cached_gh or gh
         self.full_name = full_name
         self.bot_login = bot_login
         self.dry_run = dry_run
@@ -219,16 +228,41 @@ class Repo:
     async def labels(self) -> list[Label]:
         return [Label(str(raw["name"]), str(raw.get("description") or "")) async for raw in self._list("/labels")]
 
-    async def find_own_comment(self, number: int, marker: str) -> Comment | None:
-        """The first comment on `number` written by this App whose first line is `marker`."""
-        from bot.render import has_marker
-
+    async def find_own_comment(self, number: int, marker: str, *, containing: str = "") -> Comment | None:
+        """The first comment on `number` written by this App (never anyone else's, whatever it
+        says) whose first line is `marker` and whose body contains `containing`."""
         async for raw in self._list(f"/issues/{number}/comments"):
             author = str((raw.get("user") or {}).get("login", ""))
             body = str(raw.get("body") or "")
-            if author == self.bot_login and has_marker(body, marker):
+            if author == self.bot_login and has_marker(body, marker) and containing in body:
                 return Comment(int(raw["id"]), body, author)
         return None
+
+    async def permission(self, login: str) -> tuple[str, str | None]:
+        """(permission, role_name) of `login` on this repository; ("none", None) when GitHub
+        does not know them as a collaborator (404)."""
+        try:
+            raw = await self.gh.getitem(f"{self._url}/collaborators/{login}/permission")
+        except BadRequest as exc:
+            if exc.status_code == 404:
+                return "none", None
+            raise
+        return str(raw.get("permission") or "none"), raw.get("role_name")
+
+    async def humans_removed_labels(self, number: int) -> list[str]:
+        """Labels a person (not a bot) took off the issue: hookwise never puts those back."""
+        removed: list[str] = []
+        async for raw in self._list(f"/issues/{number}/events"):
+            actor = raw.get("actor") or {}
+            if raw.get("event") == "unlabeled" and actor.get("type") != "Bot":
+                name = str((raw.get("label") or {}).get("name", ""))
+                if name and name not in removed:
+                    removed.append(name)
+        return removed
+
+    def sibling(self, full_name: str) -> Repo:
+        """Another repository through the same installation token (e.g. the owner's `.github`)."""
+        return Repo(self.gh, full_name, bot_login=self.bot_login, dry_run=self.dry_run, cached_gh=self.cached_gh)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -248,18 +282,27 @@ class Repo:
             return
         await self.gh.patch(f"{self._url}/issues/comments/{comment_id}", data={"body": body})
 
+    async def add_reaction(self, comment_id: int, content: str) -> None:
+        """React to an issue or PR comment (`eyes`, `rocket`, `confused`); GitHub keeps one each."""
+        if self._dry(f"react {content} to comment {comment_id}"):
+            return
+        await self.gh.post(f"{self._url}/issues/comments/{comment_id}/reactions", data={"content": content})
+
     async def add_labels(self, number: int, labels: list[str]) -> None:
         if not labels or self._dry(f"add labels {labels} to #{number}"):
             return
         await self.gh.post(f"{self._url}/issues/{number}/labels", data={"labels": labels})
 
-    async def file_text(self, path: str, ref: str | None = None) -> str | None:
-        """A file's text on the default branch (or `ref`); None when it does not exist."""
-        url = f"{self._url}/contents/{path}" + (f"?ref={ref}" if ref else "")
+    async def file_text(self, path: str) -> str | None:
+        """A file's text on the default branch (never a PR's head: a PR must not rewrite the bot's
+        instructions for itself); None when there is none. Through the App's ETag cache: a file
+        read before costs a conditional request, which GitHub answers 304 without using rate limit."""
         try:
-            raw = await self.gh.getitem(url)
+            raw = await self.cached_gh.getitem(f"{self._url}/contents/{path}")
         except BadRequest as exc:
             if exc.status_code == 404:
                 return None
             raise
+        if not isinstance(raw, dict) or raw.get("type") != "file":
+            return None
         return base64.b64decode(raw.get("content") or "").decode("utf-8", "replace")

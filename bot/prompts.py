@@ -18,6 +18,13 @@ def fence(text: str | None) -> str:
     return _FENCE_BREAK.sub(lambda match: match.group(0).replace("<", "‹"), text or "")
 
 
+def instructions_block(instructions: str) -> str:
+    """The repository's own extra instructions (from its config, which only people who can push
+    to the default branch can change), as a paragraph of the system prompt."""
+    text = instructions.strip()
+    return f"\nThe maintainers of this repository add these instructions:\n{text}\n" if text else ""
+
+
 @dataclass(frozen=True, slots=True)
 class PromptPair:
     system: Template

@@ -21,6 +21,7 @@ from gidgethub.sansio import Event
 
 from bot import failures
 from bot.config import Settings
+from bot.config_store import ConfigStore
 from bot.deps import Deps
 from bot.effects import Effects
 from bot.events import issues, pull_request
@@ -61,7 +62,13 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         base_url=settings.GITHUB_API_URL,
         dry_run=settings.DRY_RUN,
     )
-    return Deps(github=github, llm=llm, prompts=Prompts.load(), effects=Effects(redis, lock_ttl_s=lock_ttl_s))
+    return Deps(
+        github=github,
+        llm=llm,
+        prompts=Prompts.load(),
+        effects=Effects(redis, lock_ttl_s=lock_ttl_s),
+        configs=ConfigStore(redis),
+    )
 
 
 async def startup(ctx: dict[str, Any]) -> None:

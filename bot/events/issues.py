@@ -4,30 +4,48 @@ from __future__ import annotations
 
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
+from pydantic import BaseModel
 
 from bot import labels as label_policy
+from bot import render
 from bot.answers import LabelChoice
 from bot.deps import Deps
 from bot.github import IssueDetails, Label, Repo
 from bot.llm import Question
-from bot.prompts import fence
+from bot.prompts import fence, instructions_block
 from bot.records import JobRecord
+from bot.repo_config import RepoConfig
 
 router = Router()
+
+
+class TriageDraft(BaseModel):
+    """The model's choice and what it cost, kept for a retry of the same job."""
+
+    labels: list[str]
+    reason: str
+    model: str
+    input_tokens: int
+    output_tokens: int
 
 
 def _label_schema(allowed: list[str]) -> dict[str, object]:
     """LabelChoice's schema with the label names as an enum, so the model can only pick those."""
     schema = LabelChoice.model_json_schema()
     schema["properties"]["labels"]["items"] = {"type": "string", "enum": allowed}
+    schema["properties"]["labels"]["maxItems"] = min(len(allowed), 10)
     return schema
 
 
 async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, force: bool) -> None:
-    """Choose and add labels. Shared with `@bot triage`."""
+    """Choose and add labels (and the triage comment where configured). Shared with `@bot triage`."""
     issue = await repo.issue(number)
     if issue.state != "open" and not force:
         record.outcome, record.detail = "skipped", "issue closed before triage"
+        return
+    config = (await deps.configs.get(repo)).config
+    if not config.triage.labels and not config.triage.comment and not force:
+        record.outcome, record.detail = "skipped", "triage is turned off in .github/hookwise.yml"
         return
     effect = f"triage:{repo.full_name}#{number}"
     if not force and await deps.effects.done(effect):
@@ -39,36 +57,78 @@ async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, forc
             record.outcome, record.detail = "skipped", "issue already triaged"
             return
         repository_labels = await repo.labels()
-        allowed = label_policy.allowed_labels([label.name for label in repository_labels])
+        allowed = label_policy.allowed_labels(
+            [label.name for label in repository_labels],
+            allow=config.triage.allow_labels,
+            deny=config.triage.deny_labels,
+        )
         if not allowed:
-            record.outcome, record.detail = "skipped", "the repository has no labels"
+            record.outcome, record.detail = "skipped", "no label the bot may use"
             return
-        answer = await deps.llm.ask(_question(repo.full_name, issue, repository_labels, allowed, deps))
-        record.model, record.input_tokens, record.output_tokens = (
-            answer.model,
-            answer.input_tokens,
-            answer.output_tokens,
+        draft_key = f"{record.delivery_id}:{effect}"
+        saved = await deps.effects.draft(draft_key)
+        draft = (
+            TriageDraft.model_validate_json(saved)
+            if saved
+            else await _choose(repo.full_name, issue, repository_labels, allowed, config, deps)
         )
-        current = await repo.issue(number)  # a human may have labelled it meanwhile
+        if saved is None:
+            await deps.effects.save_draft(draft_key, draft.model_dump_json())
+        record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
+        # Re-read: a human may have labelled the issue, or taken a label off, meanwhile.
+        current = await repo.issue(number)
         chosen = label_policy.labels_to_add(
-            answer.value.labels, allowed=allowed, current=current.labels, limit=deps.max_labels
+            draft.labels,
+            allowed=allowed,
+            current=current.labels,
+            removed_by_humans=await repo.humans_removed_labels(number),
+            limit=config.triage.max_labels,
         )
-        await repo.add_labels(number, chosen)
+        if config.triage.labels or force:
+            await repo.add_labels(number, chosen)
+        if config.triage.comment:
+            await _post_triage_comment(repo, number, render.triage_comment(chosen, draft.reason), record)
         await deps.effects.record(effect, ",".join(chosen))
     record.labels, record.outcome = chosen, "done"
     record.detail = f"labels added: {', '.join(chosen) or 'none'}"
 
 
+async def _choose(
+    repository: str, issue: IssueDetails, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+) -> TriageDraft:
+    answer = await deps.llm.ask(_question(repository, issue, labels, allowed, config, deps))
+    return TriageDraft(
+        labels=answer.value.labels,
+        reason=answer.value.reason,
+        model=answer.model,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+    )
+
+
+async def _post_triage_comment(repo: Repo, number: int, body: str, record: JobRecord) -> None:
+    existing = await repo.find_own_comment(number, render.TRIAGE_MARKER)
+    if existing is None:
+        record.comment_id = await repo.create_comment(number, body)
+    else:
+        await repo.edit_comment(existing.id, body)
+        record.comment_id = existing.id
+
+
 def _question(
-    repository: str, issue: IssueDetails, labels: list[Label], allowed: list[str], deps: Deps
+    repository: str, issue: IssueDetails, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
 ) -> Question[LabelChoice]:
+    allowed_set = set(allowed)
     described = "\n".join(
-        f"- {label.name}: {label.description or '(no description)'}" for label in labels if label.name in allowed
+        f"- {label.name}: {label.description or '(no description)'}" for label in labels if label.name in allowed_set
     )
     prompts = deps.prompts.triage
     return Question(
         system=prompts.system.safe_substitute(
-            tool="choose_labels", language=deps.language, instructions="", labels=described
+            tool="choose_labels",
+            language=config.language,
+            instructions=instructions_block(config.instructions),
+            labels=described,
         ),
         user=prompts.user.safe_substitute(
             repository=repository, title=fence(issue.title), body=fence(issue.body[:8000])

@@ -11,8 +11,9 @@ from bot.answers import PullSummary
 from bot.deps import Deps
 from bot.github import PullDetails, Repo
 from bot.llm import Question
-from bot.prompts import fence
+from bot.prompts import fence, instructions_block
 from bot.records import JobRecord
+from bot.repo_config import RepoConfig
 
 router = Router()
 
@@ -22,6 +23,10 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
     pull = await repo.pull(number)
     if not pull.merged and not force:
         record.outcome, record.detail = "skipped", "pull request is not merged"
+        return
+    config = (await deps.configs.get(repo)).config
+    if not config.summaries.enabled and not force:
+        record.outcome, record.detail = "skipped", "summaries are turned off in .github/hookwise.yml"
         return
     effect = f"summary:{repo.full_name}#{number}:{pull.merge_commit_sha}"
     if not force and await deps.effects.done(effect):
@@ -35,7 +40,7 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
         # A retry (after a GitHub 5xx, say) reuses the answer an earlier try paid for.
         draft_key = f"{record.delivery_id}:{effect}"
         saved = await deps.effects.draft(draft_key)
-        draft = Draft.model_validate_json(saved) if saved else await _draft(repo, pull, deps)
+        draft = Draft.model_validate_json(saved) if saved else await _draft(repo, pull, config, deps)
         if saved is None:
             await deps.effects.save_draft(draft_key, draft.model_dump_json())
         record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
@@ -61,20 +66,23 @@ class Draft(BaseModel):
     output_tokens: int
 
 
-async def _draft(repo: Repo, pull: PullDetails, deps: Deps) -> Draft:
-    diff = budget.fit_diff(await repo.pull_files(pull.number), deps.diff_budget_tokens)
+async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) -> Draft:
+    files = await repo.pull_files(pull.number)
+    diff = budget.fit_diff(files, deps.diff_budget_tokens, excluded=config.summaries.exclude_paths)
     commits = await repo.pull_commit_messages(pull.number)
-    answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, deps))
+    answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, config, deps))
     body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
     return Draft(body=body, model=answer.model, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens)
 
 
 def _question(
-    repository: str, pull: PullDetails, commits: list[str], diff: budget.BudgetedDiff, deps: Deps
+    repository: str, pull: PullDetails, commits: list[str], diff: budget.BudgetedDiff, config: RepoConfig, deps: Deps
 ) -> Question[PullSummary]:
     prompts = deps.prompts.summary
     return Question(
-        system=prompts.system.safe_substitute(tool="record_summary", language=deps.language, instructions=""),
+        system=prompts.system.safe_substitute(
+            tool="record_summary", language=config.language, instructions=instructions_block(config.instructions)
+        ),
         user=prompts.user.safe_substitute(
             repository=repository,
             title=fence(pull.title),
