@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from bot.config_store import ConfigStore
 from bot.effects import Effects
 from bot.github import GitHubApp
@@ -22,4 +24,5 @@ class Deps:
     prompts: Prompts
     effects: Effects
     configs: ConfigStore
+    redis: Redis
     diff_budget_tokens: int = DIFF_BUDGET_TOKENS

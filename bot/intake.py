@@ -14,10 +14,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.payloads import EventPayload
 
-# A line that looks like `@something summarize|triage|help`. The web process does not know the
-# App's slug (it makes no GitHub call), so it only filters out comments that cannot be commands;
-# the worker parses them properly (bot/commands.py).
-_COMMAND_LIKE = re.compile(r"(?im)^[ \t]*@[\w.-]+(?:\[bot\])?[ \t]+(?:summarize|triage|help)\b")
+# A line that looks like `@something summarize|summarise|triage|help ...`, or is just
+# `@something word` (an unknown command gets the help reply). The web process does not know the
+# App's slug (it makes no GitHub call), so it only drops comments that cannot be commands; the
+# worker parses them properly (bot/commands.py).
+_COMMAND_LIKE = re.compile(
+    r"(?im)^[ \t]*(?:[-+*][ \t]+|\d{1,9}[.)][ \t]+)*@[\w.-]+(?:\[bot\])?[ \t]+"
+    r"(?:(?:summari[sz]e|triage|help)(?![\w-])|\w+[ \t]*$)"
+)
+CONFIG_PATH = ".github/hookwise.yml"  # bot/repo_config.py's; not imported, to keep the web lean
+PUSH_COMMITS_LISTED = 20  # GitHub lists at most this many commits in a push payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +52,7 @@ class Malformed:
 Decision = Work | Ignore | Malformed
 
 ACKNOWLEDGED_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
-HANDLED_EVENTS = frozenset({"pull_request", "issues", "issue_comment"})
+HANDLED_EVENTS = frozenset({"pull_request", "issues", "issue_comment", "push"})
 
 
 class _JSONObject(BaseModel):
@@ -86,6 +92,8 @@ def decide(event: str, body: bytes | str) -> Decision:
         return Ignore("no installation or repository in the payload")
     action = parsed.action or ""
 
+    if event == "push":
+        return _decide_push(parsed)
     if event == "pull_request":
         pull = parsed.pull_request
         if pull is None:
@@ -116,3 +124,18 @@ def decide(event: str, body: bytes | str) -> Decision:
 
     slim = parsed.model_dump(exclude_none=True, exclude={"changes"})
     return Work(event, action, slim, parsed.repository.full_name, target)
+
+
+def _decide_push(parsed: EventPayload) -> Decision:
+    """Work only for a push to the default branch that may change the config file."""
+    repository = parsed.repository
+    assert repository is not None
+    branch = repository.default_branch or ""
+    if not branch or parsed.ref != f"refs/heads/{branch}":
+        return Ignore("push to another branch than the default")
+    commits = parsed.commits or []
+    touched = any(CONFIG_PATH in (*commit.added, *commit.modified, *commit.removed) for commit in commits)
+    if not touched and len(commits) < PUSH_COMMITS_LISTED:
+        return Ignore("push does not change .github/hookwise.yml")
+    slim = parsed.model_dump(exclude_none=True, include={"action", "installation", "repository", "ref"})
+    return Work("push", "", slim, repository.full_name, 0)

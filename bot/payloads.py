@@ -56,6 +56,12 @@ class Comment(_Model):
     author_association: str | None = None
 
 
+class PushCommit(_Model):
+    added: list[str] = []
+    modified: list[str] = []
+    removed: list[str] = []
+
+
 class EventPayload(_Model):
     """The union of the fields of `pull_request`, `issues` and `issue_comment` events we read."""
 
@@ -67,3 +73,5 @@ class EventPayload(_Model):
     issue: Issue | None = None
     comment: Comment | None = None
     changes: dict[str, object] | None = None
+    ref: str | None = None  # push
+    commits: list[PushCommit] | None = None  # push: GitHub lists at most 20

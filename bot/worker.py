@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.config_store import ConfigStore
 from bot.deps import Deps
 from bot.effects import Effects
-from bot.events import issues, pull_request
+from bot.events import issue_comment, issues, pull_request, push
 from bot.github import GitHubApp
 from bot.ledger import QUEUE_NAME, DeliveryState, Ledger, deserialize_job, serialize_job
 from bot.llm import LLM, AnthropicLLM
@@ -42,7 +42,7 @@ GITHUB_TIMEOUT_S = 20.0
 # allow a few more than our own policy so `failures.MAX_TRIES` always decides.
 ARQ_MAX_TRIES = failures.MAX_TRIES + 3
 
-ROUTER = Router(pull_request.router, issues.router)
+ROUTER = Router(pull_request.router, issues.router, issue_comment.router, push.router)
 
 
 def anthropic_client(settings: Settings) -> AsyncAnthropic:
@@ -68,6 +68,7 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s),
         configs=ConfigStore(redis),
+        redis=redis,
     )
 
 

@@ -220,7 +220,6 @@ def test_command_on_an_issue_is_work() -> None:
         "please @hookwise summarize this",  # not at the start of a line
         "> @hookwise summarize",  # quoted
         "@hookwise summarise-all",
-        "@hookwise helpful",
         "@hookwise",
         "",
         "email me at someone@hookwise summarize",
@@ -326,3 +325,22 @@ def test_decide_does_not_mutate_the_payload() -> None:
     before = json.dumps(payload, sort_keys=True)
     decide("pull_request", payload)
     assert json.dumps(payload, sort_keys=True) == before
+
+
+@pytest.mark.parametrize("body", ["@hookwise helpful", "@hookwise summarise", "- @hookwise triage"])
+def test_a_bare_unknown_word_or_the_alias_is_queued_for_the_help_reply(body: str) -> None:
+    assert isinstance(decide("issue_comment", _comment(body)), Work)
+
+
+def test_push_changing_the_config_on_the_default_branch_is_work() -> None:
+    payload = _with_installation("push/with-installation.json")
+    branch = payload["repository"]["default_branch"]
+    payload["ref"] = f"refs/heads/{branch}"
+    payload["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
+    decision = decide("push", payload)
+    assert isinstance(decision, Work) and set(decision.payload) == {"installation", "repository", "ref"}
+    payload["commits"] = [{"added": ["README.md"], "modified": [], "removed": []}]
+    assert isinstance(decide("push", payload), Ignore)
+    payload["ref"] = "refs/heads/some-feature"
+    payload["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
+    assert isinstance(decide("push", payload), Ignore)  # a branch must not change the bot's config

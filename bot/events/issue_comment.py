@@ -1,0 +1,132 @@
+"""`issue_comment` events: maintainer commands (`@slug summarize | triage | help`).
+
+Only people with write, maintain or admin permission may run them; anyone else (and every bot)
+gets nothing at all - no reply, no reaction, no model call - so commands cannot spam or spend. An
+accepted command is acknowledged with `eyes`, then `rocket` on success or `confused` on failure.
+"""
+
+from __future__ import annotations
+
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+from redis.asyncio import Redis
+
+from bot import commands as cmd
+from bot import failures, render
+from bot.deps import Deps
+from bot.events.issues import triage
+from bot.events.pull_request import summarize
+from bot.github import Repo
+from bot.records import JobRecord
+from bot.repo_config import ConfigResult, describe
+
+router = Router()
+
+PERMISSION_TTL_S = 300  # GitHub's answer for a user is reused this long, across workers
+COOLDOWN_S = 60  # one model run per command kind and target per minute
+COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
+
+
+async def _permission(redis: Redis, repo: Repo, login: str) -> tuple[str, str | None]:
+    key = f"hookwise:permission:{repo.full_name.lower()}:{login.lower()}"
+    cached = await redis.get(key)
+    if cached is not None:
+        permission, _, role = cached.decode().partition("|")
+        return permission, role or None
+    permission, role = await repo.permission(login)
+    await redis.set(key, f"{permission}|{role or ''}", ex=PERMISSION_TTL_S)
+    return permission, role
+
+
+def help_reply(slug: str, config: ConfigResult) -> str:
+    lines = [
+        "**hookwise commands**",
+        *cmd.help_lines(slug),
+        "",
+        "**Configuration in effect**",
+        *describe(config.config),
+    ]
+    if config.problem:
+        lines += [
+            "",
+            f"⚠️ `.github/hookwise.yml` has a problem, so the defaults apply: {render.neutralise(config.problem)}",
+        ]
+    return "\n".join(lines)
+
+
+async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
+    """Reply once to the command comment; a retry edits the reply instead of posting another."""
+    tag = f"<!-- hookwise:reply-to:{comment_id} -->"
+    body = render.fit(f"{render.REPLY_MARKER}\n{tag}\n{text}")
+    existing = await repo.find_own_comment(number, render.REPLY_MARKER, containing=tag)
+    if existing is not None:
+        await repo.edit_comment(existing.id, body)
+        return existing.id
+    return await repo.create_comment(number, body)
+
+
+async def _run(
+    command: cmd.Command, repo: Repo, event: Event, *, deps: Deps, record: JobRecord, redis: Redis
+) -> str | None:
+    """Run one command; returns reply text, if the command answers with one."""
+    issue = event.data["issue"]
+    number, is_pr = int(issue["number"]), "pull_request" in issue
+    slug = await deps.github.slug()
+    if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
+        return help_reply(slug, await deps.configs.get(repo))
+    problem = cmd.where_allowed(command.kind, is_pull_request=is_pr)
+    if problem:
+        return problem
+    cooldown = f"hookwise:cooldown:{repo.full_name.lower()}#{number}:{command.kind.value}"
+    if not await redis.set(cooldown, record.delivery_id, nx=True, ex=COOLDOWN_S):
+        if (await redis.get(cooldown) or b"").decode() != record.delivery_id:  # not our own earlier try
+            return COOLDOWN_TEXT.format(word=command.kind.value, thing="pull request" if is_pr else "issue")
+    if command.kind is cmd.CommandKind.SUMMARIZE:
+        await summarize(repo, number, deps=deps, record=record, force=True)
+    else:
+        await triage(repo, number, deps=deps, record=record, force=True)
+    config = await deps.configs.get(repo)
+    return (
+        f"⚠️ `.github/hookwise.yml` has a problem, so the defaults apply: {config.problem}" if config.problem else None
+    )
+
+
+@router.register("issue_comment", action="created")
+async def on_created(event: Event, repo: Repo, *, deps: Deps, record: JobRecord) -> None:
+    comment = event.data["comment"]
+    slug = await deps.github.slug()
+    commands = cmd.parse_commands(comment.get("body") or "", slug)
+    user = comment["user"]
+    if not commands:
+        record.outcome, record.detail = "skipped", "no command for this App"
+        return
+    login, user_type = str(user["login"]), str(user.get("type", "User"))
+    if user_type == "Bot" or login.endswith("[bot]"):
+        record.outcome, record.detail = "skipped", "commands from bots are ignored"
+        return
+    permission, role = await _permission(deps.redis, repo, login)
+    if not cmd.may_run(permission=permission, role_name=role, user_type=user_type, login=login, slug=slug):
+        record.outcome, record.detail = "skipped", f"{login} may not run commands ({role or permission})"
+        return
+    comment_id, number = int(comment["id"]), int(event.data["issue"]["number"])
+    await repo.add_reaction(comment_id, "eyes")
+    try:
+        replies = [
+            text
+            for command in commands
+            if (text := await _run(command, repo, event, deps=deps, record=record, redis=deps.redis))
+        ]
+        if replies:
+            await _reply(repo, number, comment_id, "\n\n".join(replies))
+    except Exception as exc:
+        if _final(exc, record.job_try):
+            await repo.add_reaction(comment_id, "confused")
+        raise
+    await repo.add_reaction(comment_id, "rocket")
+    record.outcome = "done"
+    record.detail = f"commands: {', '.join(c.word for c in commands)}"
+
+
+def _final(exc: Exception, job_try: int) -> bool:
+    """Whether this failure ends the job (so the command gets `confused`), or will be retried."""
+    return isinstance(failures.classify(exc), failures.Permanent) or job_try >= failures.MAX_TRIES

@@ -1,0 +1,267 @@
+"""Maintainer commands and per-repository config, end to end: signed `issue_comment` deliveries,
+the real web app and arq worker on real Redis, the sandbox GitHub and Anthropic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
+from bot.sandbox.github import GitHubSandbox
+from tests.helpers import HOOK, delivery_headers, fixture_bytes, run_worker
+from tests.test_pipeline import ISSUE, ISSUE_REPO, MERGED, PR_NUMBER, PR_REPO, seed_issue, seed_merged_pr
+
+FAST = {"retry_base_s": 0.01}
+MAINTAINER, OUTSIDER = "maintainer-mia", "passer-by"
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    return client
+
+
+@pytest.fixture
+def world(github: GitHubSandbox, model: AnthropicSandbox) -> GitHubSandbox:
+    seed_merged_pr(github)
+    seed_issue(github)
+    for repo in (PR_REPO, ISSUE_REPO):
+        github.set_permission(repo, MAINTAINER, "maintain")
+        github.set_permission(repo, OUTSIDER, "read")
+    model.responder = lambda request: (
+        {"labels": ["documentation", "question"], "reason": "A README question."}
+        if request["tool_choice"]["name"] == "choose_labels"
+        else fake_tool_input(request["tools"][0]["input_schema"])
+    )
+    return github
+
+
+def command_delivery(
+    github: GitHubSandbox, repo: str, number: int, body: str, login: str, user_type: str = "User"
+) -> bytes:
+    """A real `issue_comment` delivery (GitHub's fixture) for a comment just made on the sandbox."""
+    comment = github.add_comment_as(repo, number, login, body, user_type=user_type)
+    payload = json.loads(fixture_bytes("issue_comment/created.on-pull-request.json"))
+    source = json.loads(MERGED if repo == PR_REPO else ISSUE)
+    payload["repository"], payload["installation"] = source["repository"], {"id": 461842}
+    payload["issue"]["number"] = number
+    if repo != PR_REPO:
+        payload["issue"].pop("pull_request", None)
+    payload["comment"] = comment
+    return json.dumps(payload).encode()
+
+
+async def send(client: TestClient[Any, Any], event: str, body: bytes) -> int:
+    response = await client.post(HOOK, data=body, headers=delivery_headers(event, body))
+    return response.status
+
+
+def reactions(github: GitHubSandbox, repo: str, comment: bytes) -> list[str]:
+    return github.reactions(repo, json.loads(comment)["comment"]["id"])
+
+
+def replies(github: GitHubSandbox, repo: str, number: int) -> list[str]:
+    return [c["body"] for c in github.comments(repo, number) if c["body"].startswith(REPLY_MARKER)]
+
+
+async def test_maintainer_summarize_edits_the_summary_in_place_with_eyes_then_rocket(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    await send(client, "pull_request", MERGED)
+    await run_worker(settings, **FAST)
+    [summary] = [c for c in world.comments(PR_REPO, PR_NUMBER) if c["body"].startswith(SUMMARY_MARKER)]
+
+    command = command_delivery(world, PR_REPO, PR_NUMBER, "Could you redo this?\n\n@hookwise summarize\n", MAINTAINER)
+    assert await send(client, "issue_comment", command) == 202
+    await run_worker(settings, **FAST)
+
+    summaries = [c for c in world.comments(PR_REPO, PR_NUMBER) if c["body"].startswith(SUMMARY_MARKER)]
+    assert [c["id"] for c in summaries] == [summary["id"]]  # the one summary, edited
+    assert [(r.method, r.path) for r in world.requests if r.method == "PATCH"] == [
+        ("PATCH", f"/repos/{PR_REPO}/issues/comments/{summary['id']}")
+    ]
+    assert reactions(world, PR_REPO, command) == ["eyes", "rocket"]
+    assert len(model.requests) == 2  # the command forces a new summary
+    assert replies(world, PR_REPO, PR_NUMBER) == []
+
+
+@pytest.mark.parametrize(
+    ("login", "user_type"),
+    [(OUTSIDER, "User"), ("someone-unknown", "User"), ("dependabot[bot]", "Bot"), ("hookwise[bot]", "Bot")],
+)
+async def test_commands_from_outsiders_and_bots_do_nothing(
+    client: TestClient[Any, Any],
+    settings: Settings,
+    world: GitHubSandbox,
+    model: AnthropicSandbox,
+    login: str,
+    user_type: str,
+) -> None:
+    command = command_delivery(world, PR_REPO, PR_NUMBER, "@hookwise summarize", login, user_type)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    assert reactions(world, PR_REPO, command) == []
+    assert replies(world, PR_REPO, PR_NUMBER) == []
+    assert model.requests == []
+    assert not [r for r in world.requests if r.method in ("POST", "PATCH") and r.path.startswith("/repos/")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "> @hookwise summarize\n\nI agree with the above.",
+        "```\n@hookwise summarize\n```",
+        "Run `@hookwise summarize` to redo it.",
+        "<!--\n@hookwise summarize\n-->",
+    ],
+)
+async def test_quoted_or_fenced_commands_do_nothing(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox, body: str
+) -> None:
+    command = command_delivery(world, PR_REPO, PR_NUMBER, body, MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    assert reactions(world, PR_REPO, command) == []
+    assert model.requests == []
+
+
+async def test_help_replies_with_the_commands_and_the_configuration(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    command = command_delivery(world, ISSUE_REPO, 1, "@HookWise HELP", MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    [reply] = replies(world, ISSUE_REPO, 1)
+    for word in ("summarize", "triage", "help"):
+        assert f"@hookwise {word}" in reply
+    assert "Configuration in effect" in reply
+    assert reactions(world, ISSUE_REPO, command) == ["eyes", "rocket"]
+    assert model.requests == []
+
+
+async def test_invalid_config_falls_back_and_help_shows_the_error(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  max_labels: 99\n")
+    await send(client, "issues", ISSUE)  # the defaults hold: labels are added
+    command = command_delivery(world, ISSUE_REPO, 1, "@hookwise help", MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    assert "documentation" in world.issue_labels(ISSUE_REPO, 1)
+    [reply] = replies(world, ISSUE_REPO, 1)
+    assert "triage.max_labels" in reply and "defaults apply" in reply
+
+
+async def test_config_that_turns_triage_off_stops_triage(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  labels: false\n")
+    await send(client, "issues", ISSUE)
+    await run_worker(settings, **FAST)
+    assert world.issue_labels(ISSUE_REPO, 1) == ["bug"]
+    assert model.requests == []
+
+
+async def test_owner_dot_github_config_is_the_fallback(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    world.add_repo("Codertocat/.github", installation_id=461842)
+    world.set_file("Codertocat/.github", ".github/hookwise.yml", "triage:\n  labels: false\n")
+    await send(client, "issues", ISSUE)
+    await run_worker(settings, **FAST)
+    assert model.requests == []
+
+
+async def test_config_shapes_the_prompt_and_the_labels(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    world.set_file(
+        ISSUE_REPO,
+        ".github/hookwise.yml",
+        "triage:\n  deny_labels: [question]\n  max_labels: 1\n  comment: true\n"
+        "instructions: Prefer the documentation label.\nlanguage: Deutsch\n",
+    )
+    await send(client, "issues", ISSUE)
+    await run_worker(settings, **FAST)
+    request = model.requests[0]
+    assert "Prefer the documentation label." in request["system"] and "Deutsch" in request["system"]
+    assert "question" not in request["tools"][0]["input_schema"]["properties"]["labels"]["items"]["enum"]
+    assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
+    [triage_comment] = [c["body"] for c in world.comments(ISSUE_REPO, 1)]
+    assert triage_comment.startswith("<!-- hookwise:triage -->")
+
+
+async def test_a_label_a_human_removed_is_not_put_back_by_triage(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    await send(client, "issues", ISSUE)
+    await run_worker(settings, **FAST)
+    assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation", "question"]
+    world.remove_label_as(ISSUE_REPO, 1, "documentation", MAINTAINER)
+
+    command = command_delivery(world, ISSUE_REPO, 1, "@hookwise triage", MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "question"]
+    assert len(model.requests) == 2  # the command re-ran the model, and its choice was filtered
+    assert reactions(world, ISSUE_REPO, command) == ["eyes", "rocket"]
+
+
+async def test_a_command_in_the_wrong_place_gets_a_reply_and_no_model_call(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    command = command_delivery(world, ISSUE_REPO, 1, "@hookwise summarize", MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    [reply] = replies(world, ISSUE_REPO, 1)
+    assert "pull requests only" in reply
+    assert model.requests == []
+
+
+async def test_a_burst_of_the_same_command_runs_the_model_once_a_minute(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    first = command_delivery(world, PR_REPO, PR_NUMBER, "@hookwise summarize", MAINTAINER)
+    second = command_delivery(world, PR_REPO, PR_NUMBER, "@hookwise summarize", MAINTAINER)
+    await send(client, "issue_comment", first)
+    await send(client, "issue_comment", second)
+    await run_worker(settings, **FAST)
+    assert len(model.requests) == 1
+    [reply] = replies(world, PR_REPO, PR_NUMBER)
+    assert "less than a minute ago" in reply
+
+
+async def test_a_failed_command_gets_confused(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    model.fail_next("spend-limit")
+    command = command_delivery(world, PR_REPO, PR_NUMBER, "@hookwise summarize", MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)
+    assert reactions(world, PR_REPO, command) == ["eyes", "confused"]
+
+
+async def test_a_push_changing_the_config_refreshes_it(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    command = command_delivery(world, ISSUE_REPO, 1, "@hookwise help", MAINTAINER)
+    await send(client, "issue_comment", command)
+    await run_worker(settings, **FAST)  # the worker caches the (default) config
+    world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  labels: false\n")
+
+    push = json.loads(fixture_bytes("push/with-installation.json"))
+    push["repository"] = json.loads(ISSUE)["repository"]
+    push["installation"] = {"id": 461842}
+    push["ref"] = f"refs/heads/{push['repository']['default_branch']}"
+    push["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
+    assert await send(client, "push", json.dumps(push).encode()) == 202
+    await send(client, "issues", ISSUE)
+    await run_worker(settings, **FAST)
+    assert model.requests == []  # the new config (triage off) was read
