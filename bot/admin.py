@@ -75,14 +75,7 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
     redis = Redis.from_url(settings.REDIS_URL)
     try:
         async with aiohttp.ClientSession() as session:
-            app = GitHubApp(
-                session,
-                app_id=settings.APP_ID or 0,
-                private_key=settings.private_key(),
-                base_url=settings.GITHUB_API_URL,
-                dry_run=settings.DRY_RUN,
-            )
-            report = await sweep(app, redis, since=since, cap=cap)
+            report = await sweep(GitHubApp.from_settings(session, settings), redis, since=since, cap=cap)
     finally:
         await redis.aclose()
     print(format_report(report))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from bot.failures import LockBusy
@@ -21,6 +23,8 @@ EFFECT_TTL_S = 30 * 24 * 3600
 DRAFT_PREFIX = "hookwise:draft:"
 DRAFT_TTL_S = 3600
 LOCK_WAIT_S = 5.0
+
+M = TypeVar("M", bound=BaseModel)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -52,15 +56,26 @@ class Effects:
         finally:
             await self._release(keys=[key], args=[token])
 
-    async def draft(self, key: str) -> str | None:
-        """A result computed by an earlier try of the same job (e.g. the model's answer, rendered)."""
-        raw = await self._redis.get(DRAFT_PREFIX + key)
-        return raw.decode() if isinstance(raw, bytes) else raw
+    @asynccontextmanager
+    async def exactly_once(self, effect: str, repository: str, number: int, *, force: bool) -> AsyncIterator[bool]:
+        """Yields False when `effect` is already done (nothing to do); otherwise True, holding the
+        target's lock, so concurrent deliveries of the same work make one model call and one write.
+        `force` (a maintainer's command) ignores the effect but still takes the lock."""
+        if not force and await self.done(effect):
+            yield False
+            return
+        async with self.lock(repository, number):
+            yield force or not await self.done(effect)
 
-    async def save_draft(self, key: str, text: str) -> None:
-        """Keep an expensive result for a retry: a GitHub 502 after the model answered must not
-        pay for the model again."""
-        await self._redis.set(DRAFT_PREFIX + key, text, ex=DRAFT_TTL_S)
+    async def draft(self, key: str, model: type[M], compute: Callable[[], Awaitable[M]]) -> M:
+        """An expensive result (the model's answer) computed once per job: a retry after a GitHub
+        5xx reuses what an earlier try paid for instead of asking the model again."""
+        saved = await self._redis.get(DRAFT_PREFIX + key)
+        if saved:
+            return model.model_validate_json(saved)
+        value = await compute()
+        await self._redis.set(DRAFT_PREFIX + key, value.model_dump_json(), ex=DRAFT_TTL_S)
+        return value
 
     async def done(self, key: str) -> str | None:
         raw = await self._redis.get(EFFECT_PREFIX + key)

@@ -23,6 +23,7 @@ from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.budget import FileChange
+from bot.config import Settings
 from bot.render import has_marker
 
 log = logging.getLogger("hookwise.github")
@@ -78,6 +79,16 @@ def _epoch(iso: str) -> float:
 
 class GitHubApp:
     """The App's identity: JWTs, its slug, and installation tokens reused until near expiry."""
+
+    @classmethod
+    def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> GitHubApp:
+        return cls(
+            session,
+            app_id=settings.APP_ID or 0,
+            private_key=settings.private_key(),
+            base_url=settings.GITHUB_API_URL,
+            dry_run=settings.DRY_RUN,
+        )
 
     def __init__(
         self,

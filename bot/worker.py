@@ -55,15 +55,8 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
 
 
 def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM, *, lock_ttl_s: float) -> Deps:
-    github = GitHubApp(
-        session,
-        app_id=settings.APP_ID or 0,
-        private_key=settings.private_key(),
-        base_url=settings.GITHUB_API_URL,
-        dry_run=settings.DRY_RUN,
-    )
     return Deps(
-        github=github,
+        github=GitHubApp.from_settings(session, settings),
         llm=llm,
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s),

@@ -48,12 +48,8 @@ async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, forc
         record.outcome, record.detail = "skipped", "triage is turned off in .github/hookwise.yml"
         return
     effect = f"triage:{repo.full_name}#{number}"
-    if not force and await deps.effects.done(effect):
-        record.outcome, record.detail = "skipped", "issue already triaged"
-        return
-    async with deps.effects.lock(repo.full_name, number):
-        # Under the lock, so concurrent deliveries make one model call and one set of labels.
-        if not force and await deps.effects.done(effect):
+    async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
+        if not needed:
             record.outcome, record.detail = "skipped", "issue already triaged"
             return
         repository_labels = await repo.labels()
@@ -65,15 +61,11 @@ async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, forc
         if not allowed:
             record.outcome, record.detail = "skipped", "no label the bot may use"
             return
-        draft_key = f"{record.delivery_id}:{effect}"
-        saved = await deps.effects.draft(draft_key)
-        draft = (
-            TriageDraft.model_validate_json(saved)
-            if saved
-            else await _choose(repo.full_name, issue, repository_labels, allowed, config, deps)
+        draft = await deps.effects.draft(
+            f"{record.delivery_id}:{effect}",
+            TriageDraft,
+            lambda: _choose(repo.full_name, issue, repository_labels, allowed, config, deps),
         )
-        if saved is None:
-            await deps.effects.save_draft(draft_key, draft.model_dump_json())
         record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
         # Re-read: a human may have labelled the issue, or taken a label off, meanwhile.
         current = await repo.issue(number)

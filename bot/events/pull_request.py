@@ -29,20 +29,13 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, f
         record.outcome, record.detail = "skipped", "summaries are turned off in .github/hookwise.yml"
         return
     effect = f"summary:{repo.full_name}#{number}:{pull.merge_commit_sha}"
-    if not force and await deps.effects.done(effect):
-        record.outcome, record.detail = "skipped", "summary already posted for this merge"
-        return
-    async with deps.effects.lock(repo.full_name, number):
-        # Under the lock, so concurrent deliveries of one merge make one model call and one comment.
-        if not force and await deps.effects.done(effect):
+    async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
+        if not needed:
             record.outcome, record.detail = "skipped", "summary already posted for this merge"
             return
-        # A retry (after a GitHub 5xx, say) reuses the answer an earlier try paid for.
-        draft_key = f"{record.delivery_id}:{effect}"
-        saved = await deps.effects.draft(draft_key)
-        draft = Draft.model_validate_json(saved) if saved else await _draft(repo, pull, config, deps)
-        if saved is None:
-            await deps.effects.save_draft(draft_key, draft.model_dump_json())
+        draft = await deps.effects.draft(
+            f"{record.delivery_id}:{effect}", Draft, lambda: _draft(repo, pull, config, deps)
+        )
         record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
         body = draft.body
         # Look before posting: a POST whose answer was lost may have posted it already.
