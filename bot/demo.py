@@ -9,6 +9,7 @@ the bot did on the sandbox and how long each step took, and stops everything it 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -34,6 +35,7 @@ from bot.sandbox import github as github_sandbox
 from bot.sandbox import world
 
 APP_ID = 424242
+MAINTAINER = "maintainer-mia"
 SECRET = "demo-webhook-secret"
 WAIT_S = 60.0
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,21 @@ def demo_labels(request: dict[str, Any]) -> dict[str, Any]:
     keywords = {"documentation": ("readme", "docs", "spell", "typo"), "bug": ("error", "crash", "broken")}
     chosen = [name for name, words in keywords.items() if name in allowed and any(w in text for w in words)]
     return {"labels": chosen, "reason": "The issue reports a spelling mistake in the README."}
+
+
+def demo_summary(request: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox model's summary: built from the request's own data, standing in for the model."""
+    text = str(request["messages"][0]["content"])
+    title = re.search(r'<untrusted name="title">(.*?)</untrusted>', text, re.S)
+    files = re.findall(r"^--- (\S+)$", text, re.M)
+    return {
+        "overview": f"Merges “{title.group(1).strip() if title else 'this change'}” ({len(files)} file(s) read).",
+        "changes": [f"Changes `{path}`" for path in files[:5]] or ["No readable diff"],
+        "why": "Not stated. (This is the sandbox model: set ANTHROPIC_API_KEY for real summaries.)",
+        "risk": "low",
+        "risk_notes": "",
+        "notable_files": files[:2],
+    }
 
 
 @dataclass
@@ -169,9 +186,7 @@ async def _run(log_dir: Path) -> int:
     else:
         model = anthropic_sandbox.AnthropicSandbox()
         model.responder = lambda request: (
-            demo_labels(request)
-            if request["tool_choice"]["name"] == "choose_labels"
-            else anthropic_sandbox.fake_tool_input(request["tools"][0]["input_schema"], "")
+            demo_labels(request) if request["tool_choice"]["name"] == "choose_labels" else demo_summary(request)
         )
         model_runner, model_url = await anthropic_sandbox.start_sandbox(model)
         env.update(ANTHROPIC_API_KEY=model.api_key, ANTHROPIC_BASE_URL=model_url)
@@ -215,8 +230,26 @@ async def _run(log_dir: Path) -> int:
                 "worker: labels on the new issue",
                 lambda: _wait_for(lambda: "documentation" in github.issue_labels(issue_repo, 1), "the labels"),
             )
+            github.set_permission(pr_repo, MAINTAINER, "maintain")
+            command = world.command_delivery(
+                github, pr_delivery, 2, "Can you redo this?\n\n@hookwise summarize", MAINTAINER
+            )
+            command_id = json.loads(command)["comment"]["id"]
+            outsider = world.command_delivery(github, pr_delivery, 2, "@hookwise summarize", "passer-by")
+            await demo.timed(
+                f"deliver a maintainer's '@hookwise summarize' ({MAINTAINER})",
+                lambda: _deliver(session, hook, "issue_comment", command, str(uuid.uuid4())),
+            )
+            await demo.timed(
+                "deliver the same command from a passer-by (read access)",
+                lambda: _deliver(session, hook, "issue_comment", outsider, str(uuid.uuid4())),
+            )
+            await demo.timed(
+                "worker: eyes, summary edited in place, rocket",
+                lambda: _wait_for(lambda: "rocket" in github.reactions(pr_repo, command_id), "the rocket reaction"),
+            )
             redis = Redis.from_url(redis_url)
-            await _wait_for_records(redis, 3)
+            await _wait_for_records(redis, 5)
             records = await Records(redis).recent(10)
             await redis.aclose()
     except (TimeoutError, RuntimeError) as exc:
@@ -246,10 +279,16 @@ async def _wait_for_records(redis: Redis, count: int) -> None:
 
 
 def _report(github: github_sandbox.GitHubSandbox, pr_repo: str, issue_repo: str, records: list[Any]) -> None:
-    comments = github.comments(pr_repo, 2)
+    comments = [c for c in github.comments(pr_repo, 2) if c["user"]["login"] == "hookwise[bot]"]
     print(f"\nOn the sandbox GitHub, {pr_repo}#2 has {len(comments)} hookwise comment(s):\n")
     for comment in comments:
         print(re.sub(r"(?m)^", "    │ ", comment["body"]))
+    edits = [r for r in github.requests if r.method == "PATCH"]
+    print(f"\nthe summary was posted once and edited {len(edits)} time(s) in place (by the command)")
+    for comment in github.comments(pr_repo, 2):
+        if comment["user"]["login"] != "hookwise[bot]":
+            reactions = github.reactions(pr_repo, comment["id"]) or ["none"]
+            print(f"reactions on {comment['user']['login']}'s command: {', '.join(reactions)}")
     created = [r for r in github.requests if r.method == "POST" and r.path.endswith("/labels")]
     print(f"\n{issue_repo}#1 labels: {github.issue_labels(issue_repo, 1)} ('bug' was there already)")
     print(f"repository labels unchanged (none created silently): {github.repo_labels(issue_repo)}")

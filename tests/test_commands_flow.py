@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.config import Settings
 from bot.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import HOOK, delivery_headers, fixture_bytes, run_worker
@@ -47,15 +48,8 @@ def command_delivery(
     github: GitHubSandbox, repo: str, number: int, body: str, login: str, user_type: str = "User"
 ) -> bytes:
     """A real `issue_comment` delivery (GitHub's fixture) for a comment just made on the sandbox."""
-    comment = github.add_comment_as(repo, number, login, body, user_type=user_type)
-    payload = json.loads(fixture_bytes("issue_comment/created.on-pull-request.json"))
-    source = json.loads(MERGED if repo == PR_REPO else ISSUE)
-    payload["repository"], payload["installation"] = source["repository"], {"id": 461842}
-    payload["issue"]["number"] = number
-    if repo != PR_REPO:
-        payload["issue"].pop("pull_request", None)
-    payload["comment"] = comment
-    return json.dumps(payload).encode()
+    target = MERGED if repo == PR_REPO else ISSUE
+    return sandbox_world.command_delivery(github, target, number, body, login, user_type=user_type)
 
 
 async def send(client: TestClient[Any, Any], event: str, body: bytes) -> int:

@@ -60,3 +60,20 @@ def seed(sandbox: GitHubSandbox, *deliveries: bytes) -> None:
                 "commit": {"message": f"{pull.get('title') or 'Change'}\n\n{pull.get('body') or ''}".strip()},
             }
             sandbox.add_pull(full_name, pull, files=files, commits=[commit])
+
+
+def command_delivery(
+    sandbox: GitHubSandbox, target: bytes, number: int, body: str, login: str, *, user_type: str = "User"
+) -> bytes:
+    """A real `issue_comment` delivery for a comment `login` just made on issue or PR `number`
+    of the repository of the `target` delivery (a pull_request or issues delivery)."""
+    source = json.loads(target)
+    full_name = source["repository"]["full_name"]
+    comment = sandbox.add_comment_as(full_name, number, login, body, user_type=user_type)
+    payload = json.loads(data_bytes("issue_comment.created.json"))
+    payload["repository"], payload["installation"] = source["repository"], source["installation"]
+    payload["issue"]["number"] = number
+    if "pull_request" not in source:
+        payload["issue"].pop("pull_request", None)
+    payload["comment"] = comment
+    return json.dumps(payload).encode()

@@ -1,0 +1,26 @@
+"""`python -m bot demo`, the README's first command, runs end to end on this machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_shows_a_summary_labels_and_a_command(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "ANTHROPIC_API_KEY")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "started a throwaway redis-server" in out
+    assert "202 queued" in out and "200 duplicate" in out and "401" in out
+    assert "has 1 hookwise comment(s)" in out and "<!-- hookwise:summary -->" in out
+    assert "labels: ['bug', 'documentation']" in out
+    assert "reactions on maintainer-mia's command: eyes, rocket" in out
+    assert "reactions on passer-by's command: none" in out

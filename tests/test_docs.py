@@ -1,0 +1,33 @@
+"""The README says what the project does: its config example parses to the defaults, and CI runs
+exactly the README's test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.repo_config import DEFAULTS, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readme_config_example_is_the_defaults() -> None:
+    [block] = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    result = parse_config(block)
+    assert result.problem is None and result.config == DEFAULTS
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert f"\n{ci}\n" in README
+    assert ci.endswith("python -m pytest")
+
+
+def test_the_readme_demo_command_is_there() -> None:
+    assert re.search(r"^python3 -m venv .venv && .* -m bot demo$", README, re.M)
+
+
+def test_procfile_runs_web_and_worker() -> None:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    assert lines == ["web: python -m bot web", "worker: python -m bot worker"]
