@@ -259,3 +259,25 @@ async def test_a_push_changing_the_config_refreshes_it(
     await send(client, "issues", ISSUE)
     await run_worker(settings, **FAST)
     assert model.requests == []  # the new config (triage off) was read
+
+
+async def test_config_is_cached_and_revalidated_with_a_conditional_request(
+    settings: Settings, world: GitHubSandbox, redis: Redis
+) -> None:
+    import aiohttp
+
+    from bot.config_store import ConfigStore
+    from bot.github import GitHubApp
+
+    world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  max_labels: 2\n")
+    async with aiohttp.ClientSession() as session:
+        app = GitHubApp.from_settings(session, settings)
+        store = ConfigStore(redis)
+        repo = await app.repo(461842, ISSUE_REPO)
+        first = await store.get(repo)
+        assert await store.get(repo) is first  # cached: no request
+        await store.invalidate(ISSUE_REPO)  # what a push that touches the file does
+        again = await store.get(repo)
+    reads = [r.status for r in world.requests if r.path == f"/repos/{ISSUE_REPO}/contents/.github/hookwise.yml"]
+    assert reads == [200, 304]  # unchanged: GitHub answers 304, which costs no rate limit
+    assert first.config.triage.max_labels == again.config.triage.max_labels == 2
