@@ -110,6 +110,7 @@ class GitHubApp:
         # One in-flight token request per installation, however many jobs ask at once.
         self._token_locks: dict[int, asyncio.Lock] = {}
         self._slug: str | None = None
+        self._slug_lock = asyncio.Lock()
         # gidgethub's ETag cache, for small files read often (.github/hookwise.yml); bounded.
         self._etags: LRUCache[str, Any] = LRUCache(maxsize=512)
 
@@ -135,9 +136,12 @@ class GitHubApp:
         return await self._api().post(url, data=data if data is not None else {}, jwt=self.jwt())
 
     async def slug(self) -> str:
+        """The App's slug (`GET /app`), read once per process however many jobs ask at once."""
         if self._slug is None:
-            app = await self.app_get("/app")
-            self._slug = str(app["slug"])
+            async with self._slug_lock:
+                if self._slug is None:
+                    app = await self.app_get("/app")
+                    self._slug = str(app["slug"])
         return self._slug
 
     async def installation_token(self, installation_id: int) -> str:

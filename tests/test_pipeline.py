@@ -131,6 +131,9 @@ async def test_two_deliveries_of_one_merge_make_one_comment_and_one_model_call(
     await run_worker(settings)
     assert len(summaries(github)) == 1
     assert len(model.requests) == 1
+    # One installation token for both jobs: reused until shortly before it expires.
+    assert len([r for r in github.requests if r.path.endswith("/access_tokens")]) == 1
+    assert len([r for r in github.requests if r.path == "/app"]) == 1  # the slug, read once
 
 
 async def test_big_pr_stays_within_the_budget_and_says_what_it_skipped(
