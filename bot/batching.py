@@ -23,11 +23,14 @@ log = logging.getLogger("hookwise.redis")
 MAX_BATCH = 256
 
 
+Call = tuple[list[Any], "asyncio.Future[Any]"]  # (numkeys, *keys, *args), and who waits for it
+
+
 class ScriptBatcher:
     def __init__(self, redis: Redis, script: str) -> None:
         self._redis = redis
         self._script = redis.register_script(script)  # knows its SHA and how to (re)load itself
-        self._pending: list[tuple[list[Any], asyncio.Future[Any]]] = []
+        self._pending: list[Call] = []
         self._in_flight: asyncio.Task[None] | None = None
 
     async def __call__(self, keys: list[Any], args: list[Any]) -> Any:
@@ -44,27 +47,49 @@ class ScriptBatcher:
             await asyncio.sleep(0)  # let the calls of this loop turn join the first batch
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                await self._flush(batch)
+                failure = await self._flush(batch)
+                if failure is not None:
+                    # Redis is away: what queued up behind this batch would wait out the same
+                    # timeout. Answer it now (each caller turns it into a 503, well inside 10 s).
+                    waiting, self._pending = self._pending, []
+                    _fail(waiting, failure)
         finally:
             self._in_flight = None
 
-    async def _flush(self, batch: list[tuple[list[Any], asyncio.Future[Any]]]) -> None:
+    async def _flush(self, batch: list[Call], *, reload: bool = True) -> BaseException | None:
+        """Run `batch` in one pipeline and settle each caller with its own result. Returns the
+        error that failed the whole batch, if one did."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for call, _ in batch:
                     pipe.execute_command("EVALSHA", self._script.sha, *call)
                 results = await pipe.execute(raise_on_error=False)
-            for (call, future), result in zip(batch, results, strict=True):
-                if isinstance(result, NoScriptError):
-                    # Redis restarted (or flushed its scripts): load it again, this once.
-                    result = await self._script(keys=call[1 : 1 + call[0]], args=call[1 + call[0] :])
-                _settle(future, result)
         except Exception as exc:  # Redis down, timeout - or a bug: no caller may wait forever
             if not isinstance(exc, RedisError | OSError | TimeoutError):
                 log.exception("unexpected error in a batched Redis call")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
+            return exc
+        missing: list[Call] = []
+        for (call, future), result in zip(batch, results, strict=True):
+            if reload and isinstance(result, NoScriptError):
+                missing.append((call, future))
+            else:
+                _settle(future, result)
+        if not missing:
+            return None
+        # Redis restarted or flushed its scripts: load the script once, run only those calls again.
+        try:
+            await self._redis.script_load(self._script.script)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _fail(missing, exc)
+            return exc
+        return await self._flush(missing, reload=False)
+
+
+def _fail(calls: list[Call], exc: BaseException) -> None:
+    for _, future in calls:
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

@@ -33,8 +33,9 @@ return 0
 
 
 class Effects:
-    def __init__(self, redis: Redis, *, lock_ttl_s: float) -> None:
+    def __init__(self, redis: Redis, *, lock_ttl_s: float, dry_run: bool = False) -> None:
         self._redis = redis
+        self._dry_run = dry_run
         self._lock_ttl_ms = int(lock_ttl_s * 1000)
         self._release = redis.register_script(_RELEASE)
 
@@ -48,7 +49,7 @@ class Effects:
         delay = 0.02
         while not await self._redis.set(key, token, nx=True, px=self._lock_ttl_ms):
             if loop.time() >= deadline:
-                raise LockBusy(key)
+                raise LockBusy(key, max(await self._redis.pttl(key), 0) / 1000 + 0.5)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
         try:
@@ -82,4 +83,7 @@ class Effects:
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def record(self, key: str, value: str) -> None:
-        await self._redis.set(EFFECT_PREFIX + key, value, ex=EFFECT_TTL_S)
+        """Remember that `key`'s effect happened. Not in a dry run: nothing happened, and the real
+        run after the trial must still do it."""
+        if not self._dry_run:
+            await self._redis.set(EFFECT_PREFIX + key, value, ex=EFFECT_TTL_S)

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 import aiohttp
 import anthropic
 import gidgethub
+from redis import exceptions as redis_errors
 
 from bot.llm import InvalidAnswer
 
 MAX_TRIES = 5
+# Waiting for another worker's lock on the same target is not a failure of this job: allow more.
+LOCK_WAIT_TRIES = MAX_TRIES + 2
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 60.0
 
@@ -40,7 +43,11 @@ Verdict = Transient | Permanent
 
 
 class LockBusy(Exception):
-    """Another worker holds the target's lock; try again shortly."""
+    """Another worker holds the target's lock; try again once it may have expired."""
+
+    def __init__(self, key: str, remaining_s: float) -> None:
+        super().__init__(key)
+        self.remaining_s = remaining_s
 
 
 def backoff(
@@ -69,7 +76,7 @@ def _github_wait(headers: Mapping[str, str], now: float) -> float | None:
 def classify(exc: BaseException, *, now: float | None = None) -> Verdict:
     now = time.time() if now is None else now
     if isinstance(exc, LockBusy):
-        return Transient("another worker is acting on this target", 1.0)
+        return Transient("another worker is acting on this target", exc.remaining_s)
     if isinstance(exc, gidgethub.GitHubBroken):
         return Transient(f"GitHub {int(exc.status_code)}")
     if isinstance(exc, gidgethub.HTTPException):
@@ -86,6 +93,8 @@ def classify(exc: BaseException, *, now: float | None = None) -> Verdict:
         return Transient("Anthropic rate limit (429)", _retry_after(exc.response.headers))
     if isinstance(exc, anthropic.InternalServerError):
         return Transient(f"Anthropic {exc.status_code}", _retry_after(exc.response.headers))
+    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+        return Transient(f"Redis unavailable: {type(exc).__name__}")
     if isinstance(exc, anthropic.APIConnectionError | aiohttp.ClientConnectionError | TimeoutError):
         return Transient(f"connection problem: {type(exc).__name__}")
     if isinstance(exc, anthropic.APIStatusError):
@@ -106,3 +115,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     return None
+
+
+def will_retry(exc: BaseException, job_try: int) -> Transient | None:
+    """The verdict when `exc` on try `job_try` is worth another try, else None (the job fails)."""
+    verdict = classify(exc)
+    tries = LOCK_WAIT_TRIES if isinstance(exc, LockBusy) else MAX_TRIES
+    return verdict if isinstance(verdict, Transient) and job_try < tries else None

@@ -19,8 +19,8 @@ from bot.payloads import EventPayload
 # App's slug (it makes no GitHub call), so it only drops comments that cannot be commands; the
 # worker parses them properly (bot/commands.py).
 _COMMAND_LIKE = re.compile(
-    r"(?im)^[ \t]*(?:[-+*][ \t]+|\d{1,9}[.)][ \t]+)*@[\w.-]+(?:\[bot\])?[ \t]+"
-    r"(?:(?:summari[sz]e|triage|help)(?![\w-])|\w+[ \t]*$)"
+    r"(?im)^[ \t]*(?:<!--.*?-->[ \t]*)*(?:[-+*][ \t]+|\d{1,9}[.)][ \t]+)*@[\w.-]+(?:\[bot\])?[ \t]+"
+    r"(?:(?:summari[sz]e|triage|help)(?![\w-])|[^\W\d_][\w-]*[ \t]*$)"
 )
 CONFIG_PATH = ".github/hookwise.yml"  # bot/repo_config.py's; not imported, to keep the web lean
 PUSH_COMMITS_LISTED = 20  # GitHub lists at most this many commits in a push payload

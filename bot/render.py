@@ -84,11 +84,12 @@ def summary_comment(
 
 
 def _pairs(skipped: list[str]) -> list[tuple[str, str]]:
-    """`skipped` entries are `path: reason`."""
+    """`skipped` entries are `path: reason`; the reason is one of bot/budget.py's (none holds
+    `: `), so the split is at the last `: ` - a path may hold anything, and goes through `code()`."""
     pairs = []
     for entry in skipped:
-        name, _, why = entry.partition(": ")
-        pairs.append((name, why or "left out"))
+        name, sep, why = entry.rpartition(": ")
+        pairs.append((name, why) if sep else (entry, "left out"))
     return pairs
 
 

@@ -1,16 +1,19 @@
-"""Keep a worker running through Redis outages: wait, reconnect, carry on."""
+"""Keep a worker running through Redis outages: wait, reconnect, carry on - and stop on SIGTERM,
+whether the signal comes while a worker runs or while waiting to reconnect."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from typing import Any
 
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from bot.config import Settings
-from bot.worker import worker_settings
+from bot.worker import shutdown, worker_settings
 
 log = logging.getLogger("hookwise.worker")
 
@@ -19,23 +22,38 @@ RECONNECT_MAX_S = 10.0
 
 
 async def run_worker_forever(settings: Settings, **overrides: Any) -> None:
-    """Run arq's worker; when Redis goes away, start a new one once it is back. Returns on SIGTERM."""
+    """Run arq's worker; when Redis goes away, start a new one once it is back. Returns on SIGTERM
+    or SIGINT (arq's own handler lets running jobs finish first, then hands the rest back)."""
     delay = RECONNECT_MIN_S
-    while True:
-        worker = Worker(**worker_settings(settings, **overrides))
+    stop = asyncio.Event()
+    while not stop.is_set():
+        worker = Worker(**worker_settings(settings, **overrides))  # installs arq's signal handlers
         try:
             await worker.async_run()
             return
         except asyncio.CancelledError:
-            # arq's signal handler cancels its main task after letting running jobs finish (or
-            # re-queueing them): the shutdown was asked for.
-            return
+            return  # arq's signal handler cancelled its main task: the shutdown was asked for
         except (RedisError, OSError) as exc:
             log.warning("Redis unavailable (%s); reconnecting in %.1fs", exc, delay)
         finally:
-            try:
-                await worker.close()
-            except (RedisError, OSError):
-                pass
-        await asyncio.sleep(delay)
+            await _close(worker)
+        _on_signals(stop.set)  # arq's handlers belong to the worker that just ended
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, RECONNECT_MAX_S)
+    log.info("stopped while waiting for Redis")
+
+
+async def _close(worker: Worker) -> None:
+    try:
+        await worker.close()
+    except (RedisError, OSError):
+        # arq's close() talks to Redis before its on_shutdown: close our clients ourselves.
+        await shutdown(worker.ctx)
+
+
+def _on_signals(callback: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, callback)

@@ -51,6 +51,7 @@ MAX_AGE = timedelta(days=3)
 REQUESTED_TTL_S = int(MAX_AGE.total_seconds())
 # Attempts can be written to GitHub's log a little after later ones: list a bit past the checkpoint.
 OVERLAP = timedelta(minutes=5)
+FIRST_RUN_LOOKBACK = timedelta(hours=1)
 # A claim outlives any single redelivery POST (the worker's session times out well before this).
 CLAIM_TTL_S = 600
 DEFAULT_CAP = 50
@@ -263,7 +264,10 @@ async def sweep(
         cutoff = now - min(since, MAX_AGE)
     else:
         checkpoint = await _read_checkpoint(redis)
-        cutoff = checkpoint - OVERLAP if checkpoint is not None else oldest
+        # With no checkpoint yet (the first scheduled run), an hour: listing three days of a busy
+        # App's deliveries could outlast the cron job's timeout, run after run. Older gaps are
+        # for `python -m bot redeliver --since 3d`.
+        cutoff = checkpoint - OVERLAP if checkpoint is not None else now - FIRST_RUN_LOOKBACK
     cutoff = max(cutoff, oldest)
     report = SweepReport(since=cutoff, dry_run=app.dry_run)
 

@@ -18,6 +18,7 @@ from arq import Retry
 from arq.connections import RedisSettings
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
+from redis.exceptions import RedisError
 
 from bot import failures
 from bot.config import Settings
@@ -40,7 +41,7 @@ MODEL_TIMEOUT_S = 40.0
 GITHUB_TIMEOUT_S = 20.0
 # arq refuses to start a job past its max_tries without calling it, which would leave no record;
 # allow a few more than our own policy so `failures.MAX_TRIES` always decides.
-ARQ_MAX_TRIES = failures.MAX_TRIES + 3
+ARQ_MAX_TRIES = failures.LOCK_WAIT_TRIES + 1
 
 ROUTER = Router(pull_request.router, issues.router, issue_comment.router, push.router)
 
@@ -59,7 +60,7 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         github=GitHubApp.from_settings(session, settings),
         llm=llm,
         prompts=Prompts.load(),
-        effects=Effects(redis, lock_ttl_s=lock_ttl_s),
+        effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),
         configs=ConfigStore(redis),
         redis=redis,
     )
@@ -126,15 +127,15 @@ async def process_delivery(
         if record.outcome == "running":
             record.outcome = "skipped"
     except Exception as exc:
-        verdict = failures.classify(exc)
-        record.error = verdict.reason
-        if isinstance(verdict, failures.Transient) and job_try < failures.MAX_TRIES:
-            delay = failures.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", failures.BASE_DELAY_S))
-            record.outcome = "retrying"
+        retry = failures.will_retry(exc, job_try)
+        if retry is not None:
+            delay = failures.backoff(job_try, retry.wait_s, base=ctx.get("retry_base_s", failures.BASE_DELAY_S))
+            record.outcome, record.error = "retrying", retry.reason
             await _finish(ctx, record, started, where)
-            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
+            log.warning("%s retrying in %.1fs: %s", where, delay, retry.reason)
             raise Retry(defer=delay) from exc
-        record.outcome = "failed"
+        verdict = failures.classify(exc)
+        record.outcome, record.error = "failed", verdict.reason
         log.error("%s failed: %s", where, verdict.reason, exc_info=isinstance(verdict, failures.Permanent))
     await _finish(ctx, record, started, where)
     return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
@@ -145,12 +146,17 @@ def _inner_timeout(job_timeout_s: float) -> float:
 
 
 async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where: str) -> None:
+    """Leave the record and the delivery's state. Best effort: with Redis away neither can be
+    written, and raising here would turn a retry into a lost job; arq re-runs an unfinished job."""
     record.duration_ms = int((time.perf_counter() - started) * 1000)
-    await ctx["records"].save(record)
-    if record.outcome in ("done", "skipped"):
-        await ctx["ledger"].mark(record.delivery_id, DeliveryState.DONE)
-    elif record.outcome == "failed":
-        await ctx["ledger"].mark(record.delivery_id, DeliveryState.FAILED)
+    try:
+        await ctx["records"].save(record)
+        if record.outcome in ("done", "skipped"):
+            await ctx["ledger"].mark(record.delivery_id, DeliveryState.DONE)
+        elif record.outcome == "failed":
+            await ctx["ledger"].mark(record.delivery_id, DeliveryState.FAILED)
+    except (RedisError, OSError) as exc:
+        log.error("%s could not save its record (%s): outcome=%s error=%s", where, exc, record.outcome, record.error)
     log.info(
         "%s outcome=%s detail=%r comment=%s labels=%s model=%s tokens_in=%d tokens_out=%d rate_limit=%s duration_ms=%d",
         where,

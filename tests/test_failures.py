@@ -273,8 +273,18 @@ def test_unreadable_json_is_permanent() -> None:
         assert isinstance(classify(exc), Permanent)
 
 
-def test_lock_busy_is_transient_with_a_short_wait() -> None:
-    assert classify(LockBusy()) == Transient("another worker is acting on this target", 1.0)
+def test_lock_busy_waits_until_the_lock_may_have_expired() -> None:
+    assert classify(LockBusy("k", 12.5)) == Transient("another worker is acting on this target", 12.5)
+
+
+def test_waiting_for_a_lock_gets_more_tries_than_a_failure() -> None:
+    from bot.failures import LOCK_WAIT_TRIES, MAX_TRIES, will_retry
+
+    assert will_retry(LockBusy("k", 1), MAX_TRIES) is not None
+    assert will_retry(LockBusy("k", 1), LOCK_WAIT_TRIES) is None
+    assert will_retry(TimeoutError(), MAX_TRIES - 1) is not None
+    assert will_retry(TimeoutError(), MAX_TRIES) is None
+    assert will_retry(ValueError("x"), 1) is None
 
 
 @pytest.mark.parametrize("exc", [ValueError("x"), KeyError("k"), RuntimeError("boom")])

@@ -219,7 +219,6 @@ def test_command_on_an_issue_is_work() -> None:
         "trigger abc",  # the fixture's own body
         "please @hookwise summarize this",  # not at the start of a line
         "> @hookwise summarize",  # quoted
-        "@hookwise summarise-all",
         "@hookwise",
         "",
         "email me at someone@hookwise summarize",
@@ -327,7 +326,16 @@ def test_decide_does_not_mutate_the_payload() -> None:
     assert json.dumps(payload, sort_keys=True) == before
 
 
-@pytest.mark.parametrize("body", ["@hookwise helpful", "@hookwise summarise", "- @hookwise triage"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "@hookwise helpful",
+        "@hookwise summarise",
+        "- @hookwise triage",
+        "@hookwise summarise-all",  # an unknown word: the worker answers with help
+        "<!-- x -->@hookwise summarize",
+    ],
+)
 def test_a_bare_unknown_word_or_the_alias_is_queued_for_the_help_reply(body: str) -> None:
     assert isinstance(decide("issue_comment", _comment(body)), Work)
 

@@ -192,6 +192,8 @@ async def test_closed_issue_is_not_triaged(
 
 
 async def test_dry_run_calls_the_model_but_writes_nothing(
+    client: TestClient[Any, Any],
+    settings: Settings,
     aiohttp_client: Any,
     settings_env: dict[str, str],
     github: GitHubSandbox,
@@ -203,7 +205,7 @@ async def test_dry_run_calls_the_model_but_writes_nothing(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     dry = load_settings(**settings_env, DRY_RUN="1")
-    client = await aiohttp_client(create_app(dry))
+    dry_client = await aiohttp_client(create_app(dry))
     seed_merged_pr(github)
     seed_issue(github)
     model.responder = lambda request: (
@@ -211,8 +213,8 @@ async def test_dry_run_calls_the_model_but_writes_nothing(
         if request["tool_choice"]["name"] == "choose_labels"
         else fake_tool_input(request["tools"][0]["input_schema"])
     )
-    await deliver(client, "pull_request", MERGED)
-    await deliver(client, "issues", ISSUE)
+    await deliver(dry_client, "pull_request", MERGED)
+    await deliver(dry_client, "issues", ISSUE)
     with caplog.at_level(logging.INFO, logger="hookwise.github"):
         await run_worker(dry)
     assert len(model.requests) == 2
@@ -220,3 +222,8 @@ async def test_dry_run_calls_the_model_but_writes_nothing(
     dry_lines = [r.getMessage() for r in caplog.records if "dry-run" in r.getMessage()]
     assert any("comment on #2" in line for line in dry_lines)
     assert any("add labels ['documentation']" in line for line in dry_lines)
+
+    # The trial remembered no effect: with DRY_RUN off, the same work is done for real.
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+    assert len(summaries(github)) == 1

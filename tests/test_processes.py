@@ -162,3 +162,12 @@ def test_a_crashed_workers_job_is_picked_up_again_within_about_a_minute(settings
 
     worker = Worker(**worker_settings(load_settings(**settings_env), handle_signals=False))
     assert worker.in_progress_timeout_s <= 75
+
+
+async def test_sigterm_while_waiting_for_redis_stops_the_worker(processes: Processes) -> None:
+    processes.env["REDIS_URL"] = f"redis://127.0.0.1:{redis_server.free_port()}"  # nothing listens
+    worker = start_worker(processes, "worker")
+    await wait_until(lambda: "Redis unavailable" in processes.log("worker"), "the worker to wait for Redis")
+    worker.send_signal(signal.SIGTERM)
+    await wait_until(lambda: worker.poll() is not None, "the worker to exit", limit_s=30)
+    assert worker.returncode == 0, processes.log("worker")

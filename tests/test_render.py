@@ -285,3 +285,11 @@ def test_fit_with_a_smaller_limit() -> None:
 )
 def test_has_marker(body: str | None, marker: str, expected: bool) -> None:
     assert has_marker(body, marker) is expected
+
+
+def test_a_skipped_file_name_cannot_inject_html_or_mentions() -> None:
+    hostile = "dist/a: <img src=x onerror=alert(1)> @acme/security.js"
+    body = summary_comment(_summary(), skipped=[f"{hostile}: generated or minified"])
+    assert "<img" not in body
+    assert live_mentions(body) == []
+    assert "(not read: generated or minified)" in body

@@ -323,7 +323,7 @@ async def test_cap_drains_a_backlog_in_order(app: GitHubApp, github: GitHubSandb
 async def test_follows_cursor_pagination(app: GitHubApp, github: GitHubSandbox, redis: Redis) -> None:
     lost = [add(github, f"lost-{n}", 200 - n / 2, 503 if n % 2 else 200) for n in range(250)]
 
-    report = await sweep(app, redis, now=NOW, cap=500)
+    report = await sweep(app, redis, now=NOW, cap=500, since=timedelta(hours=4))
 
     assert report.listed == 250
     assert list_requests(github) == 3  # 100 + 100 + 50
@@ -427,3 +427,10 @@ async def test_sweep_job_for_arq_cron(
     assert result["skipped_accepted"] == 1 and result["errors"] == []
     [line] = [r.getMessage() for r in caplog.records if "listed=" in r.getMessage()]
     assert "requested=1" in line and "skipped_accepted=1" in line
+
+
+async def test_the_first_scheduled_run_looks_back_an_hour(app: GitHubApp, github: GitHubSandbox, redis: Redis) -> None:
+    recent = add(github, "recent", 30, 503)
+    add(github, "older", 120, 503)  # for `python -m bot redeliver --since 3h`
+    await sweep(app, redis, now=NOW)
+    assert github.redelivery_requests == [recent]

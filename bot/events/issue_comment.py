@@ -47,11 +47,13 @@ def help_reply(slug: str, config: ConfigResult) -> str:
         *describe(config.config),
     ]
     if config.problem:
-        lines += [
-            "",
-            f"⚠️ `.github/hookwise.yml` has a problem, so the defaults apply: {render.neutralise(config.problem)}",
-        ]
+        lines += ["", config_warning(config)]
     return "\n".join(lines)
+
+
+def config_warning(config: ConfigResult) -> str:
+    """What a command reply says about an invalid config file (its text may echo the file)."""
+    return f"⚠️ `.github/hookwise.yml` has a problem, so the defaults apply: {render.neutralise(config.problem or '')}"
 
 
 async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
@@ -86,9 +88,7 @@ async def _run(
     else:
         await triage(repo, number, deps=deps, record=record, force=True)
     config = await deps.configs.get(repo)
-    return (
-        f"⚠️ `.github/hookwise.yml` has a problem, so the defaults apply: {config.problem}" if config.problem else None
-    )
+    return config_warning(config) if config.problem else None
 
 
 @router.register("issue_comment", action="created")
@@ -119,14 +119,9 @@ async def on_created(event: Event, repo: Repo, *, deps: Deps, record: JobRecord)
         if replies:
             await _reply(repo, number, comment_id, "\n\n".join(replies))
     except Exception as exc:
-        if _final(exc, record.job_try):
+        if failures.will_retry(exc, record.job_try) is None:  # this failure ends the job
             await repo.add_reaction(comment_id, "confused")
         raise
     await repo.add_reaction(comment_id, "rocket")
     record.outcome = "done"
     record.detail = f"commands: {', '.join(c.word for c in commands)}"
-
-
-def _final(exc: Exception, job_try: int) -> bool:
-    """Whether this failure ends the job (so the command gets `confused`), or will be retried."""
-    return isinstance(failures.classify(exc), failures.Permanent) or job_try >= failures.MAX_TRIES

@@ -82,7 +82,7 @@ def _question(
             body=fence(pull.body[:6000]),
             commits=fence("\n---\n".join(message[:1000] for message in commits)),
             diff=fence("\n\n".join(f"--- {path}\n{patch}" for path, patch in diff.included)),
-            skipped=", ".join(diff.skipped) or "none",
+            skipped=fence("\n".join(diff.skipped) or "none"),
         ),
         answer=PullSummary,
         tool_name="record_summary",
