@@ -17,6 +17,11 @@ CHARS_PER_TOKEN = 4
 # Below this many characters a cut patch tells the model nothing; leave the file out instead.
 MIN_USEFUL_PATCH = 400
 CUT_NOTE = "\n… [patch cut to fit the budget]"
+# The rest of a summary request, bounded too, so the whole prompt has a fixed ceiling (~12k tokens).
+BODY_CHARS = 6_000
+COMMITS_CHARS = 4_000
+SKIPPED_CHARS = 3_000
+CLIP_NOTE = "\n… [cut]"
 
 _LOCKFILES = frozenset(
     {
@@ -127,3 +132,8 @@ def fit_diff(changes: Sequence[FileChange], budget_tokens: int, excluded: Sequen
             result.shortened.append(change.filename)
         result.included.append((change.filename, patch))
     return result
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` within `limit` characters, saying where it was cut."""
+    return text if len(text) <= limit else text[: max(limit - len(CLIP_NOTE), 0)] + CLIP_NOTE

@@ -18,6 +18,7 @@ REPLY_MARKER = "<!-- hookwise:reply -->"
 MARKERS = (SUMMARY_MARKER, TRIAGE_MARKER, REPLY_MARKER)
 
 COMMENT_LIMIT = 65_536
+LISTED_FILES = 50  # a PR of thousands of lockfiles still gets a readable list
 TRUNCATED_NOTE = "\n\n_…shortened to fit GitHub's comment limit._"
 
 # GitHub links `@user` and `@org/team` only when a login character follows the `@` directly.
@@ -74,8 +75,11 @@ def summary_comment(
     skipped, shortened = list(skipped), list(shortened)
     if skipped or shortened:
         lines.append("<details><summary>Not fully read</summary>\n")
-        lines += [f"- {code(name)} (not read: {why})" for name, why in _pairs(skipped)]
-        lines += [f"- {code(name)} (read in part)" for name in shortened]
+        lines += [f"- {code(name)} (not read: {why})" for name, why in _pairs(skipped[:LISTED_FILES])]
+        lines += [f"- {code(name)} (read in part)" for name in shortened[:LISTED_FILES]]
+        more = max(len(skipped) - LISTED_FILES, 0) + max(len(shortened) - LISTED_FILES, 0)
+        if more:
+            lines.append(f"- …and {more} more")
         lines += ["", "</details>", ""]
     footer = "<sub>Written by hookwise"
     footer += f" with {code(model)}" if model else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -227,3 +228,22 @@ async def test_dry_run_calls_the_model_but_writes_nothing(
     await deliver(client, "pull_request", MERGED)
     await run_worker(settings)
     assert len(summaries(github)) == 1
+
+
+async def test_the_whole_prompt_has_a_ceiling_however_large_the_pull_request(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    files = [{"filename": f"vendor/lib_{i}/generated_module_{i}.py", "patch": "+x\n" * 50} for i in range(3000)]
+    files += [{"filename": f"src/real_{i}.py", "patch": "+change\n" * 2000} for i in range(100)]
+    seed_merged_pr(github, files)
+    pull = json.loads(MERGED)["pull_request"] | {"body": "word " * 100_000}
+    commits = [{"sha": "0" * 40, "commit": {"message": "message " * 5_000}} for _ in range(50)]
+    github.add_pull(PR_REPO, pull, files=files, commits=commits)
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+
+    request = model.requests[0]
+    prompt = request["system"] + request["messages"][0]["content"]
+    assert len(prompt) < 50_000  # ~12k tokens, from a PR of ~2 MB of text
+    [comment] = summaries(github)
+    assert re.search(r"…and \d{4} more", comment["body"]) and len(comment["body"]) < 20_000

@@ -79,10 +79,10 @@ def _question(
         user=prompts.user.safe_substitute(
             repository=repository,
             title=fence(pull.title),
-            body=fence(pull.body[:6000]),
-            commits=fence("\n---\n".join(message[:1000] for message in commits)),
+            body=fence(budget.clip(pull.body, budget.BODY_CHARS)),
+            commits=fence(budget.clip("\n---\n".join(commits), budget.COMMITS_CHARS)),
             diff=fence("\n\n".join(f"--- {path}\n{patch}" for path, patch in diff.included)),
-            skipped=fence("\n".join(diff.skipped) or "none"),
+            skipped=fence(budget.clip("\n".join(diff.skipped) or "none", budget.SKIPPED_CHARS)),
         ),
         answer=PullSummary,
         tool_name="record_summary",
