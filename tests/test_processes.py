@@ -171,3 +171,32 @@ async def test_sigterm_while_waiting_for_redis_stops_the_worker(processes: Proce
     worker.send_signal(signal.SIGTERM)
     await wait_until(lambda: worker.poll() is not None, "the worker to exit", limit_s=30)
     assert worker.returncode == 0, processes.log("worker")
+
+
+async def test_sigterm_during_a_burst_answers_what_it_accepted(
+    processes: Processes, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    base = start_web(processes, "web")
+    await wait_until(lambda: healthy(session, f"{base}/healthz"), "web up")
+    web = processes.running["web"]
+    answers: dict[str, int | str] = {}
+
+    async def one(delivery: str) -> None:
+        try:
+            answers[delivery] = (await post(session, base, delivery))[0]
+        except aiohttp.ClientError as exc:
+            answers[delivery] = type(exc).__name__
+
+    burst = [asyncio.create_task(one(f"burst-{i}")) for i in range(400)]
+    await wait_until(lambda: len(answers) >= 20, "the first answers")
+    web.send_signal(signal.SIGTERM)
+    await asyncio.gather(*burst)
+    await wait_until(lambda: web.poll() is not None, "the web process to exit", limit_s=20)
+    assert web.returncode == 0, processes.log("web")
+
+    statuses = {answer for answer in answers.values() if isinstance(answer, int)}
+    assert statuses <= {202, 503}, answers  # never a 500
+    # Whatever the web process accepted, the sender was told: nothing is queued behind its back.
+    for delivery, answer in answers.items():
+        if await redis.exists(f"hookwise:delivery:{delivery}"):
+            assert answer == 202, (delivery, answer)
