@@ -106,10 +106,11 @@ async def _dispatch(request: web.Request, event: str, delivery_id: str, text: by
         return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
     if isinstance(result, Accepted):
         log.info(
-            "delivery=%s event=%s action=%s repo=%s target=%d queued job=%s",
+            "delivery=%s event=%s action=%s installation=%s repo=%s target=%d queued job=%s",
             delivery_id,
             event,
             decision.action,
+            decision.payload.get("installation", {}).get("id"),
             decision.repository,
             decision.target,
             result.job_id,

@@ -29,6 +29,7 @@ from bot.events import issue_comment, issues, pull_request, push
 from bot.github import GitHubApp
 from bot.ledger import QUEUE_NAME, DeliveryState, Ledger, deserialize_job, serialize_job
 from bot.llm import LLM, AnthropicLLM
+from bot.logs import bound
 from bot.prompts import Prompts
 from bot.records import JobRecord, Records
 
@@ -112,17 +113,23 @@ def _record_for(delivery_id: str, event: str, payload: dict[str, Any], job_try: 
 async def process_delivery(
     ctx: dict[str, Any], *, delivery_id: str, event: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
+    record = _record_for(delivery_id, event, payload, int(ctx.get("job_try", 1)))
+    fields = {"delivery": delivery_id, "installation": record.installation_id, "repo": record.repository}
+    with bound(**fields):
+        return await _process(ctx, record, Event(payload, event=event, delivery_id=delivery_id))
+
+
+async def _process(ctx: dict[str, Any], record: JobRecord, event: Event) -> dict[str, Any]:
     deps: Deps = ctx["deps"]
-    job_try = int(ctx.get("job_try", 1))
-    record = _record_for(delivery_id, event, payload, job_try)
+    job_try = record.job_try
     started = time.perf_counter()
-    where = f"delivery={delivery_id} event={event} repo={record.repository} target={record.target} try={job_try}"
+    where = f"event={event.event}.{record.action} target={record.target} try={job_try}"
     try:
         # Our own deadline, inside arq's: arq's timeout is final (not retried) and would leave no
         # record; ours is a TimeoutError, classified as transient and retried.
         async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
             repo = await deps.github.repo(record.installation_id, record.repository)
-            await ROUTER.dispatch(Event(payload, event=event, delivery_id=delivery_id), repo, deps=deps, record=record)
+            await ROUTER.dispatch(event, repo, deps=deps, record=record)
         record.rate_limit = repo.rate_limit()
         if record.outcome == "running":
             record.outcome = "skipped"

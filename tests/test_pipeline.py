@@ -247,3 +247,23 @@ async def test_the_whole_prompt_has_a_ceiling_however_large_the_pull_request(
     assert len(prompt) < 50_000  # ~12k tokens, from a PR of ~2 MB of text
     [comment] = summaries(github)
     assert re.search(r"…and \d{4} more", comment["body"]) and len(comment["body"]) < 20_000
+
+
+async def test_every_worker_log_line_names_its_delivery_installation_and_repository(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.logs import _ContextFilter
+
+    seed_merged_pr(github)
+    await deliver(client, "pull_request", MERGED, "logged")
+    caplog.handler.addFilter(_ContextFilter())
+    with caplog.at_level(logging.INFO, logger="hookwise"):
+        await run_worker(settings)
+    lines = [
+        r
+        for r in caplog.records
+        if r.name.startswith("hookwise.") and r.name != "hookwise.worker" or "outcome=" in r.getMessage()
+    ]
+    assert any("outcome=done" in r.getMessage() for r in lines)
+    for record in lines:
+        assert record.context == f" delivery=logged installation=461842 repo={PR_REPO}", record.getMessage()
