@@ -262,7 +262,7 @@ async def test_every_worker_log_line_names_its_delivery_installation_and_reposit
     lines = [
         r
         for r in caplog.records
-        if r.name.startswith("hookwise.") and r.name != "hookwise.worker" or "outcome=" in r.getMessage()
+        if (r.name.startswith("hookwise.") and r.name != "hookwise.worker") or "outcome=" in r.getMessage()
     ]
     assert any("outcome=done" in r.getMessage() for r in lines)
     for record in lines:
