@@ -43,6 +43,8 @@ def help_reply(slug: str, config: ConfigResult) -> str:
         "**hookwise commands**",
         *cmd.help_lines(slug),
         "",
+        cmd.WHO_MAY_RUN,
+        "",
         "**Configuration in effect**",
         *describe(config.config),
     ]
