@@ -5,11 +5,15 @@ apart from `load`.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# In a checkout (and an editable install): the repository's prompts/. In an installed wheel: the
+# copy pyproject.toml's data-files puts under the environment's share/.
+_CANDIDATES = (Path(__file__).resolve().parent.parent / "prompts", Path(sys.prefix) / "share" / "hookwise" / "prompts")
+PROMPTS_DIR = next((path for path in _CANDIDATES if path.is_dir()), _CANDIDATES[0])
 _FENCE_BREAK = re.compile(r"</?\s*untrusted", re.IGNORECASE)
 
 
