@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from typing import Any
 
 import aiohttp
@@ -70,12 +69,11 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
     assert "spelling" not in github.repo_labels("Codertocat/Hello-World")
     assert 'hookwise_deliveries_total{event="pull_request",outcome="duplicate"} 1.0' in metrics
 
-    # SIGTERM: the web exits within the contract's 20 s, the worker within Heroku's 30 s.
+    # SIGTERM: the web exits within the contract's 20 s, the worker within Heroku's 30 s (the
+    # bound of the wait is the contract's deadline, not a speed measurement).
     for process, limit in ((web, 20), (worker, 30)):
         process.send_signal(signal.SIGTERM)
-        started = time.monotonic()
         await wait_until(lambda p=process: p.poll() is not None, "exit after SIGTERM", limit_s=limit)
-        assert time.monotonic() - started < limit
     assert web.returncode == 0, processes.log("web")
     assert worker.returncode == 0, processes.log("worker")
     assert "delivery=e2e-pr" in processes.log("web")
