@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from bot.app import create_app
 from bot.config import Settings
+from bot.records import Records
 from bot.render import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
@@ -242,26 +243,28 @@ async def test_a_failed_command_gets_confused(
     assert reactions(world, PR_REPO, command) == ["eyes", "confused"]
 
 
-async def test_a_push_changing_the_config_refreshes_it(
-    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
-) -> None:
-    command = command_delivery(world, ISSUE_REPO, 1, "@hookwise help", MAINTAINER)
-    await send(client, "issue_comment", command)
-    await run_worker(settings, **FAST)  # the worker caches the (default) config
-    world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  labels: false\n")
-
+def config_push() -> bytes:
+    """GitHub's push delivery, to the issue repository's default branch, changing the config."""
     push = json.loads(fixture_bytes("push/with-installation.json"))
-    push["repository"] = json.loads(ISSUE)["repository"]
-    push["installation"] = {"id": 461842}
+    push["repository"], push["installation"] = json.loads(ISSUE)["repository"], {"id": 461842}
     push["ref"] = f"refs/heads/{push['repository']['default_branch']}"
     push["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
-    assert await send(client, "push", json.dumps(push).encode()) == 202
-    await send(client, "issues", ISSUE)
+    return json.dumps(push).encode()
+
+
+async def test_a_push_changing_the_config_tells_every_worker_to_read_it_again(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, redis: Redis
+) -> None:
+    from bot.config_store import GENERATION_PREFIX
+
+    assert await send(client, "push", config_push()) == 202
     await run_worker(settings, **FAST)
-    assert model.requests == []  # the new config (triage off) was read
+    assert await redis.get(GENERATION_PREFIX + "codertocat") == b"1"
+    [record] = await Records(redis).recent(1)
+    assert (record.event, record.outcome, record.detail) == ("push", "done", "configuration cache refreshed")
 
 
-async def test_config_is_cached_and_revalidated_with_a_conditional_request(
+async def test_the_config_is_cached_until_a_push_and_revalidated_with_a_conditional_request(
     settings: Settings, world: GitHubSandbox, redis: Redis
 ) -> None:
     import aiohttp
@@ -271,13 +274,17 @@ async def test_config_is_cached_and_revalidated_with_a_conditional_request(
 
     world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  max_labels: 2\n")
     async with aiohttp.ClientSession() as session:
-        app = GitHubApp.from_settings(session, settings)
+        repo = await GitHubApp.from_settings(session, settings).repo(461842, ISSUE_REPO)
         store = ConfigStore(redis)
-        repo = await app.repo(461842, ISSUE_REPO)
         first = await store.get(repo)
         assert await store.get(repo) is first  # cached: no request
         await store.invalidate(ISSUE_REPO)  # what a push that touches the file does
         again = await store.get(repo)
+        world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  labels: false\n")
+        assert (await store.get(repo)).config.triage.labels is True  # still the cached one
+        await store.invalidate(ISSUE_REPO)
+        changed = await store.get(repo)
     reads = [r.status for r in world.requests if r.path == f"/repos/{ISSUE_REPO}/contents/.github/hookwise.yml"]
-    assert reads == [200, 304]  # unchanged: GitHub answers 304, which costs no rate limit
+    assert reads == [200, 304, 200]  # unchanged: GitHub answers 304, which costs no rate limit
     assert first.config.triage.max_labels == again.config.triage.max_labels == 2
+    assert changed.config.triage.labels is False
