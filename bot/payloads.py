@@ -53,7 +53,6 @@ class Comment(_Model):
     id: int
     body: str | None = None
     user: User
-    author_association: str | None = None
 
 
 class PushCommit(_Model):
@@ -68,7 +67,6 @@ class EventPayload(_Model):
     action: str | None = None
     installation: Installation | None = None
     repository: Repository | None = None
-    sender: User | None = None
     pull_request: PullRequest | None = None
     issue: Issue | None = None
     comment: Comment | None = None
