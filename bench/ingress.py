@@ -92,9 +92,9 @@ def serve(kind: str, port: int, redis_url: str, log_level: str) -> None:
         app.router.add_get(STATS_PATH, _stats)
         web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, shutdown_timeout=5)
         return
-    from bot.app import create_app
     from bot.config import load_settings
     from bot.logs import configure
+    from bot.web.app import create_app
 
     # As `python -m bot web` does: production log set-up (stderr goes to a file the bench keeps).
     configure(log_level)
@@ -212,7 +212,7 @@ class Server:
 
 
 def _start_server(kind: str, redis_url: str, log_level: str, log_dir: Path) -> Server:
-    from bot.redis_server import free_port
+    from bot.sandbox.redis_server import free_port
 
     port = free_port()
     log_path = log_dir / f"{kind}.log"
@@ -241,7 +241,7 @@ async def bench_server(
     kind: str, args: argparse.Namespace, redis_url: str, body: bytes, log_dir: Path, delivery_ids: list[str]
 ) -> tuple[Phase, Phase, dict[str, int]]:
     """Warm-up phase and measured phase against one server, started here and stopped after."""
-    from bot.signature import sign
+    from bot.core.signature import sign
 
     headers = {
         "Content-Type": "application/json",
@@ -290,7 +290,7 @@ def redis_for_bench(db: int) -> Iterator[tuple[str, str]]:
     """(URL of an empty db, description). Deletes only the keys the bench creates; never FLUSHALL."""
     import redis
 
-    from bot import redis_server
+    from bot.sandbox import redis_server
 
     env_url = os.environ.get("REDIS_URL")
     started = None
@@ -332,7 +332,7 @@ def _verify_jobs(url: str, delivery_ids: list[str]) -> list[str]:
     """Problems found: each accepted delivery must have its record, its arq job and a queue entry."""
     import redis
 
-    from bot.ledger import DELIVERY_KEY_PREFIX, JOB_KEY_PREFIX, QUEUE_NAME
+    from bot.adapters.store.ledger import DELIVERY_KEY_PREFIX, JOB_KEY_PREFIX, QUEUE_NAME
 
     problems = []
     with redis.Redis.from_url(url) as client:

@@ -15,7 +15,7 @@ from bot.logs import configure
 def _run_web(settings: Settings) -> None:
     from aiohttp import web
 
-    from bot.app import create_app
+    from bot.web.app import create_app
 
     app = create_app(settings)
     # On SIGTERM aiohttp stops accepting, lets in-flight requests finish (each answers 2xx or
@@ -24,26 +24,26 @@ def _run_web(settings: Settings) -> None:
 
 
 def _run_worker(settings: Settings) -> None:
-    from bot.supervise import run_worker_forever
+    from bot.worker.supervise import run_worker_forever
 
     settings.check_worker()
     asyncio.run(run_worker_forever(settings))
 
 
 def _history(settings: Settings, count: int, dead: bool) -> None:
-    from bot.admin import print_history
+    from bot.cli import print_history
 
     asyncio.run(print_history(settings, count=count, dead_only=dead))
 
 
 def _replay(settings: Settings, delivery_id: str) -> int:
-    from bot.admin import replay
+    from bot.cli import replay
 
     return asyncio.run(replay(settings, delivery_id))
 
 
 def _since(text: str) -> timedelta:
-    from bot.sweeper import parse_since
+    from bot.worker.sweeper import parse_since
 
     try:
         return parse_since(text)
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
-        from bot.demo import run_demo
+        from bot.sandbox.demo import run_demo
 
         return run_demo()
     try:
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "replay":
             return _replay(settings, args.delivery_id)
         elif args.command == "redeliver":
-            from bot.admin import redeliver as run_redeliver
+            from bot.cli import redeliver as run_redeliver
 
             return asyncio.run(run_redeliver(settings, since=args.since, cap=args.cap))
     except ConfigError as exc:

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
-from bot import redis_server
 from bot.config import Settings, load_settings
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
+from bot.sandbox import redis_server
 from tests.helpers import APP_ID, SECRET
 from tests.processes import processes  # noqa: F401 - a fixture shared by the process tests
 

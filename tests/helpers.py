@@ -12,9 +12,9 @@ from typing import Any
 
 from arq.worker import Worker
 
-from bot import signature
 from bot.config import Settings
-from bot.worker import worker_settings
+from bot.core import signature
+from bot.worker.job import worker_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID = 4242

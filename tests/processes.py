@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import redis_server
+from bot.sandbox import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,10 +1,10 @@
-"""bot.budget.fit_diff: noise goes first, then the largest patches are cut; the budget always holds."""
+"""bot.core.budget.fit_diff: noise goes first, then the largest patches are cut; the budget always holds."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.budget import CHARS_PER_TOKEN, CUT_NOTE, MIN_USEFUL_PATCH, FileChange, fit_diff
+from bot.core.budget import CHARS_PER_TOKEN, CUT_NOTE, MIN_USEFUL_PATCH, FileChange, fit_diff
 from tests.payloads import load_api
 
 

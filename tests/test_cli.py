@@ -9,8 +9,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bot.ledger import Ledger
-from bot.records import JobRecord, Records
+from bot.adapters.store.ledger import Ledger
+from bot.adapters.store.records import JobRecord, Records
 from bot.sandbox.github import GitHubSandbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,11 +1,11 @@
-"""bot.commands: only a line GitHub renders as `@slug <command>` is a command, and only people with
+"""bot.core.commands: only a line GitHub renders as `@slug <command>` is a command, and only people with
 write access (never a bot) may run one, where it makes sense."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.commands import (
+from bot.core.commands import (
     HELP_DESCRIPTIONS,
     SUMMARIZE_ONLY_ON_PULL_REQUESTS,
     TRIAGE_ONLY_ON_ISSUES,
@@ -442,9 +442,9 @@ def test_module_is_pure() -> None:
     import ast
     from pathlib import Path
 
-    import bot.commands
+    import bot.core.commands
 
-    tree = ast.parse(Path(bot.commands.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(bot.core.commands.__file__).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert {name.split(".")[0] for name in imported} <= {

@@ -10,13 +10,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.app import create_app
+from bot.adapters.store.records import Records
 from bot.config import Settings
-from bot.records import Records
-from bot.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
+from bot.web.app import create_app
 from tests.helpers import HOOK, delivery_headers, fixture_bytes, run_worker
 from tests.test_pipeline import ISSUE, ISSUE_REPO, MERGED, PR_NUMBER, PR_REPO, seed_issue, seed_merged_pr
 
@@ -255,7 +255,7 @@ def config_push() -> bytes:
 async def test_a_push_changing_the_config_tells_every_worker_to_read_it_again(
     client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, redis: Redis
 ) -> None:
-    from bot.config_store import GENERATION_PREFIX
+    from bot.adapters.store.config_cache import GENERATION_PREFIX
 
     assert await send(client, "push", config_push()) == 202
     await run_worker(settings, **FAST)
@@ -269,8 +269,8 @@ async def test_the_config_is_cached_until_a_push_and_revalidated_with_a_conditio
 ) -> None:
     import aiohttp
 
-    from bot.config_store import ConfigStore
-    from bot.github import GitHubApp
+    from bot.adapters.github import GitHubApp
+    from bot.adapters.store.config_cache import ConfigStore
 
     world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  max_labels: 2\n")
     async with aiohttp.ClientSession() as session:

@@ -1,4 +1,4 @@
-"""bot.failures: classify real exceptions from gidgethub and the anthropic SDK; backoff."""
+"""bot.core.retry: classify real exceptions from gidgethub and the anthropic SDK; backoff."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import httpx2
 import pytest
 from gidgethub.sansio import decipher_response
 
-from bot.failures import (
+from bot.adapters.llm import InvalidAnswer
+from bot.core.retry import (
     BASE_DELAY_S,
     MAX_DELAY_S,
     LockBusy,
@@ -23,7 +24,6 @@ from bot.failures import (
     backoff,
     classify,
 )
-from bot.llm import InvalidAnswer
 from tests.payloads import API
 
 NOW = 1_700_000_000.0
@@ -278,7 +278,7 @@ def test_lock_busy_waits_until_the_lock_may_have_expired() -> None:
 
 
 def test_waiting_for_a_lock_gets_more_tries_than_a_failure() -> None:
-    from bot.failures import LOCK_WAIT_TRIES, MAX_TRIES, will_retry
+    from bot.core.retry import LOCK_WAIT_TRIES, MAX_TRIES, will_retry
 
     assert will_retry(LockBusy("k", 1), MAX_TRIES) is not None
     assert will_retry(LockBusy("k", 1), LOCK_WAIT_TRIES) is None

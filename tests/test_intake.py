@@ -1,4 +1,4 @@
-"""bot.intake.decide: which real deliveries are work, and what of them travels to the worker."""
+"""bot.core.intake.decide: which real deliveries are work, and what of them travels to the worker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot import intake
-from bot.intake import Decision, Ignore, Malformed, Work
+from bot.core import intake
+from bot.core.intake import Decision, Ignore, Malformed, Work
 from tests.payloads import load_payload
 
 

@@ -1,10 +1,10 @@
-"""bot.labels: only labels that exist (and the config allows) ever reach GitHub."""
+"""bot.core.labels: only labels that exist (and the config allows) ever reach GitHub."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.labels import allowed_labels, labels_to_add
+from bot.core.labels import allowed_labels, labels_to_add
 from tests.payloads import load_api
 
 REPO_LABELS: list[str] = [label["name"] for label in load_api("repos/list-labels.github3py.json")]

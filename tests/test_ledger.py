@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot import redis_server
-from bot.ledger import QUEUE_NAME, Accepted, DeliveryState, Duplicate, Ledger, deserialize_job
+from bot.adapters.store.ledger import QUEUE_NAME, Accepted, DeliveryState, Duplicate, Ledger, deserialize_job
+from bot.sandbox import redis_server
 from tests.helpers import fixture_bytes
 
 PAYLOAD = {"action": "closed", "installation": {"id": 1}, "repository": {"id": 2, "full_name": "o/r"}}

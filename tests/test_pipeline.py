@@ -12,14 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.app import create_app
+from bot.adapters.store.ledger import Ledger
+from bot.adapters.store.records import Records
 from bot.config import Settings, load_settings
-from bot.ledger import Ledger
-from bot.records import Records
-from bot.render import SUMMARY_MARKER
+from bot.core.render import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
+from bot.web.app import create_app
 from tests.helpers import HOOK, delivery_headers, fixture_bytes, fixture_json, run_worker, with_installation
 
 MERGED = fixture_bytes("pull_request/closed.merged.app.json")

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot import redis_server
-from bot.render import SUMMARY_MARKER
+from bot.core.render import SUMMARY_MARKER
+from bot.sandbox import redis_server
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import HOOK, delivery_headers, wait_until
@@ -158,7 +158,7 @@ def test_a_crashed_workers_job_is_picked_up_again_within_about_a_minute(settings
     from arq.worker import Worker
 
     from bot.config import load_settings
-    from bot.worker import worker_settings
+    from bot.worker.job import worker_settings
 
     worker = Worker(**worker_settings(load_settings(**settings_env), handle_signals=False))
     assert worker.in_progress_timeout_s <= 75

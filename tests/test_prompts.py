@@ -1,4 +1,4 @@
-"""bot.prompts: the four templates load, and untrusted text cannot leave its fence."""
+"""bot.core.prompts: the four templates load, and untrusted text cannot leave its fence."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from string import Template
 
 import pytest
 
-from bot.prompts import PROMPTS_DIR, PromptPair, Prompts, fence
+from bot.core.prompts import PROMPTS_DIR, PromptPair, Prompts, fence
 
 _OPEN = re.compile(r"<untrusted\b[^>]*>")
 _CLOSE = "</untrusted>"

@@ -1,4 +1,4 @@
-"""bot.render: model text never pings, never injects HTML or a marker, never exceeds the limit."""
+"""bot.core.render: model text never pings, never injects HTML or a marker, never exceeds the limit."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from bot.answers import PullSummary, Risk
-from bot.render import (
+from bot.core.answers import PullSummary, Risk
+from bot.core.render import (
     COMMENT_LIMIT,
     MARKERS,
     REPLY_MARKER,

@@ -1,4 +1,4 @@
-"""bot.repo_config: `.github/hookwise.yml` is applied whole or not at all, and every mistake in it is
+"""bot.core.repo_config: `.github/hookwise.yml` is applied whole or not at all, and every mistake in it is
 reported in one line that names the key."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from bot.repo_config import (
+from bot.core.repo_config import (
     DEFAULTS,
     MAX_BYTES,
     ConfigResult,
@@ -167,7 +167,7 @@ def test_other_keys_keep_their_defaults() -> None:
 
 
 def test_config_works_with_the_label_filter() -> None:
-    from bot.labels import allowed_labels
+    from bot.core.labels import allowed_labels
 
     triage = parse_config("triage: {allow_labels: [bug, enhancement, security], deny_labels: [BUG]}").config.triage
     assert allowed_labels(REPO_LABELS, allow=triage.allow_labels, deny=triage.deny_labels) == ["Enhancement"]
@@ -457,9 +457,9 @@ def test_describe_never_leaks_instructions_or_markup() -> None:
 def test_module_is_pure() -> None:
     import ast
 
-    import bot.repo_config
+    import bot.core.repo_config
 
-    tree = ast.parse(Path(bot.repo_config.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(bot.core.repo_config.__file__).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     allowed = {"__future__", "difflib", "re", "dataclasses", "datetime", "typing", "yaml", "pydantic", "pydantic_core"}

@@ -10,14 +10,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.admin import format_record
-from bot.app import create_app
+from bot.adapters.store.ledger import Ledger
+from bot.adapters.store.records import Records
+from bot.cli import format_record
 from bot.config import Settings
-from bot.ledger import Ledger
-from bot.records import Records
-from bot.render import SUMMARY_MARKER
+from bot.core.render import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox, Injected
+from bot.web.app import create_app
 from tests.helpers import HOOK, delivery_headers, fixture_bytes, run_worker
 from tests.test_pipeline import ISSUE, ISSUE_REPO, MERGED, PR_NUMBER, PR_REPO, seed_issue, seed_merged_pr
 
@@ -199,7 +199,7 @@ async def test_a_failed_delivery_redelivered_by_github_runs_again(
 async def test_replay_runs_a_recorded_delivery_again(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
 ) -> None:
-    from bot.admin import replay
+    from bot.cli import replay
 
     seed_merged_pr(github)
     model.fail_next(400)  # a permanent failure: the job fails once

@@ -1,4 +1,4 @@
-"""bot.signature: HMAC-SHA256 over the exact delivery bytes, any of several secrets."""
+"""bot.core.signature: HMAC-SHA256 over the exact delivery bytes, any of several secrets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.signature import is_valid, sign
+from bot.core.signature import is_valid, sign
 from tests.payloads import load_bytes
 
 BODY = load_bytes("pull_request/closed.merged.app.json")

@@ -24,6 +24,6 @@ def test_ruff_is_clean() -> None:
 
 
 def test_web_process_never_loads_the_ai_sdk() -> None:
-    code = "import sys, bot.app, bot.webhook; print('anthropic' in sys.modules, 'arq' in sys.modules)"
+    code = "import sys, bot.web.app, bot.web.webhook; print('anthropic' in sys.modules, 'arq' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["False", "False"], result.stderr

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot.github import GitHubApp
-from bot.ledger import DeliveryState, Ledger, delivery_key
+from bot.adapters.github import GitHubApp
+from bot.adapters.store.ledger import DeliveryState, Ledger, delivery_key
 from bot.sandbox.github import GitHubSandbox, Injected
-from bot.sweeper import (
+from bot.worker.sweeper import (
     CHECKPOINT_KEY,
     MAX_AGE,
     OVERLAP,

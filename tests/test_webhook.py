@@ -12,10 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot import redis_server
-from bot.app import create_app
+from bot.adapters.store.ledger import QUEUE_NAME, deserialize_job
 from bot.config import ConfigError, Settings, load_settings
-from bot.ledger import QUEUE_NAME, deserialize_job
+from bot.sandbox import redis_server
+from bot.web.app import create_app
 from tests.helpers import HOOK, SECRET, delivery_headers, fixture_bytes, with_installation
 
 MERGED = fixture_bytes("pull_request/closed.merged.app.json")

@@ -8,7 +8,7 @@ import os
 
 from bot.config import load_settings
 from bot.logs import configure
-from bot.supervise import run_worker_forever
+from bot.worker.supervise import run_worker_forever
 
 if __name__ == "__main__":
     settings = load_settings()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from bot.deps import Deps
-from bot.github import Repo
-from bot.records import JobRecord
+from bot.adapters.github import Repo
+from bot.adapters.store.records import JobRecord
+from bot.worker.deps import Deps
 
 router = Router()
 

@@ -27,18 +27,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
-from bot import redis_server, signature
-from bot.admin import format_record
-from bot.records import Records
+from bot.adapters.store.records import Records
+from bot.cli import format_record
+from bot.core import signature
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
-from bot.sandbox import world
+from bot.sandbox import redis_server, world
 
 APP_ID = 424242
 MAINTAINER = "maintainer-mia"
 SECRET = "demo-webhook-secret"
 WAIT_S = 60.0
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def new_private_key() -> str:

@@ -11,14 +11,15 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from redis.asyncio import Redis
 
-from bot import commands as cmd
-from bot import failures, render
-from bot.deps import Deps
-from bot.events.issues import triage
-from bot.events.pull_request import summarize
-from bot.github import Repo
-from bot.records import JobRecord
-from bot.repo_config import ConfigResult, describe
+from bot.adapters.github import Repo
+from bot.adapters.store.records import JobRecord
+from bot.core import commands as cmd
+from bot.core import render
+from bot.core import retry as failures
+from bot.core.repo_config import ConfigResult, describe
+from bot.worker.deps import Deps
+from bot.worker.events.issues import triage
+from bot.worker.events.pull_request import summarize
 
 router = Router()
 

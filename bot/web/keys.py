@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.adapters.store.ledger import Ledger
 from bot.config import Settings
-from bot.ledger import Ledger
-from bot.metrics import WebMetrics
+from bot.web.metrics import WebMetrics
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)

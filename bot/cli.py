@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
+from bot.adapters.store.ledger import Accepted, Ledger
+from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
-from bot.ledger import Accepted, Ledger
-from bot.records import JobRecord, Records
 
 
 def format_record(record: JobRecord) -> str:
@@ -68,8 +68,8 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
     """`python -m bot redeliver`: one sweep now (what the worker's cron does every 5 minutes)."""
     import aiohttp
 
-    from bot.github import GitHubApp
-    from bot.sweeper import format_report, sweep
+    from bot.adapters.github import GitHubApp
+    from bot.worker.sweeper import format_report, sweep
 
     settings.check_worker()
     redis = Redis.from_url(settings.REDIS_URL)

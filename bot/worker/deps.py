@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from bot.config_store import ConfigStore
-from bot.effects import Effects
-from bot.github import GitHubApp
-from bot.llm import LLM
-from bot.prompts import Prompts
+from bot.adapters.github import GitHubApp
+from bot.adapters.llm import LLM
+from bot.adapters.store.config_cache import ConfigStore
+from bot.adapters.store.effects import Effects
+from bot.core.prompts import Prompts
 
 # The diff a summary may read, in tokens; with the PR text and instructions a summary request
 # stays under ~12k input tokens however large the pull request is.

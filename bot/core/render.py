@@ -10,7 +10,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from bot.answers import PullSummary, Risk
+from bot.core.answers import PullSummary, Risk
 
 SUMMARY_MARKER = "<!-- hookwise:summary -->"
 TRIAGE_MARKER = "<!-- hookwise:triage -->"

@@ -22,9 +22,9 @@ from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
-from bot.budget import FileChange
 from bot.config import Settings
-from bot.render import has_marker
+from bot.core.budget import FileChange
+from bot.core.render import has_marker
 
 log = logging.getLogger("hookwise.github")
 

@@ -35,11 +35,11 @@ import gidgethub
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
-from bot import failures
-from bot.ledger import delivery_key
+from bot.adapters.store.ledger import delivery_key
+from bot.core import retry as failures
 
 if TYPE_CHECKING:
-    from bot.github import GitHubApp
+    from bot.adapters.github import GitHubApp
 
 log = logging.getLogger("hookwise.sweeper")
 

@@ -12,7 +12,7 @@ from string import Template
 
 # In a checkout (and an editable install): the repository's prompts/. In an installed wheel: the
 # copy pyproject.toml's data-files puts under the environment's share/.
-_CANDIDATES = (Path(__file__).resolve().parent.parent / "prompts", Path(sys.prefix) / "share" / "hookwise" / "prompts")
+_CANDIDATES = (Path(__file__).resolve().parents[2] / "prompts", Path(sys.prefix) / "share" / "hookwise" / "prompts")
 PROMPTS_DIR = next((path for path in _CANDIDATES if path.is_dir()), _CANDIDATES[0])
 _FENCE_BREAK = re.compile(r"</?\s*untrusted", re.IGNORECASE)
 

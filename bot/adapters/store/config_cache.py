@@ -14,8 +14,8 @@ import time
 from cachetools import TTLCache
 from redis.asyncio import Redis
 
-from bot.github import Repo
-from bot.repo_config import CONFIG_PATH, ConfigResult, parse_config
+from bot.adapters.github import Repo
+from bot.core.repo_config import CONFIG_PATH, ConfigResult, parse_config
 
 log = logging.getLogger("hookwise.config")
 

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot import intake, signature
-from bot.keys import LEDGER, METRICS, SECRETS
-from bot.ledger import Accepted
+from bot.adapters.store.ledger import Accepted
+from bot.core import intake, signature
+from bot.web.keys import LEDGER, METRICS, SECRETS
 
 log = logging.getLogger("hookwise.webhook")
 

@@ -20,18 +20,18 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from redis.exceptions import RedisError
 
-from bot import failures
+from bot.adapters.github import GitHubApp
+from bot.adapters.llm import LLM, AnthropicLLM
+from bot.adapters.store.config_cache import ConfigStore
+from bot.adapters.store.effects import Effects
+from bot.adapters.store.ledger import QUEUE_NAME, DeliveryState, Ledger, deserialize_job, serialize_job
+from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
-from bot.config_store import ConfigStore
-from bot.deps import Deps
-from bot.effects import Effects
-from bot.events import issue_comment, issues, pull_request, push
-from bot.github import GitHubApp
-from bot.ledger import QUEUE_NAME, DeliveryState, Ledger, deserialize_job, serialize_job
-from bot.llm import LLM, AnthropicLLM
+from bot.core import retry as failures
+from bot.core.prompts import Prompts
 from bot.logs import bound
-from bot.prompts import Prompts
-from bot.records import JobRecord, Records
+from bot.worker.deps import Deps
+from bot.worker.events import issue_comment, issues, pull_request, push
 
 log = logging.getLogger("hookwise.worker")
 
@@ -187,7 +187,7 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
     """
     from arq import cron, func
 
-    from bot.sweeper import sweep_job
+    from bot.worker.sweeper import sweep_job
 
     # Every 5 minutes one worker (arq's unique cron) asks GitHub to redeliver what never reached us.
     # Its timeout is no longer than the job's: arq re-runs a crashed job after the LONGEST function

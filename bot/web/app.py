@@ -9,11 +9,11 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.adapters.store.ledger import Ledger
 from bot.config import Settings
-from bot.keys import LEDGER, METRICS, REDIS, SECRETS, SETTINGS
-from bot.ledger import Ledger
-from bot.metrics import WebMetrics
-from bot.webhook import MAX_BODY_BYTES, handle_webhook
+from bot.web.keys import LEDGER, METRICS, REDIS, SECRETS, SETTINGS
+from bot.web.metrics import WebMetrics
+from bot.web.webhook import MAX_BODY_BYTES, handle_webhook
 
 log = logging.getLogger("hookwise.web")
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from bot.failures import LockBusy
+from bot.core.retry import LockBusy
 
 LOCK_PREFIX = "hookwise:lock:"
 EFFECT_PREFIX = "hookwise:effect:"

@@ -6,14 +6,14 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from pydantic import BaseModel
 
-from bot import budget, render
-from bot.answers import PullSummary
-from bot.deps import Deps
-from bot.github import PullDetails, Repo
-from bot.llm import Question
-from bot.prompts import fence, instructions_block
-from bot.records import JobRecord
-from bot.repo_config import RepoConfig
+from bot.adapters.github import PullDetails, Repo
+from bot.adapters.llm import Question
+from bot.adapters.store.records import JobRecord
+from bot.core import budget, render
+from bot.core.answers import PullSummary
+from bot.core.prompts import fence, instructions_block
+from bot.core.repo_config import RepoConfig
+from bot.worker.deps import Deps
 
 router = Router()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.batching import ScriptBatcher
+from bot.adapters.store.batching import ScriptBatcher
 
 QUEUE_NAME = "arq:queue"  # arq's default queue
 JOB_KEY_PREFIX = "arq:job:"  # arq's job key layout

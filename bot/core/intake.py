@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.payloads import EventPayload
+from bot.core.payloads import EventPayload
 
 # A line that looks like `@something summarize|summarise|triage|help ...`, or is just
 # `@something word` (an unknown command gets the help reply). The web process does not know the

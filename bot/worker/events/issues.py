@@ -6,15 +6,15 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from pydantic import BaseModel
 
-from bot import labels as label_policy
-from bot import render
-from bot.answers import LabelChoice
-from bot.deps import Deps
-from bot.github import IssueDetails, Label, Repo
-from bot.llm import Question
-from bot.prompts import fence, instructions_block
-from bot.records import JobRecord
-from bot.repo_config import RepoConfig
+from bot.adapters.github import IssueDetails, Label, Repo
+from bot.adapters.llm import Question
+from bot.adapters.store.records import JobRecord
+from bot.core import labels as label_policy
+from bot.core import render
+from bot.core.answers import LabelChoice
+from bot.core.prompts import fence, instructions_block
+from bot.core.repo_config import RepoConfig
+from bot.worker.deps import Deps
 
 router = Router()
 

@@ -19,7 +19,7 @@ import anthropic
 import gidgethub
 from redis import exceptions as redis_errors
 
-from bot.llm import InvalidAnswer
+from bot.adapters.llm import InvalidAnswer
 
 MAX_TRIES = 5
 # Waiting for another worker's lock on the same target is not a failure of this job: allow more.

@@ -1,0 +1,1 @@
+"""The edges that talk to the outside world: GitHub, Anthropic, Redis."""

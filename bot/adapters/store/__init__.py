@@ -1,0 +1,1 @@
+"""Every Redis key hookwise has, and the code that reads and writes it."""

@@ -1,0 +1,1 @@
+"""The web process: verify, decide, enqueue, answer."""

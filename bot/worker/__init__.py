@@ -1,0 +1,1 @@
+"""The worker process: arq settings, the job, supervision, the sweeper and the use cases."""
