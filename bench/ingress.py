@@ -332,7 +332,9 @@ def _verify_jobs(url: str, delivery_ids: list[str]) -> list[str]:
     """Problems found: each accepted delivery must have its record, its arq job and a queue entry."""
     import redis
 
-    from bot.adapters.store.ledger import DELIVERY_KEY_PREFIX, JOB_KEY_PREFIX, QUEUE_NAME
+    from bot.adapters.store.keys import DELIVERY as DELIVERY_KEY_PREFIX
+    from bot.adapters.store.keys import JOB as JOB_KEY_PREFIX
+    from bot.adapters.store.keys import QUEUE as QUEUE_NAME
 
     problems = []
     with redis.Redis.from_url(url) as client:

@@ -43,7 +43,7 @@ def _replay(settings: Settings, delivery_id: str) -> int:
 
 
 def _since(text: str) -> timedelta:
-    from bot.worker.sweeper import parse_since
+    from bot.core.redelivery import parse_since
 
     try:
         return parse_since(text)

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from bot.adapters.store.ledger import Accepted, Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
+from bot.core.errors import UnreadableJob
 
 
 def format_record(record: JobRecord) -> str:
@@ -51,16 +52,19 @@ async def replay(settings: Settings, delivery_id: str) -> int:
     redis = Redis.from_url(settings.REDIS_URL)
     try:
         ledger = Ledger(redis)
-        stored = await ledger.stored(delivery_id)
-        if stored is None:
+        try:
+            job = await ledger.stored(delivery_id)
+        except UnreadableJob as exc:
+            print(f"hookwise: delivery {delivery_id} cannot be replayed: {exc.reason}")
+            return 1
+        if job is None:
             print(f"hookwise: no delivery {delivery_id} is remembered (records last 4 days)")
             return 1
-        event, payload = stored
-        result = await ledger.accept(delivery_id, event, payload, replay=True)
+        result = await ledger.accept(job, replay=True)
     finally:
         await redis.aclose()
     assert isinstance(result, Accepted)
-    print(f"queued {event} delivery {delivery_id} again as job {result.job_id}")
+    print(f"queued {job.event} delivery {delivery_id} again as job {result.job_id}")
     return 0
 
 
@@ -69,7 +73,8 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
     import aiohttp
 
     from bot.adapters.github import GitHubApp
-    from bot.worker.sweeper import format_report, sweep
+    from bot.core.redelivery import format_report
+    from bot.worker.sweeper import sweep
 
     settings.check_worker()
     redis = Redis.from_url(settings.REDIS_URL)

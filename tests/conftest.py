@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Redis, the sandbox GitHub and Anthropic, settings pointing at them.
+"""Shared fixtures: a real Redis, the sandbox GitHub and Anthropic, settings pointing at them, the
+web app under a test client, and real `python -m bot` processes.
 
 Redis is real: `REDIS_URL` when it is set and answers (on a database index of its own, flushed per
 test), otherwise a throwaway redis-server this session starts and stops, so two runs on one machine
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
@@ -21,8 +24,8 @@ from bot.config import Settings, load_settings
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server
-from tests.helpers import APP_ID, SECRET
-from tests.processes import processes  # noqa: F401 - a fixture shared by the process tests
+from bot.web.app import create_app
+from tests.helpers import APP_ID, ROOT, SECRET, Processes
 
 TEST_DB = 13  # on a shared REDIS_URL, stay off the databases an application would use
 
@@ -101,3 +104,25 @@ def settings_env(
 def settings(settings_env: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
     return load_settings(**settings_env)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
+    """The real web app (`create_app`) on a test server, over the test Redis."""
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    return client
+
+
+@pytest.fixture
+def processes(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
+    env = {
+        **settings_env,
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "HOST": "127.0.0.1",
+        "PORT": str(redis_server.free_port()),
+        "LOG_LEVEL": "info",
+    }
+    running = Processes(env, tmp_path)
+    yield running
+    running.stop_all()

@@ -1,34 +1,56 @@
-"""Small shared helpers for tests: fixture files, signed deliveries, bounded waits, a worker run."""
+"""Shared helpers for tests: the one fixture loader, signed deliveries, the sandbox world the
+pipeline tests start from, bounded waits, a worker run, and real `python -m bot` processes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
 from bot.config import Settings
 from bot.core import signature
-from bot.worker.job import worker_settings
+from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob
+from bot.sandbox.github import GitHubSandbox
+from bot.sandbox.world import DEFAULT_LABELS
+from bot.worker.settings import worker_settings
 
-FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+WEBHOOKS = FIXTURES / "github-webhooks"
+API = FIXTURES / "github-api"
 APP_ID = 4242
 SECRET = "test-secret"
 HOOK = "/api/github/webhooks"
+_NAMES = uuid.UUID("6f1c2a4e-0d3b-4c8e-9a57-1b2c3d4e5f60")
+
+# -- the one fixture loader ---------------------------------------------------------------------------
 
 
-def fixture_bytes(relpath: str) -> bytes:
-    """A real GitHub delivery body from tests/fixtures/github-webhooks/, byte for byte."""
-    return (FIXTURES / "github-webhooks" / relpath).read_bytes()
+def webhook_bytes(relpath: str) -> bytes:
+    """The exact bytes of `tests/fixtures/github-webhooks/<relpath>` (what GitHub signed)."""
+    return (WEBHOOKS / relpath).read_bytes()
 
 
-def fixture_json(relpath: str) -> Any:
-    return json.loads((FIXTURES / relpath).read_text())
+def webhook_payload(relpath: str) -> dict[str, Any]:
+    """A webhook body from `tests/fixtures/github-webhooks/<relpath>`, parsed (a fresh copy each call)."""
+    payload = json.loads(webhook_bytes(relpath))
+    assert isinstance(payload, dict)
+    return payload
+
+
+def api_json(relpath: str) -> Any:
+    """A recorded REST API body from `tests/fixtures/github-api/<relpath>`, parsed."""
+    return json.loads((API / relpath).read_bytes())
 
 
 def with_installation(body: bytes, installation_id: int = 461842) -> bytes:
@@ -38,16 +60,98 @@ def with_installation(body: bytes, installation_id: int = 461842) -> bytes:
     return json.dumps(payload).encode()
 
 
+# -- deliveries ------------------------------------------------------------------------------------------
+
+
+def guid(name: str) -> str:
+    """A GUID-shaped delivery id (GitHub's are UUIDs), the same for the same name in every test."""
+    return str(uuid.uuid5(_NAMES, name))
+
+
 def delivery_headers(
     event: str, body: bytes, delivery: str | None = None, secret: str = SECRET, content_type: str = "application/json"
 ) -> dict[str, str]:
+    """What GitHub sends with `body`; a `delivery` that is a name rather than a GUID becomes `guid(name)`."""
+    if delivery is None:
+        delivery = str(uuid.uuid4())
+    elif not _is_guid(delivery):
+        delivery = guid(delivery)
     return {
         "Content-Type": content_type,
         "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-GitHub-Delivery": delivery,
         "X-Hub-Signature-256": signature.sign(body, secret.encode()),
         "User-Agent": "GitHub-Hookshot/test",
     }
+
+
+def _is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def deliver(client: TestClient[Any, Any], event: str, body: bytes, delivery: str | None = None) -> int:
+    response = await client.post(HOOK, data=body, headers=delivery_headers(event, body, delivery))
+    return response.status
+
+
+def summary_job(name: str, *, repository: str = "C-Saunders/flynn_env_test", number: int = 2) -> SummaryJob:
+    return SummaryJob(
+        delivery_id=guid(name), event="pull_request", action="closed", installation_id=461842,
+        repository=repository, number=number,
+    )  # fmt: skip
+
+
+def triage_job(name: str, *, repository: str = "Codertocat/Hello-World", number: int = 1) -> TriageJob:
+    return TriageJob(
+        delivery_id=guid(name), event="issues", action="opened", installation_id=461842,
+        repository=repository, number=number,
+    )  # fmt: skip
+
+
+def command_job(
+    name: str, body: str, *, login: str = "maintainer", number: int = 2, is_pull_request: bool = True,
+    comment_id: int = 1, repository: str = "C-Saunders/flynn_env_test", user_type: str = "User",
+) -> CommandJob:  # fmt: skip
+    return CommandJob(
+        delivery_id=guid(name), event="issue_comment", action="created", installation_id=461842,
+        repository=repository, number=number, is_pull_request=is_pull_request, comment_id=comment_id,
+        body=body, author=Author(login=login, type=user_type),
+    )  # fmt: skip
+
+
+def any_job(delivery_id: str) -> Job:
+    """A job whose delivery id is `delivery_id` exactly (for ledger and sweeper tests)."""
+    return triage_job("any").model_copy(update={"delivery_id": delivery_id})
+
+
+# -- the sandbox world most pipeline tests start from ----------------------------------------------------
+
+MERGED = webhook_bytes("pull_request/closed.merged.app.json")
+PR_REPO, PR_NUMBER = "C-Saunders/flynn_env_test", 2
+ISSUE = with_installation(webhook_bytes("issues/opened.json"))
+ISSUE_REPO = "Codertocat/Hello-World"
+
+
+def seed_merged_pr(github: GitHubSandbox, files: list[dict[str, Any]] | None = None) -> None:
+    """The real merged-PR delivery's repository and PR, with recorded files and one commit."""
+    github.seed_from_payload(json.loads(MERGED))
+    pull = json.loads(MERGED)["pull_request"]
+    recorded = api_json("pulls/list-files.github3py-235.json")
+    commits = [{"sha": pull["merge_commit_sha"], "commit": {"message": "Add the flynn env test\n\nBecause."}}]
+    github.add_pull(PR_REPO, pull, files=recorded if files is None else files, commits=commits)
+
+
+def seed_issue(github: GitHubSandbox) -> None:
+    """GitHub's `issues.opened` example's repository and issue, with GitHub's default labels."""
+    github.seed_from_payload(json.loads(ISSUE))
+    github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
+
+
+# -- waiting and running ---------------------------------------------------------------------------------
 
 
 async def wait_until(
@@ -83,3 +187,41 @@ async def run_worker(settings: Settings, *, job_timeout_s: float = 60, **ctx: An
         await worker.main()
     finally:
         await worker.close()
+
+
+# -- real processes --------------------------------------------------------------------------------------
+
+
+class Processes:
+    """`python -m bot ...` child processes sharing one environment; each logs to `<name>.log` in `cwd`."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, command: str, *, module: str = "bot", **env: str) -> subprocess.Popen[bytes]:
+        """Start `python -m <module> [command]`; `env` adds to the shared environment."""
+        args = [sys.executable, "-m", module, *([command] if command else [])]
+        with (self.cwd / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                args, env={**self.env, **env}, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.running[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.cwd / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+async def healthy(session: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with session.get(url) as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False

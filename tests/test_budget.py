@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.budget import CHARS_PER_TOKEN, CUT_NOTE, MIN_USEFUL_PATCH, FileChange, fit_diff
-from tests.payloads import load_api
+from tests.helpers import api_json as load_api
 
 
 def _patch(lines: int, width: int = 40, mark: str = "x") -> str:

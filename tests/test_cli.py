@@ -12,8 +12,7 @@ from redis.asyncio import Redis
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.sandbox.github import GitHubSandbox
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, any_job
 
 
 async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
@@ -51,7 +50,7 @@ async def test_history_prints_records_and_dead_letters(
 
 
 async def test_replay_queues_a_remembered_delivery(settings_env: dict[str, str], redis: Redis, tmp_path: Path) -> None:
-    await Ledger(redis).accept("d-r", "issues", {"action": "opened"})
+    await Ledger(redis).accept(any_job("d-r"))
     code, output = await run_cli(settings_env, tmp_path, "replay", "d-r")
     assert code == 0 and "job d-r:2" in output
     code, output = await run_cli(settings_env, tmp_path, "replay", "unknown")

@@ -17,7 +17,7 @@ from bot.core.commands import (
     parse_commands,
     where_allowed,
 )
-from tests.payloads import load_payload
+from tests.helpers import webhook_payload as load_payload
 
 SLUG = "hookwise"
 S = CommandKind.SUMMARIZE
@@ -443,15 +443,19 @@ def test_module_is_pure() -> None:
     from pathlib import Path
 
     import bot.core.commands
+    import bot.core.markdown
 
-    tree = ast.parse(Path(bot.core.commands.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert {name.split(".")[0] for name in imported} <= {
-        "__future__",
-        "re",
-        "bisect",
-        "collections",
-        "dataclasses",
-        "enum",
-    }
+    for module in (bot.core.commands, bot.core.markdown):
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        outside = {name for name in imported if not name.startswith("bot.core.")}
+        assert {name.split(".")[0] for name in outside} <= {
+            "__future__",
+            "re",
+            "bisect",
+            "collections",
+            "dataclasses",
+            "enum",
+            "functools",
+        }

@@ -16,18 +16,23 @@ from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
-from bot.web.app import create_app
-from tests.helpers import HOOK, delivery_headers, fixture_bytes, run_worker
-from tests.test_pipeline import ISSUE, ISSUE_REPO, MERGED, PR_NUMBER, PR_REPO, seed_issue, seed_merged_pr
+from tests.helpers import (
+    HOOK,
+    ISSUE,
+    ISSUE_REPO,
+    MERGED,
+    PR_NUMBER,
+    PR_REPO,
+    delivery_headers,
+    run_worker,
+    seed_issue,
+    seed_merged_pr,
+    webhook_bytes,
+)
 
 FAST = {"retry_base_s": 0.01}
 MAINTAINER, OUTSIDER = "maintainer-mia", "passer-by"
 
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
-    return client
 
 
 @pytest.fixture
@@ -245,7 +250,7 @@ async def test_a_failed_command_gets_confused(
 
 def config_push() -> bytes:
     """GitHub's push delivery, to the issue repository's default branch, changing the config."""
-    push = json.loads(fixture_bytes("push/with-installation.json"))
+    push = json.loads(webhook_bytes("push/with-installation.json"))
     push["repository"], push["installation"] = json.loads(ISSUE)["repository"], {"id": 461842}
     push["ref"] = f"refs/heads/{push['repository']['default_branch']}"
     push["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
@@ -255,7 +260,7 @@ def config_push() -> bytes:
 async def test_a_push_changing_the_config_tells_every_worker_to_read_it_again(
     client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, redis: Redis
 ) -> None:
-    from bot.adapters.store.config_cache import GENERATION_PREFIX
+    from bot.adapters.store.keys import CONFIG_GENERATION as GENERATION_PREFIX
 
     assert await send(client, "push", config_push()) == 202
     await run_worker(settings, **FAST)

@@ -13,8 +13,17 @@ from bot.core.render import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
-from tests.helpers import HOOK, delivery_headers, fixture_bytes, fixture_json, wait_until, with_installation
-from tests.processes import Processes, healthy
+from tests.helpers import (
+    HOOK,
+    Processes,
+    api_json,
+    delivery_headers,
+    guid,
+    healthy,
+    wait_until,
+    webhook_bytes,
+    with_installation,
+)
 
 
 def _answer(model_request: dict[str, Any]) -> dict[str, Any]:
@@ -26,12 +35,12 @@ def _answer(model_request: dict[str, Any]) -> dict[str, Any]:
 async def test_web_and_worker_processes_act_on_real_deliveries(
     processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, redis: Any
 ) -> None:
-    merged = fixture_bytes("pull_request/closed.merged.app.json")
-    issue = with_installation(fixture_bytes("issues/opened.json"))
+    merged = webhook_bytes("pull_request/closed.merged.app.json")
+    issue = with_installation(webhook_bytes("issues/opened.json"))
     github.seed_from_payload(json.loads(merged))
     pull = json.loads(merged)["pull_request"]
     github.add_pull(
-        "C-Saunders/flynn_env_test", pull, files=fixture_json("github-api/pulls/list-files.github3py-235.json")
+        "C-Saunders/flynn_env_test", pull, files=api_json("pulls/list-files.github3py-235.json")
     )
     github.seed_from_payload(json.loads(issue))
     github.add_repo("Codertocat/Hello-World", installation_id=461842, labels=DEFAULT_LABELS)
@@ -47,7 +56,7 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
             ("pull_request", merged, "e2e-pr"),
             ("issues", issue, "e2e-issue"),
             ("pull_request", merged, "e2e-pr"),  # GitHub's redelivery keeps the id
-            ("ping", fixture_bytes("ping/app-hook.json"), "e2e-ping"),
+            ("ping", webhook_bytes("ping/app-hook.json"), "e2e-ping"),
         ]:
             async with session.post(f"{base}{HOOK}", data=body, headers=delivery_headers(event, body, delivery)) as r:
                 answers.append((r.status, (await r.json())["status"]))
@@ -76,7 +85,7 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
         await wait_until(lambda p=process: p.poll() is not None, "exit after SIGTERM", limit_s=limit)
     assert web.returncode == 0, processes.log("web")
     assert worker.returncode == 0, processes.log("worker")
-    assert "delivery=e2e-pr" in processes.log("web")
+    assert f"delivery={guid('e2e-pr')}" in processes.log("web")
     assert "outcome=done" in processes.log("worker")
 
 

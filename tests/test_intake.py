@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from bot.core import intake
+from bot.core.commands import parse_commands
 from bot.core.intake import Decision, Ignore, Malformed, Work
-from tests.payloads import load_payload
+from bot.core.job import CommandJob, ConfigJob, LabelJob, SummaryJob, TriageJob, dump_job, parse_job
+from tests.helpers import webhook_payload as load_payload
 
 
 def decide(event: str, payload: Any) -> Decision:
@@ -45,43 +47,42 @@ def test_merged_pull_request_is_work() -> None:
     assert decision.target == 2
 
 
-def test_merged_pull_request_payload_is_slim() -> None:
+def test_merged_pull_request_job_is_slim() -> None:
     original = load_payload("pull_request/closed.merged.app.json")
     decision = decide("pull_request", original)
     assert isinstance(decision, Work)
-    slim = decision.payload
+    job = decision.job
 
-    # What the worker needs stays, with GitHub's values.
-    assert slim["installation"] == {"id": 461842}
-    assert slim["repository"]["full_name"] == "C-Saunders/flynn_env_test"
-    assert slim["repository"]["id"] == original["repository"]["id"]
-    assert slim["pull_request"]["number"] == 2
-    assert slim["pull_request"]["merged"] is True
-    assert slim["pull_request"]["merge_commit_sha"] == "62b8e707477a463a4db8d9bb37c26d1481a32ae2"
-    assert slim["action"] == "closed"
+    # What the worker needs travels, typed, with GitHub's values.
+    assert isinstance(job, SummaryJob)
+    assert job.installation_id == 461842
+    assert job.repository == "C-Saunders/flynn_env_test"
+    assert (job.event, job.action, job.number) == ("pull_request", "closed", 2)
 
-    # The big fields are gone.
-    pull = slim["pull_request"]
-    for big in ("body", "diff_url", "patch_url", "user", "merged_by", "head", "base", "_links", "labels"):
-        assert big not in pull, big
-    for big in ("owner", "html_url", "description", "hooks_url"):
-        assert big not in slim["repository"], big
-    assert set(slim.get("sender", {})) <= {"login", "type"}
+    # The big fields do not: the job has exactly its own fields.
+    assert set(json.loads(dump_job(job))) == {
+        "v", "kind", "delivery_id", "event", "action", "installation_id", "repository", "number",
+    }  # fmt: skip
 
-    # It is JSON-able and much smaller than what GitHub sent.
-    encoded = json.dumps(slim)
-    assert len(encoded) * 10 < len(json.dumps(original))
+    # It is JSON and much smaller than what GitHub sent.
+    assert len(dump_job(job)) * 10 < len(json.dumps(original))
 
 
-def test_slim_payload_of_a_comment_keeps_what_commands_need() -> None:
+def test_job_of_a_comment_keeps_what_commands_need() -> None:
     decision = decide("issue_comment", _comment("@hookwise summarize"))
     assert isinstance(decision, Work)
-    slim = decision.payload
-    assert slim["comment"]["body"] == "@hookwise summarize"
-    assert slim["comment"]["user"]["login"] == "lts-def"
-    assert "pull_request" in slim["issue"]
-    assert set(slim["issue"]["user"]) <= {"login", "type"}
-    assert "body" not in slim["issue"]
+    job = decision.job
+    assert isinstance(job, CommandJob)
+    assert job.body == "@hookwise summarize"
+    assert job.author.login == "lts-def"
+    assert job.is_pull_request
+    assert job.comment_id == load_payload("issue_comment/created.on-pull-request.json")["comment"]["id"]
+
+
+def test_the_job_survives_its_journey_through_json() -> None:
+    decision = decide("issue_comment", _comment("@hookwise summarize"))
+    assert isinstance(decision, Work)
+    assert parse_job(json.loads(dump_job(decision.job))) == decision.job
 
 
 @pytest.mark.parametrize(
@@ -147,8 +148,8 @@ def test_opened_issue_is_work() -> None:
     assert isinstance(decision, Work)
     assert (decision.event, decision.action, decision.target) == ("issues", "opened", 1)
     assert decision.repository == "Codertocat/Hello-World"
-    assert decision.payload["issue"]["number"] == 1
-    assert "body" not in decision.payload["issue"]
+    assert isinstance(decision.job, TriageJob) and decision.job.number == 1
+    assert "body" not in json.loads(dump_job(decision.job))
 
 
 def test_opened_issue_fixture_without_installation_is_ignored() -> None:
@@ -165,10 +166,10 @@ def test_issue_opened_by_a_transfer_is_ignored() -> None:
 def test_transfer_changes_do_not_travel() -> None:
     decision = decide("issues", _with_installation("issues/opened.json"))
     assert isinstance(decision, Work)
-    assert "changes" not in decision.payload
+    assert "changes" not in json.loads(dump_job(decision.job))
 
 
-@pytest.mark.parametrize("relpath", ["issues/edited.json", "issues/closed.app.json", "issues/labeled.json"])
+@pytest.mark.parametrize("relpath", ["issues/edited.json", "issues/closed.app.json", "issues/assigned.json"])
 def test_other_issue_actions_are_ignored(relpath: str) -> None:
     assert isinstance(decide("issues", _with_installation(relpath)), Ignore)
 
@@ -331,13 +332,36 @@ def test_decide_does_not_mutate_the_payload() -> None:
     [
         "@hookwise helpful",
         "@hookwise summarise",
-        "- @hookwise triage",
         "@hookwise summarise-all",  # an unknown word: the worker answers with help
-        "<!-- x -->@hookwise summarize",
+        "hello <!-- a\n--> @hookwise summarize",  # the comment ends before the command on its line
     ],
 )
 def test_a_bare_unknown_word_or_the_alias_is_queued_for_the_help_reply(body: str) -> None:
     assert isinstance(decide("issue_comment", _comment(body)), Work)
+
+
+@pytest.mark.parametrize("body", ["- @hookwise triage", "<!-- x -->@hookwise summarize"])
+def test_the_web_and_the_worker_read_commands_with_one_grammar(body: str) -> None:
+    """A list item, or a line inside an HTML block, is no command to the worker: the web drops it too."""
+    assert parse_commands(body, "hookwise") == []
+    assert isinstance(decide("issue_comment", _comment(body)), Ignore)
+
+
+@pytest.mark.parametrize("relpath", ["issues/labeled.json", "issues/unlabeled.json"])
+def test_a_persons_label_change_on_an_issue_is_work(relpath: str) -> None:
+    decision = decide("issues", _with_installation(relpath))
+    assert isinstance(decision, Work) and isinstance(decision.job, LabelJob)
+    payload = load_payload(relpath)
+    assert decision.job.label == payload["label"]["name"]
+    assert decision.job.added is (payload["action"] == "labeled")
+    assert decision.job.actor.login == payload["sender"]["login"]
+
+
+def test_a_bots_label_change_is_ignored() -> None:
+    payload = _with_installation("issues/labeled.json")
+    payload["sender"]["login"], payload["sender"]["type"] = "hookwise[bot]", "Bot"
+    decision = decide("issues", payload)
+    assert isinstance(decision, Ignore) and "bot" in decision.reason
 
 
 def test_push_changing_the_config_on_the_default_branch_is_work() -> None:
@@ -346,7 +370,8 @@ def test_push_changing_the_config_on_the_default_branch_is_work() -> None:
     payload["ref"] = f"refs/heads/{branch}"
     payload["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
     decision = decide("push", payload)
-    assert isinstance(decision, Work) and set(decision.payload) == {"installation", "repository", "ref"}
+    assert isinstance(decision, Work) and isinstance(decision.job, ConfigJob)
+    assert decision.job.repository == payload["repository"]["full_name"]
     payload["commits"] = [{"added": ["README.md"], "modified": [], "removed": []}]
     assert isinstance(decide("push", payload), Ignore)
     payload["ref"] = "refs/heads/some-feature"

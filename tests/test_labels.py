@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.labels import allowed_labels, labels_to_add
-from tests.payloads import load_api
+from tests.helpers import api_json as load_api
 
 REPO_LABELS: list[str] = [label["name"] for label in load_api("repos/list-labels.github3py.json")]
 

@@ -20,36 +20,18 @@ from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
 from bot.web.app import create_app
-from tests.helpers import HOOK, delivery_headers, fixture_bytes, fixture_json, run_worker, with_installation
-
-MERGED = fixture_bytes("pull_request/closed.merged.app.json")
-PR_REPO, PR_NUMBER = "C-Saunders/flynn_env_test", 2
-ISSUE = with_installation(fixture_bytes("issues/opened.json"))
-ISSUE_REPO = "Codertocat/Hello-World"
-
-
-def seed_merged_pr(github: GitHubSandbox, files: list[dict[str, Any]] | None = None) -> None:
-    github.seed_from_payload(json.loads(MERGED))
-    pull = json.loads(MERGED)["pull_request"]
-    recorded = fixture_json("github-api/pulls/list-files.github3py-235.json")
-    commits = [{"sha": pull["merge_commit_sha"], "commit": {"message": "Add the flynn env test\n\nBecause."}}]
-    github.add_pull(PR_REPO, pull, files=recorded if files is None else files, commits=commits)
-
-
-def seed_issue(github: GitHubSandbox) -> None:
-    github.seed_from_payload(json.loads(ISSUE))
-    github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
-    return client
-
-
-async def deliver(client: TestClient[Any, Any], event: str, body: bytes, delivery: str | None = None) -> int:
-    response = await client.post(HOOK, data=body, headers=delivery_headers(event, body, delivery))
-    return response.status
+from tests.helpers import (
+    ISSUE,
+    ISSUE_REPO,
+    MERGED,
+    PR_NUMBER,
+    PR_REPO,
+    deliver,
+    guid,
+    run_worker,
+    seed_issue,
+    seed_merged_pr,
+)
 
 
 def summaries(github: GitHubSandbox) -> list[dict[str, Any]]:
@@ -70,10 +52,10 @@ async def test_merged_pr_gets_one_summary_comment(
     [request] = model.requests
     assert request["tool_choice"] == {"type": "tool", "name": "record_summary"}
     assert "github3/repos/release.py" in request["messages"][0]["content"]  # the recorded patch was read
-    record = await Records(redis).get("pr-1")
+    record = await Records(redis).get(guid("pr-1"))
     assert record is not None and record.outcome == "done" and record.comment_id == comment["id"]
     assert record.input_tokens > 0 and record.output_tokens > 0
-    assert await Ledger(redis).state("pr-1") == "done"
+    assert await Ledger(redis).state(guid("pr-1")) == "done"
 
 
 async def test_issue_gets_only_existing_labels(
@@ -188,7 +170,7 @@ async def test_closed_issue_is_not_triaged(
     await deliver(client, "issues", ISSUE, "late")
     await run_worker(settings)
     assert model.requests == []
-    record = await Records(redis).get("late")
+    record = await Records(redis).get(guid("late"))
     assert record is not None and record.outcome == "skipped" and "closed" in record.detail
 
 
@@ -266,4 +248,4 @@ async def test_every_worker_log_line_names_its_delivery_installation_and_reposit
     ]
     assert any("outcome=done" in r.getMessage() for r in lines)
     for record in lines:
-        assert record.context == f" delivery=logged installation=461842 repo={PR_REPO}", record.getMessage()
+        assert record.context == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}", record.getMessage()

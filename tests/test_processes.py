@@ -17,9 +17,18 @@ from bot.core.render import SUMMARY_MARKER
 from bot.sandbox import redis_server
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
-from tests.helpers import HOOK, delivery_headers, wait_until
-from tests.processes import Processes, healthy
-from tests.test_pipeline import MERGED, PR_NUMBER, PR_REPO, seed_merged_pr
+from tests.helpers import (
+    HOOK,
+    MERGED,
+    PR_NUMBER,
+    PR_REPO,
+    Processes,
+    delivery_headers,
+    guid,
+    healthy,
+    seed_merged_pr,
+    wait_until,
+)
 
 SHORT_JOB_TIMEOUT = {"TEST_JOB_TIMEOUT_S": "3"}  # arq re-runs a crashed job after timeout + 10 s
 
@@ -68,7 +77,7 @@ async def test_two_web_and_two_worker_processes_behave_like_one(
     # And a second delivery of the same merge (GitHub sent the event twice).
     assert await post(session, webs[1], "other-delivery") == (202, "queued")
 
-    await wait_until(lambda: redis.hget("hookwise:delivery:other-delivery", "state"), "processing")
+    await wait_until(lambda: redis.hget(f"hookwise:delivery:{guid('other-delivery')}", "state"), "processing")
     await wait_until(
         lambda: _all_done(redis, ["same-delivery", "other-delivery"]), "both deliveries processed", limit_s=60
     )
@@ -78,7 +87,7 @@ async def test_two_web_and_two_worker_processes_behave_like_one(
 
 
 async def _all_done(redis: Redis, deliveries: list[str]) -> bool:
-    states = [await redis.hget(f"hookwise:delivery:{d}", "state") for d in deliveries]
+    states = [await redis.hget(f"hookwise:delivery:{guid(d)}", "state") for d in deliveries]
     return all(state == b"done" for state in states)
 
 
@@ -100,7 +109,7 @@ async def test_a_worker_killed_mid_model_call_is_finished_by_another(
     start_worker(processes, "worker-rescuer", short=True)
     await wait_until(lambda: _all_done(redis, ["kill-me"]), "the job re-run by the other worker", limit_s=60)
     assert len(bot_comments(github)) == 1
-    record = json.loads(await redis.get("hookwise:record:kill-me"))
+    record = json.loads(await redis.get(f"hookwise:record:{guid('kill-me')}"))
     assert record["outcome"] == "done" and record["job_try"] == 2
 
 
@@ -120,7 +129,7 @@ async def test_sigterm_lets_the_job_in_flight_finish(
     await wait_until(lambda: worker.poll() is not None, "the worker to exit", limit_s=30)
     assert worker.returncode == 0, processes.log("worker")
     assert len(bot_comments(github)) == 1
-    assert await redis.hget("hookwise:delivery:in-flight", "state") == b"done"
+    assert await redis.hget(f"hookwise:delivery:{guid('in-flight')}", "state") == b"done"
 
 
 async def test_redis_outage_503_then_the_same_delivery_is_accepted_and_processed(
@@ -158,7 +167,7 @@ def test_a_crashed_workers_job_is_picked_up_again_within_about_a_minute(settings
     from arq.worker import Worker
 
     from bot.config import load_settings
-    from bot.worker.job import worker_settings
+    from bot.worker.settings import worker_settings
 
     worker = Worker(**worker_settings(load_settings(**settings_env), handle_signals=False))
     assert worker.in_progress_timeout_s <= 75
@@ -198,5 +207,5 @@ async def test_sigterm_during_a_burst_answers_what_it_accepted(
     assert statuses <= {202, 503}, answers  # never a 500
     # Whatever the web process accepted, the sender was told: nothing is queued behind its back.
     for delivery, answer in answers.items():
-        if await redis.exists(f"hookwise:delivery:{delivery}"):
+        if await redis.exists(f"hookwise:delivery:{guid(delivery)}"):
             assert answer == 202, (delivery, answer)

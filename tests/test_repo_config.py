@@ -20,7 +20,7 @@ from bot.core.repo_config import (
     describe,
     parse_config,
 )
-from tests.payloads import load_api
+from tests.helpers import api_json as load_api
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "hookwise.example.yml"
 REPO_LABELS: list[str] = [label["name"] for label in load_api("repos/list-labels.github3py.json")]

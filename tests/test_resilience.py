@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
@@ -17,17 +16,23 @@ from bot.config import Settings
 from bot.core.render import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox, Injected
-from bot.web.app import create_app
-from tests.helpers import HOOK, delivery_headers, fixture_bytes, run_worker
-from tests.test_pipeline import ISSUE, ISSUE_REPO, MERGED, PR_NUMBER, PR_REPO, seed_issue, seed_merged_pr
+from tests.helpers import (
+    HOOK,
+    ISSUE,
+    ISSUE_REPO,
+    MERGED,
+    PR_NUMBER,
+    PR_REPO,
+    delivery_headers,
+    guid,
+    run_worker,
+    seed_issue,
+    seed_merged_pr,
+    webhook_bytes,
+)
 
 FAST = {"retry_base_s": 0.01}  # backoff base for tests; the policy itself is unit-tested
 
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
-    return client
 
 
 async def deliver(client: TestClient[Any, Any], event: str, body: bytes, delivery: str) -> None:
@@ -54,7 +59,7 @@ async def test_github_502_twice_on_the_comment_then_201_posts_once_and_asks_the_
     assert len(bot_comments(github)) == 1
     assert comment_writes(github) == [("POST", 502), ("POST", 502), ("POST", 201)]
     assert len(model.requests) == 1  # the retries reused the answer
-    record = await Records(redis).get("d-502")
+    record = await Records(redis).get(guid("d-502"))
     assert record is not None and (record.outcome, record.job_try) == ("done", 3)
 
 
@@ -80,7 +85,7 @@ async def test_secondary_rate_limit_with_retry_after_waits_and_succeeds(
     await run_worker(settings, **FAST)
 
     assert len(bot_comments(github)) == 1
-    record = await Records(redis).get("d-rate")
+    record = await Records(redis).get(guid("d-rate"))
     assert record is not None and (record.outcome, record.job_try) == ("done", 2)
 
 
@@ -91,7 +96,7 @@ async def test_primary_rate_limit_is_retried_after_the_reset(
     github.fail_next("GET", r"/labels$", Injected.primary_rate_limit(reset_in=1))
     await deliver(client, "issues", ISSUE, "d-primary")
     await run_worker(settings, **FAST)
-    record = await Records(redis).get("d-primary")
+    record = await Records(redis).get(guid("d-primary"))
     assert record is not None and (record.outcome, record.job_try) == ("done", 2)
 
 
@@ -105,7 +110,7 @@ async def test_anthropic_529_three_times_is_retried_then_succeeds(
 
     assert len(model.requests) == 4  # the SDK's own retries are off: arq's tries are the one budget
     assert len(bot_comments(github)) == 1
-    record = await Records(redis).get("d-529")
+    record = await Records(redis).get(guid("d-529"))
     assert record is not None and (record.outcome, record.job_try) == ("done", 4)
 
 
@@ -120,8 +125,8 @@ async def test_anthropic_failing_on_every_try_ends_in_a_dead_letter(
     assert len(model.requests) == 5  # failures.MAX_TRIES
     assert bot_comments(github) == []
     [dead] = await Records(redis).recent(10, dead_only=True)
-    assert (dead.delivery_id, dead.outcome, dead.error) == ("d-429", "failed", "Anthropic rate limit (429)")
-    assert await Ledger(redis).state("d-429") == "failed"
+    assert (dead.delivery_id, dead.outcome, dead.error) == (guid("d-429"), "failed", "Anthropic rate limit (429)")
+    assert await Ledger(redis).state(guid("d-429")) == "failed"
 
 
 async def test_garbage_from_the_model_writes_nothing_leaves_a_dead_letter_and_the_worker_goes_on(
@@ -138,7 +143,7 @@ async def test_garbage_from_the_model_writes_nothing_leaves_a_dead_letter_and_th
     assert bot_comments(github) == []
     assert not [r for r in github.requests if r.method in ("POST", "PATCH") and "/issues/2/" in r.path]
     [dead] = await Records(redis).recent(10, dead_only=True)
-    assert dead.delivery_id == "d-garbage" and "failed validation twice" in dead.error
+    assert dead.delivery_id == guid("d-garbage") and "failed validation twice" in dead.error
     assert "error: the model's answer failed validation twice" in format_record(dead)
     assert github.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]  # the next job ran
 
@@ -163,7 +168,7 @@ async def test_spend_limit_fails_once_without_retrying(
     await deliver(client, "pull_request", MERGED, "d-spend")
     await run_worker(settings, **FAST)
     assert len(model.requests) == 1
-    record = await Records(redis).get("d-spend")
+    record = await Records(redis).get(guid("d-spend"))
     assert record is not None and (record.outcome, record.error) == ("failed", "Anthropic spend limit reached")
 
 
@@ -174,7 +179,7 @@ async def test_repository_gone_fails_once(
     github.fail_next("GET", r"/pulls/2$", Injected.not_found())
     await deliver(client, "pull_request", MERGED, "d-404")
     await run_worker(settings, **FAST)
-    record = await Records(redis).get("d-404")
+    record = await Records(redis).get(guid("d-404"))
     assert record is not None and record.outcome == "failed" and record.error.startswith("GitHub 404")
     assert model.requests == []
 
@@ -186,11 +191,11 @@ async def test_a_failed_delivery_redelivered_by_github_runs_again(
     model.fail_next("spend-limit")
     await deliver(client, "pull_request", MERGED, "d-again")
     await run_worker(settings, **FAST)
-    assert await Ledger(redis).state("d-again") == "failed"
+    assert await Ledger(redis).state(guid("d-again")) == "failed"
 
     await deliver(client, "pull_request", MERGED, "d-again")  # the maintainer pressed "Redeliver": 202
     await run_worker(settings, **FAST)
-    assert await Ledger(redis).state("d-again") == "done"
+    assert await Ledger(redis).state(guid("d-again")) == "done"
     assert len(bot_comments(github)) == 1
     dup = await client.post(HOOK, data=MERGED, headers=delivery_headers("pull_request", MERGED, "d-again"))
     assert (dup.status, await dup.json()) == (200, {"status": "duplicate"})
@@ -206,7 +211,7 @@ async def test_replay_runs_a_recorded_delivery_again(
     await deliver(client, "pull_request", MERGED, "d-replay")
     await run_worker(settings, **FAST)
     assert bot_comments(github) == []
-    assert await replay(settings, "d-replay") == 0
+    assert await replay(settings, guid("d-replay")) == 0
     await run_worker(settings, **FAST)
     assert len(bot_comments(github)) == 1
     assert await replay(settings, "never-seen") == 1
@@ -218,9 +223,9 @@ async def test_deliveries_of_an_issue_closed_meanwhile_and_an_unknown_event_shap
     seed_issue(github)
     github.add_issue(ISSUE_REPO, json.loads(ISSUE)["issue"] | {"state": "closed"})
     await deliver(client, "issues", ISSUE, "d-closed")
-    other = fixture_bytes("pull_request/closed.merged.app.json")
+    other = webhook_bytes("pull_request/closed.merged.app.json")
     await deliver(client, "pull_request", other, "d-unseeded")  # the PR does not exist on GitHub
     await run_worker(settings, **FAST)
     records = {r.delivery_id: r for r in await Records(redis).recent(10)}
-    assert records["d-closed"].outcome == "skipped"
-    assert records["d-unseeded"].outcome == "failed" and "404" in records["d-unseeded"].error
+    assert records[guid("d-closed")].outcome == "skipped"
+    assert records[guid("d-unseeded")].outcome == "failed" and "404" in records[guid("d-unseeded")].error

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bot.core.signature import is_valid, sign
-from tests.payloads import load_bytes
+from tests.helpers import webhook_bytes as load_bytes
 
 BODY = load_bytes("pull_request/closed.merged.app.json")
 SECRET = b"It's a Secret to Everybody"

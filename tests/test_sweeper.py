@@ -15,13 +15,11 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.github import GitHubApp
-from bot.adapters.store.ledger import DeliveryState, Ledger, delivery_key
-from bot.sandbox.github import GitHubSandbox, Injected
-from bot.worker.sweeper import (
-    CHECKPOINT_KEY,
+from bot.adapters.store import keys
+from bot.adapters.store.ledger import DeliveryState, Ledger
+from bot.adapters.store.redeliveries import REQUESTED_TTL_S
+from bot.core.redelivery import (
     MAX_AGE,
-    OVERLAP,
-    REQUESTED_TTL_S,
     Delivery,
     Requested,
     SweepError,
@@ -30,11 +28,14 @@ from bot.worker.sweeper import (
     format_report,
     parse_since,
     plan_redeliveries,
-    requested_key,
-    sweep,
-    sweep_job,
 )
-from tests.helpers import APP_ID
+from bot.sandbox.github import GitHubSandbox, Injected
+from bot.worker.sweeper import OVERLAP, sweep, sweep_job
+from tests.helpers import APP_ID, any_job
+
+CHECKPOINT_KEY = keys.SWEEP_CHECKPOINT
+requested_key = keys.sweep_requested
+delivery_key = keys.delivery
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 
@@ -230,8 +231,8 @@ async def test_redelivers_exactly_the_lost_deliveries(app: GitHubApp, github: Gi
     add(github, "accepted-late", 35, 0)  # GitHub gave up waiting, but hookwise had queued it
     add(github, "dead-letter", 15, 503)
     ledger = Ledger(redis)
-    await ledger.accept("accepted-late", "pull_request", {"action": "closed"})
-    await ledger.accept("dead-letter", "pull_request", {"action": "closed"})
+    await ledger.accept(any_job("accepted-late"))
+    await ledger.accept(any_job("dead-letter"))
     await ledger.mark("dead-letter", DeliveryState.FAILED)  # for `python -m bot replay`, not the sweeper
 
     report = await sweep(app, redis, now=NOW)

@@ -13,18 +13,13 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import QUEUE_NAME, deserialize_job
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, load_settings
 from bot.sandbox import redis_server
 from bot.web.app import create_app
-from tests.helpers import HOOK, SECRET, delivery_headers, fixture_bytes, with_installation
+from tests.helpers import HOOK, SECRET, delivery_headers, guid, webhook_bytes, with_installation
 
-MERGED = fixture_bytes("pull_request/closed.merged.app.json")
+MERGED = webhook_bytes("pull_request/closed.merged.app.json")
 
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
-    return client
 
 
 async def post(client: TestClient[Any, Any], body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
@@ -38,22 +33,26 @@ async def post(client: TestClient[Any, Any], body: bytes, headers: dict[str, str
 async def test_merged_pr_is_queued_with_a_slim_json_job(client: TestClient[Any, Any], redis: Redis) -> None:
     headers = delivery_headers("pull_request", MERGED, delivery="d-1")
     status, body = await post(client, MERGED, headers)
-    assert (status, body["status"], body["delivery"]) == (202, "queued", "d-1")
+    assert (status, body["status"], body["delivery"]) == (202, "queued", guid("d-1"))
+    d1 = guid("d-1")
     job_ids = await redis.zrange(QUEUE_NAME, 0, -1)
-    assert job_ids == [b"d-1:1"]
-    job = deserialize_job(await redis.get(b"arq:job:d-1:1"))
+    assert job_ids == [f"{d1}:1".encode()]
+    job = deserialize_job(await redis.get(f"arq:job:{d1}:1"))
     assert job["f"] == "process_delivery"
-    payload = job["k"]["payload"]
-    assert payload["pull_request"] == {
+    queued = job["k"]["job"]
+    assert queued == {
+        "v": 2,
+        "kind": "summary",
+        "delivery_id": d1,
+        "event": "pull_request",
+        "action": "closed",
+        "installation_id": 461842,
+        "repository": "C-Saunders/flynn_env_test",
         "number": 2,
-        "merged": True,
-        "merge_commit_sha": "62b8e707477a463a4db8d9bb37c26d1481a32ae2",
-        "title": json.loads(MERGED)["pull_request"]["title"],
     }
-    assert payload["installation"] == {"id": 461842}
     assert len(json.dumps(job)) < len(MERGED) / 10  # only what the worker needs travels
-    assert await redis.hget(b"hookwise:delivery:d-1", b"state") == b"queued"
-    assert 3 * 24 * 3600 < await redis.ttl(b"hookwise:delivery:d-1") <= 4 * 24 * 3600
+    assert await redis.hget(f"hookwise:delivery:{d1}", b"state") == b"queued"
+    assert 3 * 24 * 3600 < await redis.ttl(f"hookwise:delivery:{d1}") <= 4 * 24 * 3600
 
 
 async def test_same_delivery_again_is_a_duplicate(client: TestClient[Any, Any], redis: Redis) -> None:
@@ -81,16 +80,16 @@ async def test_same_delivery_again_is_a_duplicate(client: TestClient[Any, Any], 
 async def test_events_the_bot_does_not_act_on_are_ignored(
     client: TestClient[Any, Any], redis: Redis, event: str, path: str, status_word: str
 ) -> None:
-    body = fixture_bytes(path)
+    body = webhook_bytes(path)
     status, answer = await post(client, body, delivery_headers(event, body))
     assert (status, answer["status"]) == (200, status_word)
     assert await redis.zcard(QUEUE_NAME) == 0
 
 
 async def test_issue_opened_and_command_comment_are_queued(client: TestClient[Any, Any], redis: Redis) -> None:
-    issue = with_installation(fixture_bytes("issues/opened.json"))
+    issue = with_installation(webhook_bytes("issues/opened.json"))
     assert (await post(client, issue, delivery_headers("issues", issue)))[0] == 202
-    comment = json.loads(with_installation(fixture_bytes("issue_comment/created.on-pull-request.json")))
+    comment = json.loads(with_installation(webhook_bytes("issue_comment/created.on-pull-request.json")))
     comment["comment"]["body"] = "Thanks!\n@hookwise summarize\n"
     raw = json.dumps(comment).encode()
     assert (await post(client, raw, delivery_headers("issue_comment", raw)))[0] == 202
@@ -183,7 +182,7 @@ async def test_other_content_types_are_415(client: TestClient[Any, Any], content
 
 async def test_form_encoded_delivery_is_accepted(client: TestClient[Any, Any], redis: Redis) -> None:
     # The real urlencoded delivery carries no signature (no secret was set): sign its exact bytes.
-    ping = fixture_bytes("ping/urlencoded.body.txt").strip()
+    ping = webhook_bytes("ping/urlencoded.body.txt").strip()
     form = "application/x-www-form-urlencoded"
     status, answer = await post(client, ping, delivery_headers("ping", ping, content_type=form))
     assert (status, answer["status"]) == (200, "pong")

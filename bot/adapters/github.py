@@ -2,28 +2,33 @@
 
 Everything goes through gidgethub over the worker's single aiohttp session. Reads return small
 typed values; writes (comments, labels, reactions) are the only places that change a repository,
-and each honours DRY_RUN by logging the write it would have made.
+and each honours DRY_RUN by logging the write it would have made. gidgethub's and aiohttp's
+exceptions do not leave this module: `github_error` turns them into hookwise's own transient or
+permanent errors (bot/core/errors.py), with the wait GitHub asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import aiohttp
+import gidgethub
 from cachetools import LRUCache, TLRUCache
-from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.config import Settings
 from bot.core.budget import FileChange
+from bot.core.errors import HookwiseError, PermanentError, TransientError
 from bot.core.render import has_marker
 
 log = logging.getLogger("hookwise.github")
@@ -71,6 +76,59 @@ class IssueDetails:
     state: str
     labels: list[str]
     is_pull_request: bool
+
+
+def _github_wait(headers: Mapping[str, str], now: float) -> float | None:
+    if "retry-after" in headers:
+        try:
+            return max(float(headers["retry-after"]), 0.0)
+        except ValueError:
+            return None
+    if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+        try:
+            return max(float(headers["x-ratelimit-reset"]) - now, 0.0) + 1.0
+        except ValueError:
+            return None
+    return None
+
+
+def github_error(exc: BaseException, *, now: float | None = None) -> BaseException:
+    """hookwise's error for what gidgethub or aiohttp raised; anything else is returned unchanged.
+
+    Transient: GitHub 5xx, rate limits (429, or 403 with `Retry-After` / an exhausted
+    `x-ratelimit-remaining`, or saying so), connection problems. Everything else is permanent."""
+    now = time.time() if now is None else now
+    if isinstance(exc, gidgethub.GitHubBroken):
+        return TransientError(f"GitHub {int(exc.status_code)}", status=int(exc.status_code))
+    if isinstance(exc, gidgethub.HTTPException):
+        headers = {key.lower(): value for key, value in exc.headers.items()}
+        status = int(exc.status_code)
+        wait = _github_wait(headers, now)
+        if status == 429 or (status == 403 and (wait is not None or "rate limit" in str(exc).lower())):
+            return TransientError(f"GitHub rate limit ({status})", retry_after_s=wait, status=status)
+        return PermanentError(f"GitHub {status}: {exc}", status=status)
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return TransientError(f"connection problem: {type(exc).__name__}")
+    if isinstance(exc, aiohttp.ClientError):
+        return PermanentError(f"GitHub answer unusable: {type(exc).__name__}: {exc}")
+    if isinstance(exc, json.JSONDecodeError):
+        return PermanentError(f"unreadable answer from GitHub: {exc}")
+    return exc
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Every gidgethub call runs inside this: its exceptions leave as hookwise's own."""
+    try:
+        yield
+    except (gidgethub.HTTPException, aiohttp.ClientError, json.JSONDecodeError) as exc:
+        error = github_error(exc)
+        assert isinstance(error, HookwiseError)
+        raise error from exc
+
+
+def _not_found(exc: PermanentError) -> bool:
+    return exc.status == 404
 
 
 def _epoch(iso: str) -> float:
@@ -123,17 +181,20 @@ class GitHubApp:
 
     async def app_get(self, url: str) -> Any:
         """GET as the App itself (JWT), e.g. `/app`."""
-        return await self._api().getitem(url, jwt=self.jwt())
+        with _translated():
+            return await self._api().getitem(url, jwt=self.jwt())
 
     async def app_iter(self, url: str) -> AsyncIterator[dict[str, Any]]:
         """Items of an App-JWT list endpoint, following `Link: rel="next"` (cursor pagination too).
         Stop iterating to stop fetching pages."""
-        async for item in self._api().getiter(url, jwt=self.jwt()):
-            yield cast(dict[str, Any], item)
+        with _translated():
+            async for item in self._api().getiter(url, jwt=self.jwt()):
+                yield cast(dict[str, Any], item)
 
     async def app_post(self, url: str, data: Any = None) -> Any:
         """POST as the App itself (JWT), e.g. a redelivery request."""
-        return await self._api().post(url, data=data if data is not None else {}, jwt=self.jwt())
+        with _translated():
+            return await self._api().post(url, data=data if data is not None else {}, jwt=self.jwt())
 
     async def slug(self) -> str:
         """The App's slug (`GET /app`), read once per process however many jobs ask at once."""
@@ -152,12 +213,13 @@ class GitHubApp:
         async with lock:
             cached = self._tokens.get(installation_id)
             if cached is None:
-                raw = await get_installation_access_token(
-                    self._api(),
-                    installation_id=str(installation_id),
-                    app_id=self._app_id,
-                    private_key=self._private_key,
-                )
+                with _translated():
+                    raw = await get_installation_access_token(
+                        self._api(),
+                        installation_id=str(installation_id),
+                        app_id=self._app_id,
+                        private_key=self._private_key,
+                    )
                 cached = _Token(str(raw["token"]), _epoch(str(raw["expires_at"])))
                 self._tokens[installation_id] = cached
             return cached.token
@@ -189,13 +251,26 @@ class Repo:
 
     async def _list(self, path: str) -> AsyncIterator[dict[str, Any]]:
         sep = "&" if "?" in path else "?"
-        async for item in self.gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}"):
-            yield cast(dict[str, Any], item)
+        with _translated():
+            async for item in self.gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}"):
+                yield cast(dict[str, Any], item)
+
+    async def _get(self, path: str, *, cached: bool = False) -> Any:
+        with _translated():
+            return await (self.cached_gh if cached else self.gh).getitem(f"{self._url}{path}")
+
+    async def _post(self, path: str, data: Any) -> Any:
+        with _translated():
+            return await self.gh.post(f"{self._url}{path}", data=data)
+
+    async def _patch(self, path: str, data: Any) -> Any:
+        with _translated():
+            return await self.gh.patch(f"{self._url}{path}", data=data)
 
     # -- reads ------------------------------------------------------------------------------
 
     async def pull(self, number: int) -> PullDetails:
-        raw = await self.gh.getitem(f"{self._url}/pulls/{number}")
+        raw = await self._get(f"/pulls/{number}")
         return PullDetails(
             number=int(raw["number"]),
             title=str(raw.get("title") or ""),
@@ -230,7 +305,7 @@ class Repo:
         return messages
 
     async def issue(self, number: int) -> IssueDetails:
-        raw = await self.gh.getitem(f"{self._url}/issues/{number}")
+        raw = await self._get(f"/issues/{number}")
         return IssueDetails(
             number=int(raw["number"]),
             title=str(raw.get("title") or ""),
@@ -257,9 +332,9 @@ class Repo:
         """(permission, role_name) of `login` on this repository; ("none", None) when GitHub
         does not know them as a collaborator (404)."""
         try:
-            raw = await self.gh.getitem(f"{self._url}/collaborators/{login}/permission")
-        except BadRequest as exc:
-            if exc.status_code == 404:
+            raw = await self._get(f"/collaborators/{login}/permission")
+        except PermanentError as exc:
+            if _not_found(exc):
                 return "none", None
             raise
         return str(raw.get("permission") or "none"), raw.get("role_name")
@@ -289,33 +364,33 @@ class Repo:
     async def create_comment(self, number: int, body: str) -> int:
         if self._dry(f"comment on #{number} ({len(body)} characters)"):
             return 0
-        raw = await self.gh.post(f"{self._url}/issues/{number}/comments", data={"body": body})
+        raw = await self._post(f"/issues/{number}/comments", {"body": body})
         return int(raw["id"])
 
     async def edit_comment(self, comment_id: int, body: str) -> None:
         if self._dry(f"edit comment {comment_id} ({len(body)} characters)"):
             return
-        await self.gh.patch(f"{self._url}/issues/comments/{comment_id}", data={"body": body})
+        await self._patch(f"/issues/comments/{comment_id}", {"body": body})
 
     async def add_reaction(self, comment_id: int, content: str) -> None:
         """React to an issue or PR comment (`eyes`, `rocket`, `confused`); GitHub keeps one each."""
         if self._dry(f"react {content} to comment {comment_id}"):
             return
-        await self.gh.post(f"{self._url}/issues/comments/{comment_id}/reactions", data={"content": content})
+        await self._post(f"/issues/comments/{comment_id}/reactions", {"content": content})
 
     async def add_labels(self, number: int, labels: list[str]) -> None:
         if not labels or self._dry(f"add labels {labels} to #{number}"):
             return
-        await self.gh.post(f"{self._url}/issues/{number}/labels", data={"labels": labels})
+        await self._post(f"/issues/{number}/labels", {"labels": labels})
 
     async def file_text(self, path: str) -> str | None:
         """A file's text on the default branch (never a PR's head: a PR must not rewrite the bot's
         instructions for itself); None when there is none. Through the App's ETag cache: a file
         read before costs a conditional request, which GitHub answers 304 without using rate limit."""
         try:
-            raw = await self.cached_gh.getitem(f"{self._url}/contents/{path}")
-        except BadRequest as exc:
-            if exc.status_code == 404:
+            raw = await self._get(f"/contents/{path}", cached=True)
+        except PermanentError as exc:
+            if _not_found(exc):
                 return None
             raise
         if not isinstance(raw, dict) or raw.get("type") != "file":

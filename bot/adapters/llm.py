@@ -3,35 +3,74 @@
 Answers come back through a forced tool call whose input schema is the pydantic model's; they are
 validated before anything else sees them. An answer that fails validation is sent back once with
 the validation error (a repair turn); a second failure is `InvalidAnswer`, which is permanent.
+The SDK's exceptions do not leave this module: `model_error` turns them into hookwise's own
+transient or permanent errors (bot/core/errors.py), with the wait the API asked for.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+import anthropic
 from anthropic import AsyncAnthropic
 from anthropic.types import Message, ToolUseBlock
 from pydantic import BaseModel, ValidationError
+
+from bot.core.errors import HookwiseError, InvalidAnswer, PermanentError, TransientError
+from bot.core.outcome import ModelUsage
 
 log = logging.getLogger("hookwise.llm")
 
 T = TypeVar("T", bound=BaseModel)
 
 
-class InvalidAnswer(Exception):
-    """The model's answer still failed validation after one repair turn."""
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        return None
+    return None
+
+
+def model_error(exc: BaseException) -> BaseException:
+    """hookwise's error for what the anthropic SDK raised; anything else is returned unchanged.
+
+    Transient: 429 (but not a spend limit: waiting will not help), 529 and other 5xx, connection
+    problems and timeouts. Everything else is permanent."""
+    if isinstance(exc, anthropic.RateLimitError):
+        # Enforced (workspace) and contract spend limits: waiting will not help.
+        if str(getattr(exc, "error_code", "")).endswith("spend_limit_reached") or "spend limit" in str(exc).lower():
+            return PermanentError("Anthropic spend limit reached", status=429)
+        wait = _retry_after(exc.response.headers)
+        return TransientError("Anthropic rate limit (429)", retry_after_s=wait, status=429)
+    if isinstance(exc, anthropic.InternalServerError):
+        return TransientError(
+            f"Anthropic {exc.status_code}", retry_after_s=_retry_after(exc.response.headers), status=exc.status_code
+        )
+    if isinstance(exc, anthropic.APIStatusError):
+        return PermanentError(f"Anthropic {exc.status_code}: {exc.message}", status=exc.status_code)
+    if isinstance(exc, anthropic.APIConnectionError):  # APITimeoutError too
+        return TransientError(f"connection problem: {type(exc).__name__}")
+    if isinstance(exc, anthropic.APIError | json.JSONDecodeError):
+        return PermanentError(f"unreadable answer from Anthropic: {exc}")
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
 class ModelAnswer(Generic[T]):
     value: T
-    model: str
-    input_tokens: int
-    output_tokens: int
-    calls: int
+    usage: ModelUsage
+
+    @property
+    def model(self) -> str:
+        return self.usage.model
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +104,27 @@ class AnthropicLLM:
         schema = question.schema or question.answer.model_json_schema()
         tool = {"name": question.tool_name, "description": question.tool_description, "input_schema": schema}
         messages: list[dict[str, Any]] = [{"role": "user", "content": question.user}]
-        input_tokens = output_tokens = calls = 0
+        input_tokens = output_tokens = cache_write = cache_read = calls = 0
         problem = ""
         for _turn in range(2):
-            message: Message = await cast(Any, self._client.messages).create(
-                model=self.model,
-                max_tokens=question.max_tokens,
-                system=question.system,
-                messages=messages,
-                tools=[tool],
-                tool_choice={"type": "tool", "name": question.tool_name},
-            )
+            try:
+                message: Message = await cast(Any, self._client.messages).create(
+                    model=self.model,
+                    max_tokens=question.max_tokens,
+                    system=question.system,
+                    messages=messages,
+                    tools=[tool],
+                    tool_choice={"type": "tool", "name": question.tool_name},
+                )
+            except (anthropic.APIError, json.JSONDecodeError) as exc:
+                error = model_error(exc)
+                assert isinstance(error, HookwiseError)
+                raise error from exc
             calls += 1
             input_tokens += message.usage.input_tokens
             output_tokens += message.usage.output_tokens
+            cache_write += message.usage.cache_creation_input_tokens or 0
+            cache_read += message.usage.cache_read_input_tokens or 0
             tool_use_id, raw = _tool_input(message, question.tool_name)
             try:
                 value = question.answer.model_validate(raw)
@@ -104,7 +150,15 @@ class AnthropicLLM:
                     }
                 )
                 continue
-            return ModelAnswer(value, message.model, input_tokens, output_tokens, calls)
+            usage = ModelUsage(
+                model=message.model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cache_write_tokens=cache_write,
+                cache_read_tokens=cache_read,
+                calls=calls,
+            )
+            return ModelAnswer(value, usage)
         raise InvalidAnswer(f"the model's answer failed validation twice: {problem}")
 
 

@@ -2,7 +2,7 @@
 
 GitHub's payloads are large; the worker needs a handful of fields and re-reads the current state
 from GitHub before acting anyway (deliveries arrive late and out of order). The models ignore
-every other field, and `model_dump(exclude_none=True)` of one is what travels in the queue.
+every other field; bot/core/intake.py turns one into the typed job (bot/core/job.py).
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class Comment(_Model):
     user: User
 
 
+class Label(_Model):
+    name: str
+
+
 class PushCommit(_Model):
     added: list[str] = []
     modified: list[str] = []
@@ -62,14 +66,17 @@ class PushCommit(_Model):
 
 
 class EventPayload(_Model):
-    """The union of the fields of `pull_request`, `issues` and `issue_comment` events we read."""
+    """The union of the fields of the events hookwise reads (`pull_request`, `issues`,
+    `issue_comment`, `push`)."""
 
     action: str | None = None
     installation: Installation | None = None
     repository: Repository | None = None
+    sender: User | None = None
     pull_request: PullRequest | None = None
     issue: Issue | None = None
     comment: Comment | None = None
+    label: Label | None = None  # issues labeled / unlabeled
     changes: dict[str, object] | None = None
     ref: str | None = None  # push
     commits: list[PushCommit] | None = None  # push: GitHub lists at most 20

@@ -1,7 +1,10 @@
 """POST $WEBHOOK_PATH: verify -> parse -> decide -> dedupe+enqueue -> answer.
 
 No GitHub or AI call happens here: the answer goes back in milliseconds, whatever the model does.
-Every failure maps to the status the operating contract gives it; nothing becomes a 500.
+Every failure maps to the status the operating contract gives it. 503 means one thing only: Redis
+could not take the job, so GitHub (or the sweeper) should try again later. Anything the same bytes
+would fail on again is a 400, and a bug is logged with its traceback and answered 400 too: never a
+500, never a 503 that invites the same failure again.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Accepted
@@ -23,6 +27,7 @@ log = logging.getLogger("hookwise.webhook")
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
+UNEXPECTED = "could not process this delivery; it was not accepted"
 
 
 class Rejected(Exception):
@@ -49,15 +54,21 @@ def json_text(body: bytes, content_type: str) -> bytes | str:
     return fields["payload"][0]
 
 
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise Rejected(413, "body over 25 MiB", "too_large") from exc
+    except HttpProcessingError as exc:  # e.g. a Content-Encoding whose bytes do not decode
+        raise Rejected(400, f"unreadable body: {exc.message or type(exc).__name__}", "bad_request") from exc
+
+
 async def _read_verified(request: web.Request) -> tuple[str, str, bytes | str]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise Rejected(413, "body over 25 MiB", "too_large")
     if request.content_type not in (JSON_TYPE, FORM_TYPE):
         raise Rejected(415, f"unsupported content type {request.content_type!r}", "bad_type")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise Rejected(413, "body over 25 MiB", "too_large") from exc
+    body = await _read_body(request)
     header = request.headers.get("X-Hub-Signature-256")
     secrets: list[bytes] = request.app[SECRETS]
     if not signature.is_valid(body, header, secrets):
@@ -67,8 +78,10 @@ async def _read_verified(request: web.Request) -> tuple[str, str, bytes | str]:
     delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
     if not event or not delivery_id:
         raise Rejected(400, "X-GitHub-Event and X-GitHub-Delivery are required", "bad_request")
-    if len(delivery_id) > 100 or len(event) > 100:
-        raise Rejected(400, "X-GitHub-Event or X-GitHub-Delivery too long", "bad_request")
+    if not intake.is_event_name(event):
+        raise Rejected(400, "X-GitHub-Event is not an event name", "bad_request")
+    if not intake.is_delivery_id(delivery_id):
+        raise Rejected(400, "X-GitHub-Delivery is not a GUID", "bad_request")
     return event, delivery_id, json_text(body, request.content_type)
 
 
@@ -83,24 +96,27 @@ async def handle_webhook(request: web.Request) -> web.Response:
         response, outcome = _answer(rejection.status, {"error": rejection.message}), rejection.outcome
         log.info("delivery rejected status=%d reason=%r", rejection.status, rejection.message)
     except Exception:
-        # A bug, but still an answer GitHub and the operator can read, and nothing remembered.
-        log.exception("unexpected error answering a delivery")
-        response, outcome = _answer(503, {"error": "internal error; the delivery was not accepted"}), "error"
+        # A bug: the same bytes would fail the same way again, so not a 503 ("try later"). Logged
+        # with its traceback and the delivery id for a maintainer; nothing was remembered.
+        delivery = request.headers.get("X-GitHub-Delivery", "-")[:64]
+        log.exception("delivery=%r event=%r unexpected error answering a delivery", delivery, event[:64])
+        response, outcome, event = _answer(400, {"error": UNEXPECTED}), "error", "-"
     metrics.deliveries.labels(event=event, outcome=outcome).inc()
     metrics.latency.observe(time.perf_counter() - started)
     return response
 
 
 async def _dispatch(request: web.Request, event: str, delivery_id: str, text: bytes | str) -> tuple[web.Response, str]:
-    decision = intake.decide(event, text)
+    decision = intake.decide(event, text, delivery_id)
     if isinstance(decision, intake.Malformed):
         raise Rejected(400, decision.error, "bad_request")
     if isinstance(decision, intake.Ignore):
         status = "pong" if event == "ping" else "ignored"
         log.debug("delivery=%s event=%s ignored: %s", delivery_id, event, decision.reason)
         return _answer(200, {"status": status, "reason": decision.reason}), "ignored"
+    job = decision.job
     try:
-        result = await request.app[LEDGER].accept(delivery_id, event, decision.payload)
+        result = await request.app[LEDGER].accept(job)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("delivery=%s event=%s not queued, Redis unavailable: %s", delivery_id, event, exc)
         return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
@@ -109,10 +125,10 @@ async def _dispatch(request: web.Request, event: str, delivery_id: str, text: by
             "delivery=%s event=%s action=%s installation=%s repo=%s target=%d queued job=%s",
             delivery_id,
             event,
-            decision.action,
-            decision.payload.get("installation", {}).get("id"),
-            decision.repository,
-            decision.target,
+            job.action,
+            job.installation_id,
+            job.repository,
+            job.number,
             result.job_id,
         )
         return _answer(202, {"status": "queued", "delivery": delivery_id, "job": result.job_id}), "queued"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from bot.adapters.github import GitHubApp
 from bot.adapters.llm import LLM
 from bot.adapters.store.config_cache import ConfigStore
+from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.effects import Effects
+from bot.adapters.store.permissions import Permissions
 from bot.core.prompts import Prompts
 
 # The diff a summary may read, in tokens; with the PR text and instructions a summary request
@@ -24,5 +24,6 @@ class Deps:
     prompts: Prompts
     effects: Effects
     configs: ConfigStore
-    redis: Redis
+    permissions: Permissions
+    cooldowns: Cooldowns
     diff_budget_tokens: int = DIFF_BUDGET_TOKENS

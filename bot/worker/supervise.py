@@ -13,7 +13,7 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from bot.config import Settings
-from bot.worker.job import shutdown, worker_settings
+from bot.worker.settings import shutdown, worker_settings
 
 log = logging.getLogger("hookwise.worker")
 

@@ -15,11 +15,11 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 
 from bot.adapters.github import Repo
+from bot.adapters.store import keys
 from bot.core.repo_config import CONFIG_PATH, ConfigResult, parse_config
 
 log = logging.getLogger("hookwise.config")
 
-GENERATION_PREFIX = "hookwise:config-gen:"
 CACHE_TTL_S = 300
 
 
@@ -33,7 +33,7 @@ class ConfigStore:
         self._cache: TTLCache[tuple[str, int], ConfigResult] = TTLCache(maxsize=2048, ttl=ttl_s, timer=time.monotonic)
 
     async def _generation(self, full_name: str) -> int:
-        raw = await self._redis.get(GENERATION_PREFIX + owner_of(full_name))
+        raw = await self._redis.get(keys.config_generation(owner_of(full_name)))
         return int(raw) if raw else 0
 
     async def get(self, repo: Repo) -> ConfigResult:
@@ -55,4 +55,4 @@ class ConfigStore:
 
     async def invalidate(self, full_name: str) -> None:
         """A push changed a config file: every worker reads the owner's configs again."""
-        await self._redis.incr(GENERATION_PREFIX + owner_of(full_name))
+        await self._redis.incr(keys.config_generation(owner_of(full_name)))

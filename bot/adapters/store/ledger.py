@@ -21,12 +21,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.adapters.store import keys
 from bot.adapters.store.batching import ScriptBatcher
+from bot.core.errors import UnreadableJob
+from bot.core.intake import Ignore, Malformed, job_from_legacy
+from bot.core.job import Job, dump_job, parse_job
 
-QUEUE_NAME = "arq:queue"  # arq's default queue
-JOB_KEY_PREFIX = "arq:job:"  # arq's job key layout
+QUEUE_NAME = keys.QUEUE
 JOB_FUNCTION = "process_delivery"
-DELIVERY_KEY_PREFIX = "hookwise:delivery:"
 # GitHub lets anyone redeliver for 3 days; keep the record a day longer than that.
 DELIVERY_TTL_MS = 4 * 24 * 3600 * 1000
 # arq's default: a job not started within a day expires.
@@ -83,8 +85,25 @@ def deserialize_job(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def delivery_key(delivery_id: str) -> str:
-    return DELIVERY_KEY_PREFIX + delivery_id
+def arq_job(job: Job, enqueued_ms: int) -> bytes:
+    """arq's job envelope around our job, written as bytes: the job is serialised once, by
+    pydantic, and nothing builds a dict of it on the way."""
+    return b'{"t":null,"f":"%s","a":[],"k":{"job":%s},"et":%d}' % (JOB_FUNCTION.encode(), dump_job(job), enqueued_ms)
+
+
+def job_of(kwargs: dict[str, Any]) -> Job:
+    """The job from an arq job's keyword arguments: today's shape (`job`), or the one earlier
+    versions queued (`delivery_id`, `event`, `payload`), decided again by today's table."""
+    if "job" in kwargs:
+        return parse_job(kwargs["job"])
+    legacy = job_from_legacy(str(kwargs.get("delivery_id", "")), str(kwargs.get("event", "")), kwargs.get("payload"))
+    if isinstance(legacy, Ignore | Malformed):
+        text = legacy.reason if isinstance(legacy, Ignore) else legacy.error
+        raise UnreadableJob(f"job queued by an earlier version is no work today: {text}")
+    return legacy
+
+
+delivery_key = keys.delivery
 
 
 class Ledger:
@@ -95,33 +114,22 @@ class Ledger:
         self._accept = ScriptBatcher(redis, _ACCEPT)
         self._mark = redis.register_script(_MARK)
 
-    async def accept(
-        self, delivery_id: str, event: str, payload: dict[str, Any], *, replay: bool = False
-    ) -> Accepted | Duplicate:
+    async def accept(self, job: Job, *, replay: bool = False) -> Accepted | Duplicate:
         """Queue the delivery's job unless it was accepted before (and did not fail).
 
         `replay=True` queues it whatever its state (`python -m bot replay`).
         """
         now_ms = int(time.time() * 1000)
-        job = serialize_job(
-            {
-                "t": None,
-                "f": JOB_FUNCTION,
-                "a": [],
-                "k": {"delivery_id": delivery_id, "event": event, "payload": payload},
-                "et": now_ms,
-            }
-        )
         created, value = await self._accept(
-            keys=[delivery_key(delivery_id), QUEUE_NAME],
+            keys=[keys.delivery(job.delivery_id), keys.QUEUE],
             args=[
-                delivery_id,
-                event,
-                job,
+                job.delivery_id,
+                job.event,
+                arq_job(job, now_ms),
                 JOB_EXPIRES_MS,
                 now_ms,
                 DELIVERY_TTL_MS,
-                JOB_KEY_PREFIX,
+                keys.JOB,
                 "1" if replay else "0",
             ],
         )
@@ -130,16 +138,15 @@ class Ledger:
 
     async def mark(self, delivery_id: str, state: DeliveryState) -> None:
         """Record how processing ended (`done` or `failed`); the record keeps its TTL."""
-        await self._mark(keys=[delivery_key(delivery_id)], args=[state.value])
+        await self._mark(keys=[keys.delivery(delivery_id)], args=[state.value])
 
-    async def stored(self, delivery_id: str) -> tuple[str, dict[str, Any]] | None:
-        """The event name and job payload of a remembered delivery (for replay)."""
-        raw: Any = await self._redis.hget(delivery_key(delivery_id), "job")  # type: ignore[misc]
+    async def stored(self, delivery_id: str) -> Job | None:
+        """The job of a remembered delivery (for replay); `UnreadableJob` if this version cannot read it."""
+        raw: Any = await self._redis.hget(keys.delivery(delivery_id), "job")  # type: ignore[misc]
         if not raw:
             return None
-        kwargs = deserialize_job(raw)["k"]
-        return str(kwargs["event"]), dict(kwargs["payload"])
+        return job_of(deserialize_job(raw)["k"])
 
     async def state(self, delivery_id: str) -> str | None:
-        raw: Any = await self._redis.hget(delivery_key(delivery_id), "state")  # type: ignore[misc]
+        raw: Any = await self._redis.hget(keys.delivery(delivery_id), "state")  # type: ignore[misc]
         return raw.decode() if isinstance(raw, bytes) else raw

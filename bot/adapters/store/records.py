@@ -10,9 +10,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-RECORD_PREFIX = "hookwise:record:"
-RECENT = "hookwise:records"  # sorted set: delivery id by finish time
-DEAD = "hookwise:dead"  # sorted set: delivery ids whose job failed for good
+from bot.adapters.store import keys
+from bot.core.outcome import Outcome, OutcomeKind
+
 RECORD_TTL_S = 14 * 24 * 3600
 KEEP_RECENT = 10_000
 
@@ -35,8 +35,27 @@ class JobRecord:
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
     rate_limit: str = ""
     error: str = ""
+
+    def merge(self, outcome: Outcome) -> None:
+        """Take what a handler did into the record."""
+        self.outcome, self.detail = outcome.kind.value, outcome.detail
+        if outcome.comment_id is not None:
+            self.comment_id = outcome.comment_id
+        if outcome.labels:
+            self.labels = list(outcome.labels)
+        for usage in outcome.usage:
+            self.model = usage.model
+            self.input_tokens += usage.input_tokens
+            self.output_tokens += usage.output_tokens
+            self.cache_write_tokens += usage.cache_write_tokens
+            self.cache_read_tokens += usage.cache_read_tokens
+
+    def ended(self, kind: OutcomeKind, error: str) -> None:
+        self.outcome, self.error = kind.value, error
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -55,22 +74,22 @@ class Records:
     async def save(self, record: JobRecord) -> None:
         now = time.time()
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(RECORD_PREFIX + record.delivery_id, record.to_json(), ex=RECORD_TTL_S)
-            pipe.zadd(RECENT, {record.delivery_id: now})
-            pipe.zremrangebyrank(RECENT, 0, -KEEP_RECENT - 1)
-            if record.outcome == "failed":
-                pipe.zadd(DEAD, {record.delivery_id: now})
+            pipe.set(keys.record(record.delivery_id), record.to_json(), ex=RECORD_TTL_S)
+            pipe.zadd(keys.RECENT, {record.delivery_id: now})
+            pipe.zremrangebyrank(keys.RECENT, 0, -KEEP_RECENT - 1)
+            if record.outcome == OutcomeKind.FAILED:
+                pipe.zadd(keys.DEAD, {record.delivery_id: now})
             else:
-                pipe.zrem(DEAD, record.delivery_id)
+                pipe.zrem(keys.DEAD, record.delivery_id)
             await pipe.execute()
 
     async def get(self, delivery_id: str) -> JobRecord | None:
-        raw = await self._redis.get(RECORD_PREFIX + delivery_id)
+        raw = await self._redis.get(keys.record(delivery_id))
         return JobRecord.from_json(raw) if raw else None
 
     async def recent(self, count: int = 20, *, dead_only: bool = False) -> list[JobRecord]:
-        ids = await self._redis.zrevrange(DEAD if dead_only else RECENT, 0, count - 1)
+        ids = await self._redis.zrevrange(keys.DEAD if dead_only else keys.RECENT, 0, count - 1)
         if not ids:
             return []
-        raws = await self._redis.mget([RECORD_PREFIX + (i.decode() if isinstance(i, bytes) else i) for i in ids])
+        raws = await self._redis.mget([keys.record(i.decode() if isinstance(i, bytes) else i) for i in ids])
         return [JobRecord.from_json(raw) for raw in raws if raw]

@@ -1,22 +1,19 @@
-"""`issues` events: a new issue gets labels chosen from the repository's own."""
+"""A new issue gets labels chosen from the repository's own; `@app triage` chooses them again."""
 
 from __future__ import annotations
 
-from gidgethub.routing import Router
-from gidgethub.sansio import Event
 from pydantic import BaseModel
 
 from bot.adapters.github import IssueDetails, Label, Repo
 from bot.adapters.llm import Question
-from bot.adapters.store.records import JobRecord
 from bot.core import labels as label_policy
 from bot.core import render
 from bot.core.answers import LabelChoice
+from bot.core.job import TriageJob
+from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence, instructions_block
 from bot.core.repo_config import RepoConfig
 from bot.worker.deps import Deps
-
-router = Router()
 
 
 class TriageDraft(BaseModel):
@@ -24,9 +21,7 @@ class TriageDraft(BaseModel):
 
     labels: list[str]
     reason: str
-    model: str
-    input_tokens: int
-    output_tokens: int
+    usage: ModelUsage
 
 
 def _label_schema(allowed: list[str]) -> dict[str, object]:
@@ -37,21 +32,22 @@ def _label_schema(allowed: list[str]) -> dict[str, object]:
     return schema
 
 
-async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, force: bool) -> None:
-    """Choose and add labels (and the triage comment where configured). Shared with `@bot triage`."""
+async def on_opened(job: TriageJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
+    return await triage(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False)
+
+
+async def triage(repo: Repo, number: int, *, deps: Deps, delivery_id: str, force: bool) -> Outcome:
+    """Choose and add labels (and the triage comment where configured). Shared with `@app triage`."""
     issue = await repo.issue(number)
     if issue.state != "open" and not force:
-        record.outcome, record.detail = "skipped", "issue closed before triage"
-        return
+        return Outcome.skipped("issue closed before triage")
     config = (await deps.configs.get(repo)).config
     if not config.triage.labels and not config.triage.comment and not force:
-        record.outcome, record.detail = "skipped", "triage is turned off in .github/hookwise.yml"
-        return
+        return Outcome.skipped("triage is turned off in .github/hookwise.yml")
     effect = f"triage:{repo.full_name}#{number}"
     async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
         if not needed:
-            record.outcome, record.detail = "skipped", "issue already triaged"
-            return
+            return Outcome.skipped("issue already triaged")
         repository_labels = await repo.labels()
         allowed = label_policy.allowed_labels(
             [label.name for label in repository_labels],
@@ -59,14 +55,12 @@ async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, forc
             deny=config.triage.deny_labels,
         )
         if not allowed:
-            record.outcome, record.detail = "skipped", "no label the bot may use"
-            return
+            return Outcome.skipped("no label the bot may use")
         draft = await deps.effects.draft(
-            f"{record.delivery_id}:{effect}",
+            f"{delivery_id}:{effect}",
             TriageDraft,
             lambda: _choose(repo.full_name, issue, repository_labels, allowed, config, deps),
         )
-        record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
         # Re-read: a human may have labelled the issue, or taken a label off, meanwhile.
         current = await repo.issue(number)
         chosen = label_policy.labels_to_add(
@@ -78,33 +72,28 @@ async def triage(repo: Repo, number: int, *, deps: Deps, record: JobRecord, forc
         )
         if config.triage.labels or force:
             await repo.add_labels(number, chosen)
+        comment_id = None
         if config.triage.comment:
-            await _post_triage_comment(repo, number, render.triage_comment(chosen, draft.reason), record)
+            comment_id = await _post_triage_comment(repo, number, render.triage_comment(chosen, draft.reason))
         await deps.effects.record(effect, ",".join(chosen))
-    record.labels, record.outcome = chosen, "done"
-    record.detail = f"labels added: {', '.join(chosen) or 'none'}"
+    return Outcome.done(
+        f"labels added: {', '.join(chosen) or 'none'}", comment_id=comment_id, labels=chosen, usage=draft.usage
+    )
 
 
 async def _choose(
     repository: str, issue: IssueDetails, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
 ) -> TriageDraft:
     answer = await deps.llm.ask(_question(repository, issue, labels, allowed, config, deps))
-    return TriageDraft(
-        labels=answer.value.labels,
-        reason=answer.value.reason,
-        model=answer.model,
-        input_tokens=answer.input_tokens,
-        output_tokens=answer.output_tokens,
-    )
+    return TriageDraft(labels=answer.value.labels, reason=answer.value.reason, usage=answer.usage)
 
 
-async def _post_triage_comment(repo: Repo, number: int, body: str, record: JobRecord) -> None:
+async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
     existing = await repo.find_own_comment(number, render.TRIAGE_MARKER)
     if existing is None:
-        record.comment_id = await repo.create_comment(number, body)
-    else:
-        await repo.edit_comment(existing.id, body)
-        record.comment_id = existing.id
+        return await repo.create_comment(number, body)
+    await repo.edit_comment(existing.id, body)
+    return existing.id
 
 
 def _question(
@@ -131,8 +120,3 @@ def _question(
         max_tokens=500,
         schema=_label_schema(allowed),
     )
-
-
-@router.register("issues", action="opened")
-async def on_opened(event: Event, repo: Repo, *, deps: Deps, record: JobRecord) -> None:
-    await triage(repo, event.data["issue"]["number"], deps=deps, record=record, force=False)

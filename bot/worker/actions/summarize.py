@@ -1,62 +1,53 @@
-"""`pull_request` events: a merged pull request gets exactly one summary comment."""
+"""A merged pull request gets exactly one summary comment; `@app summarize` makes it again."""
 
 from __future__ import annotations
 
-from gidgethub.routing import Router
-from gidgethub.sansio import Event
 from pydantic import BaseModel
 
 from bot.adapters.github import PullDetails, Repo
 from bot.adapters.llm import Question
-from bot.adapters.store.records import JobRecord
 from bot.core import budget, render
 from bot.core.answers import PullSummary
+from bot.core.job import SummaryJob
+from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence, instructions_block
 from bot.core.repo_config import RepoConfig
 from bot.worker.deps import Deps
-
-router = Router()
-
-
-async def summarize(repo: Repo, number: int, *, deps: Deps, record: JobRecord, force: bool) -> None:
-    """Make the summary and post it, or edit the one already there. Shared with `@bot summarize`."""
-    pull = await repo.pull(number)
-    if not pull.merged and not force:
-        record.outcome, record.detail = "skipped", "pull request is not merged"
-        return
-    config = (await deps.configs.get(repo)).config
-    if not config.summaries.enabled and not force:
-        record.outcome, record.detail = "skipped", "summaries are turned off in .github/hookwise.yml"
-        return
-    effect = f"summary:{repo.full_name}#{number}:{pull.merge_commit_sha}"
-    async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
-        if not needed:
-            record.outcome, record.detail = "skipped", "summary already posted for this merge"
-            return
-        draft = await deps.effects.draft(
-            f"{record.delivery_id}:{effect}", Draft, lambda: _draft(repo, pull, config, deps)
-        )
-        record.model, record.input_tokens, record.output_tokens = draft.model, draft.input_tokens, draft.output_tokens
-        body = draft.body
-        # Look before posting: a POST whose answer was lost may have posted it already.
-        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
-        if existing is None:
-            record.comment_id = await repo.create_comment(number, body)
-            record.detail = "summary posted"
-        else:
-            await repo.edit_comment(existing.id, body)
-            record.comment_id, record.detail = existing.id, "summary edited"
-        await deps.effects.record(effect, str(record.comment_id))
-    record.outcome = "done"
 
 
 class Draft(BaseModel):
     """A rendered summary and what it cost, kept for a retry of the same job."""
 
     body: str
-    model: str
-    input_tokens: int
-    output_tokens: int
+    usage: ModelUsage
+
+
+async def on_merged(job: SummaryJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
+    return await summarize(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False)
+
+
+async def summarize(repo: Repo, number: int, *, deps: Deps, delivery_id: str, force: bool) -> Outcome:
+    """Make the summary and post it, or edit the one already there. Shared with `@app summarize`."""
+    pull = await repo.pull(number)
+    if not pull.merged and not force:
+        return Outcome.skipped("pull request is not merged")
+    config = (await deps.configs.get(repo)).config
+    if not config.summaries.enabled and not force:
+        return Outcome.skipped("summaries are turned off in .github/hookwise.yml")
+    effect = f"summary:{repo.full_name}#{number}:{pull.merge_commit_sha}"
+    async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
+        if not needed:
+            return Outcome.skipped("summary already posted for this merge")
+        draft = await deps.effects.draft(f"{delivery_id}:{effect}", Draft, lambda: _draft(repo, pull, config, deps))
+        # Look before posting: a POST whose answer was lost may have posted it already.
+        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
+        if existing is None:
+            comment_id, detail = await repo.create_comment(number, draft.body), "summary posted"
+        else:
+            await repo.edit_comment(existing.id, draft.body)
+            comment_id, detail = existing.id, "summary edited"
+        await deps.effects.record(effect, str(comment_id))
+    return Outcome.done(detail, comment_id=comment_id, usage=draft.usage)
 
 
 async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) -> Draft:
@@ -65,7 +56,7 @@ async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) 
     commits = await repo.pull_commit_messages(pull.number)
     answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, config, deps))
     body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
-    return Draft(body=body, model=answer.model, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens)
+    return Draft(body=body, usage=answer.usage)
 
 
 def _question(
@@ -88,8 +79,3 @@ def _question(
         tool_name="record_summary",
         tool_description="Record the summary of the merged pull request.",
     )
-
-
-@router.register("pull_request", action="closed")
-async def on_closed(event: Event, repo: Repo, *, deps: Deps, record: JobRecord) -> None:
-    await summarize(repo, event.data["pull_request"]["number"], deps=deps, record=record, force=False)

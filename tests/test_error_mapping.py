@@ -1,9 +1,10 @@
-"""bot.core.retry: classify real exceptions from gidgethub and the anthropic SDK; backoff."""
+"""Each adapter turns its SDK's real exceptions into hookwise's own errors at the edge: gidgethub's
+and aiohttp's in bot/adapters/github.py, the anthropic SDK's in bot/adapters/llm.py. Checked with
+exceptions the SDKs themselves build, through the pure retry policy (bot/core/retry.py)."""
 
 from __future__ import annotations
 
 import json
-import random
 from http import HTTPStatus
 from typing import Any
 
@@ -14,17 +15,12 @@ import httpx2
 import pytest
 from gidgethub.sansio import decipher_response
 
-from bot.adapters.llm import InvalidAnswer
-from bot.core.retry import (
-    BASE_DELAY_S,
-    MAX_DELAY_S,
-    LockBusy,
-    Permanent,
-    Transient,
-    backoff,
-    classify,
-)
-from tests.payloads import API
+from bot.adapters.github import github_error
+from bot.adapters.llm import model_error
+from bot.adapters.store.errors import store_error
+from bot.core.errors import HookwiseError
+from bot.core.retry import Permanent, Transient, classify
+from tests.helpers import API
 
 NOW = 1_700_000_000.0
 
@@ -42,7 +38,7 @@ def _github_error(status: int, headers: dict[str, str], body: dict[str, Any]) ->
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_github_5xx_is_transient(status: int) -> None:
-    verdict = classify(gidgethub.GitHubBroken(HTTPStatus(status)))
+    verdict = classify(github_error(gidgethub.GitHubBroken(HTTPStatus(status))))
     assert isinstance(verdict, Transient)
     assert str(status) in verdict.reason
 
@@ -50,19 +46,19 @@ def test_github_5xx_is_transient(status: int) -> None:
 def test_github_502_from_gidgethub_is_transient() -> None:
     exc = _github_error(502, {}, {"message": "Server Error"})
     assert isinstance(exc, gidgethub.GitHubBroken)
-    assert isinstance(classify(exc), Transient)
+    assert isinstance(classify(github_error(exc)), Transient)
 
 
 def test_secondary_rate_limit_with_retry_after() -> None:
     exc = gidgethub.BadRequest(
         HTTPStatus(403), "You have exceeded a secondary rate limit", headers={"retry-after": "3"}
     )
-    assert classify(exc, now=NOW) == Transient("GitHub rate limit (403)", 3.0)
+    assert classify(github_error(exc, now=NOW)) == Transient("GitHub rate limit (403)", 3.0)
 
 
 def test_secondary_rate_limit_with_capitalised_retry_after() -> None:
     exc = gidgethub.BadRequest(HTTPStatus(403), "Forbidden", headers={"Retry-After": "60"})
-    assert classify(exc, now=NOW) == Transient("GitHub rate limit (403)", 60.0)
+    assert classify(github_error(exc, now=NOW)) == Transient("GitHub rate limit (403)", 60.0)
 
 
 def test_secondary_rate_limit_from_gidgethub_without_retry_after() -> None:
@@ -71,7 +67,7 @@ def test_secondary_rate_limit_from_gidgethub_without_retry_after() -> None:
         {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4990", "x-ratelimit-reset": str(int(NOW) + 600)},
         {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."},
     )
-    verdict = classify(exc, now=NOW)
+    verdict = classify(github_error(exc, now=NOW))
     assert isinstance(verdict, Transient)
     assert verdict.wait_s is None
 
@@ -83,7 +79,7 @@ def test_primary_rate_limit_waits_until_reset() -> None:
         {"message": "API rate limit exceeded for installation ID 461842."},
     )
     assert isinstance(exc, gidgethub.RateLimitExceeded)
-    verdict = classify(exc, now=NOW)
+    verdict = classify(github_error(exc, now=NOW))
     assert isinstance(verdict, Transient)
     assert verdict.wait_s == pytest.approx(121.0)
 
@@ -92,19 +88,19 @@ def test_primary_rate_limit_reset_in_the_past_waits_briefly() -> None:
     exc = gidgethub.BadRequest(
         HTTPStatus(403), headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) - 30)}
     )
-    verdict = classify(exc, now=NOW)
+    verdict = classify(github_error(exc, now=NOW))
     assert isinstance(verdict, Transient)
     assert verdict.wait_s is not None and 0 <= verdict.wait_s <= 2
 
 
 def test_github_429_is_transient() -> None:
-    verdict = classify(gidgethub.BadRequest(HTTPStatus(429), headers={"retry-after": "7"}), now=NOW)
+    verdict = classify(github_error(gidgethub.BadRequest(HTTPStatus(429), headers={"retry-after": "7"}), now=NOW))
     assert verdict == Transient("GitHub rate limit (429)", 7.0)
 
 
 def test_unparseable_retry_after_is_still_transient() -> None:
     exc = gidgethub.BadRequest(HTTPStatus(429), headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    verdict = classify(exc, now=NOW)
+    verdict = classify(github_error(exc, now=NOW))
     assert isinstance(verdict, Transient)
     assert verdict.wait_s is None
 
@@ -114,7 +110,7 @@ def test_recorded_404_is_permanent() -> None:
     body = (API / "errors/pulls-get.404.json").read_bytes()
     with pytest.raises(gidgethub.BadRequest) as caught:
         decipher_response(meta["status"], meta["headers"], body)
-    verdict = classify(caught.value, now=NOW)
+    verdict = classify(github_error(caught.value, now=NOW))
     assert isinstance(verdict, Permanent)
     assert "404" in verdict.reason
 
@@ -126,7 +122,7 @@ def test_422_from_gidgethub_is_permanent() -> None:
         {"message": "Validation Failed", "errors": [{"resource": "Label", "code": "invalid", "field": "name"}]},
     )
     assert isinstance(exc, gidgethub.InvalidField)
-    assert isinstance(classify(exc), Permanent)
+    assert isinstance(classify(github_error(exc)), Permanent)
 
 
 def test_403_without_rate_limit_is_permanent() -> None:
@@ -135,14 +131,14 @@ def test_403_without_rate_limit_is_permanent() -> None:
         {"x-ratelimit-remaining": "4999", "x-ratelimit-reset": str(int(NOW) + 600)},
         {"message": "Resource not accessible by integration"},
     )
-    verdict = classify(exc, now=NOW)
+    verdict = classify(github_error(exc, now=NOW))
     assert isinstance(verdict, Permanent)
     assert "403" in verdict.reason
 
 
 @pytest.mark.parametrize("status", [401, 404, 410, 422])
 def test_other_4xx_are_permanent(status: int) -> None:
-    assert isinstance(classify(gidgethub.BadRequest(HTTPStatus(status))), Permanent)
+    assert isinstance(classify(github_error(gidgethub.BadRequest(HTTPStatus(status)))), Permanent)
 
 
 # -- Anthropic -------------------------------------------------------------------------------------
@@ -170,7 +166,7 @@ def _anthropic(
 
 def test_anthropic_429_is_transient() -> None:
     exc = anthropic.RateLimitError("rate limited", response=_response(429), body=None)
-    verdict = classify(exc)
+    verdict = classify(model_error(exc))
     assert isinstance(verdict, Transient)
     assert verdict.wait_s is None
 
@@ -178,12 +174,12 @@ def test_anthropic_429_is_transient() -> None:
 def test_anthropic_429_honours_retry_after() -> None:
     body = _error_body("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
     exc = _anthropic(anthropic.RateLimitError, 429, body, {"retry-after": "12"})
-    assert classify(exc) == Transient("Anthropic rate limit (429)", 12.0)
+    assert classify(model_error(exc)) == Transient("Anthropic rate limit (429)", 12.0)
 
 
 def test_anthropic_retry_after_ms_wins() -> None:
     exc = _anthropic(anthropic.RateLimitError, 429, None, {"retry-after": "12", "retry-after-ms": "1500"})
-    verdict = classify(exc)
+    verdict = classify(model_error(exc))
     assert isinstance(verdict, Transient)
     assert verdict.wait_s == pytest.approx(1.5)
 
@@ -197,30 +193,30 @@ def test_enforced_spend_limit_is_permanent() -> None:
     exc = _anthropic(anthropic.EnforcedSpendLimitReachedError, 429, body)
     assert isinstance(exc, anthropic.RateLimitError)
     assert exc.error_code == "enforced_spend_limit_reached"
-    assert classify(exc) == Permanent("Anthropic spend limit reached")
+    assert classify(model_error(exc)) == Permanent("Anthropic spend limit reached")
 
 
 def test_spend_limit_code_on_a_plain_rate_limit_error_is_permanent() -> None:
     body = _error_body("rate_limit_error", "Usage threshold reached.", "enforced_spend_limit_reached")
     exc = anthropic.RateLimitError("Usage threshold reached.", response=_response(429), body=body)
-    assert isinstance(classify(exc), Permanent)
+    assert isinstance(classify(model_error(exc)), Permanent)
 
 
 def test_spend_limit_in_the_message_is_permanent() -> None:
     exc = anthropic.RateLimitError("You have reached your spend limit.", response=_response(429), body=None)
-    assert isinstance(classify(exc), Permanent)
+    assert isinstance(classify(model_error(exc)), Permanent)
 
 
 def test_contract_spend_limit_is_permanent() -> None:
     body = _error_body("rate_limit_error", "Contract usage cap reached.", "contract_spend_limit_reached")
     exc = _anthropic(anthropic.ContractSpendLimitReachedError, 429, body)
     assert isinstance(exc, anthropic.RateLimitError)
-    assert isinstance(classify(exc), Permanent)
+    assert isinstance(classify(model_error(exc)), Permanent)
 
 
 def test_overloaded_529_is_transient() -> None:
     exc = _anthropic(anthropic.OverloadedError, 529, _error_body("overloaded_error", "Overloaded"))
-    verdict = classify(exc)
+    verdict = classify(model_error(exc))
     assert isinstance(verdict, Transient)
     assert "529" in verdict.reason
 
@@ -228,7 +224,7 @@ def test_overloaded_529_is_transient() -> None:
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_anthropic_5xx_is_transient(status: int) -> None:
     exc = _anthropic(anthropic.InternalServerError, status, _error_body("api_error", "Internal server error"))
-    assert isinstance(classify(exc), Transient)
+    assert isinstance(classify(model_error(exc)), Transient)
 
 
 @pytest.mark.parametrize(
@@ -242,104 +238,49 @@ def test_anthropic_5xx_is_transient(status: int) -> None:
     ],
 )
 def test_anthropic_4xx_are_permanent(cls: type[anthropic.APIStatusError], status: int, kind: str) -> None:
-    verdict = classify(_anthropic(cls, status, _error_body(kind, "nope")))
+    verdict = classify(model_error(_anthropic(cls, status, _error_body(kind, "nope"))))
     assert isinstance(verdict, Permanent)
     assert str(status) in verdict.reason
 
 
 def test_anthropic_connection_and_timeout_errors_are_transient() -> None:
     request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
-    assert isinstance(classify(anthropic.APIConnectionError(request=request)), Transient)
-    assert isinstance(classify(anthropic.APITimeoutError(request=request)), Transient)
+    assert isinstance(classify(model_error(anthropic.APIConnectionError(request=request))), Transient)
+    assert isinstance(classify(model_error(anthropic.APITimeoutError(request=request))), Transient)
 
 
-@pytest.mark.parametrize(
-    "exc",
-    [TimeoutError(), aiohttp.ServerDisconnectedError(), aiohttp.ClientConnectionError("reset")],
-)
-def test_timeouts_and_connection_errors_are_transient(exc: BaseException) -> None:
-    assert isinstance(classify(exc), Transient)
+@pytest.mark.parametrize("exc", [aiohttp.ServerDisconnectedError(), aiohttp.ClientConnectionError("reset")])
+def test_connection_errors_talking_to_github_are_transient(exc: BaseException) -> None:
+    assert isinstance(classify(github_error(exc)), Transient)
 
 
-def test_invalid_answer_is_permanent() -> None:
-    verdict = classify(InvalidAnswer("overview: field required"))
-    assert verdict == Permanent("overview: field required")
-
-
-def test_unreadable_json_is_permanent() -> None:
+def test_unreadable_json_from_github_is_permanent() -> None:
     try:
         json.loads("{not json")
     except json.JSONDecodeError as exc:
-        assert isinstance(classify(exc), Permanent)
+        assert isinstance(classify(github_error(exc)), Permanent)
 
 
-def test_lock_busy_waits_until_the_lock_may_have_expired() -> None:
-    assert classify(LockBusy("k", 12.5)) == Transient("another worker is acting on this target", 12.5)
+def test_redis_going_away_inside_a_job_is_transient() -> None:
+    from redis import exceptions as redis_errors
+
+    for exc in (redis_errors.ConnectionError("gone"), redis_errors.TimeoutError("slow")):
+        error = store_error(exc)
+        assert isinstance(error, HookwiseError)
+        assert classify(error) == Transient(f"Redis unavailable: {type(exc).__name__}")
 
 
-def test_waiting_for_a_lock_gets_more_tries_than_a_failure() -> None:
-    from bot.core.retry import LOCK_WAIT_TRIES, MAX_TRIES, will_retry
-
-    assert will_retry(LockBusy("k", 1), MAX_TRIES) is not None
-    assert will_retry(LockBusy("k", 1), LOCK_WAIT_TRIES) is None
-    assert will_retry(TimeoutError(), MAX_TRIES - 1) is not None
-    assert will_retry(TimeoutError(), MAX_TRIES) is None
-    assert will_retry(ValueError("x"), 1) is None
+def test_what_an_adapter_does_not_know_leaves_it_unchanged() -> None:
+    other = ValueError("x")
+    assert github_error(other) is other and model_error(other) is other and store_error(other) is other
 
 
-@pytest.mark.parametrize("exc", [ValueError("x"), KeyError("k"), RuntimeError("boom")])
-def test_anything_else_is_permanent_with_its_reason(exc: BaseException) -> None:
-    verdict = classify(exc)
-    assert isinstance(verdict, Permanent)
-    assert type(exc).__name__ in verdict.reason
+def test_backoff_with_a_github_wait() -> None:
+    import random
 
+    from bot.core.retry import backoff
 
-# -- backoff ---------------------------------------------------------------------------------------
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    ceilings = []
-    for job_try in range(1, 12):
-        delays = [backoff(job_try, rng=random.Random(seed)) for seed in range(50)]
-        ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (job_try - 1))
-        assert all(ceiling / 2 <= delay <= ceiling for delay in delays), job_try
-        ceilings.append(max(delays))
-    assert ceilings == sorted(ceilings)
-    assert ceilings[0] <= BASE_DELAY_S
-    assert max(ceilings) <= MAX_DELAY_S
-    assert backoff(50, rng=random.Random(1)) <= MAX_DELAY_S
-    assert backoff(1000, rng=random.Random(1)) <= MAX_DELAY_S
-
-
-def test_backoff_of_a_huge_try_is_capped() -> None:
-    assert backoff(10_000, rng=random.Random(1)) <= MAX_DELAY_S
-
-
-def test_backoff_of_try_zero_is_like_the_first() -> None:
-    assert backoff(0, rng=random.Random(3)) == backoff(1, rng=random.Random(3))
-
-
-def test_backoff_jitter_is_reproducible_with_a_seed() -> None:
-    first = [backoff(4, rng=random.Random(42)) for _ in range(3)]
-    assert first[0] == first[1] == first[2]
-    assert len({backoff(4, rng=random.Random(seed)) for seed in range(20)}) > 10  # it does jitter
-
-
-def test_backoff_honours_a_larger_server_wait() -> None:
-    assert backoff(1, 30.0, rng=random.Random(0)) == 30.0
-    assert backoff(1, 121.0, rng=random.Random(0)) == 121.0
-
-
-def test_backoff_ignores_a_smaller_server_wait() -> None:
-    assert backoff(6, 0.5, rng=random.Random(0)) == backoff(6, rng=random.Random(0))
-
-
-def test_backoff_caps_an_absurd_server_wait() -> None:
-    assert backoff(1, 1e9, rng=random.Random(0)) == MAX_DELAY_S * 5
-
-
-def test_backoff_with_a_verdicts_wait() -> None:
     exc = gidgethub.BadRequest(HTTPStatus(403), "secondary rate limit", headers={"retry-after": "45"})
-    verdict = classify(exc, now=NOW)
+    verdict = classify(github_error(exc, now=NOW))
     assert isinstance(verdict, Transient)
     assert backoff(1, verdict.wait_s, rng=random.Random(7)) == 45.0

@@ -1,0 +1,59 @@
+"""Every Redis key hookwise uses, in one place: what it holds and how long it lives.
+
+arq's own layout (its queue and job keys) is included because the ledger writes arq jobs itself,
+in one script with the delivery's record (bot/adapters/store/ledger.py).
+"""
+
+from __future__ import annotations
+
+# arq
+QUEUE = "arq:queue"  # sorted set: job id by score (arq's default queue)
+JOB = "arq:job:"  # + job id: the serialised arq job
+
+# deliveries and provenance
+DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, event, attempt, accepted_ms, job}; 4 days
+RECORD = "hookwise:record:"  # + delivery id: the job's provenance record (JSON); 14 days
+RECENT = "hookwise:records"  # sorted set: delivery id by finish time (the newest 10,000)
+DEAD = "hookwise:dead"  # sorted set: delivery ids whose job failed for good
+
+# exactly-once effects
+LOCK = "hookwise:lock:"  # + "owner/repo#number": redis-py Lock serialising writes to one issue or PR
+EFFECT = "hookwise:effect:"  # + effect key: what was done (e.g. the comment id); 30 days
+DRAFT = "hookwise:draft:"  # + job and effect: a model answer a retry reuses; 1 hour
+
+# caches shared by every worker
+CONFIG_GENERATION = "hookwise:config-gen:"  # + owner: bumped by a push that changes a config file
+PERMISSION = "hookwise:permission:"  # + "owner/repo:login": "permission|role"; 5 minutes
+COOLDOWN = "hookwise:cooldown:"  # + "owner/repo#number:kind": a command's model run; 1 minute
+
+# the redelivery sweeper
+SWEEP_CHECKPOINT = "hookwise:sweeper:checkpoint"  # ISO time the next scheduled sweep lists back to
+SWEEP_REQUESTED = "hookwise:sweeper:requested:"  # + guid: a claim, then "requested"; 3 days
+
+
+def delivery(delivery_id: str) -> str:
+    return DELIVERY + delivery_id
+
+
+def record(delivery_id: str) -> str:
+    return RECORD + delivery_id
+
+
+def target(repository: str, number: int) -> str:
+    return f"{repository}#{number}"
+
+
+def permission(repository: str, login: str) -> str:
+    return f"{PERMISSION}{repository.lower()}:{login.lower()}"
+
+
+def cooldown(repository: str, number: int, kind: str) -> str:
+    return f"{COOLDOWN}{repository.lower()}#{number}:{kind}"
+
+
+def config_generation(owner: str) -> str:
+    return CONFIG_GENERATION + owner.lower()
+
+
+def sweep_requested(guid: str) -> str:
+    return SWEEP_REQUESTED + guid

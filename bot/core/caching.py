@@ -1,0 +1,128 @@
+"""Prompt caching where it pays: the one table of minimum cacheable prompt lengths, and where the
+`cache_control` marker goes. Pure.
+
+Anthropic caches a prompt prefix up to and including the block marked with `cache_control`, in the
+order tools, then system, then messages; a marked prefix shorter than the model's minimum is simply
+not cached ("processed without caching, and no error is returned"). The minimums, from the "Cache
+limitations" section of https://platform.claude.com/docs/en/build-with-claude/prompt-caching
+(Claude API, Claude Platform on AWS, Google Cloud, Microsoft Foundry; Bedrock documents its own),
+as the page read on 2026-10-07 and in its stored copy of 2026-08-21:
+
+- 512 tokens for Claude Fable 5.1, Mythos 5.1, Opus 5.5, Opus 5, Sonnet 5.5, Fable 5, Mythos 5 and
+  Haiku 5.5
+- 2,048 tokens for Claude Mythos Preview and Opus 4.7
+- 4,096 tokens for Claude Opus 4.6 and Opus 4.5
+- 1,024 tokens for Claude Opus 4.8, Sonnet 5 and Sonnet 4.6
+- 4,096 tokens for Claude Haiku 4.5
+
+Claude Fable 5.2 and Mythos 5.2 (2026-11-09) are not on any copy of the page seen; they are given
+the 512 their line has had since Fable 5. An id not in the table gets the largest minimum, so an
+unknown model is never marked below what it can cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from bot.core.pricing import match_model
+
+CACHE_MINIMUM_SOURCE = "https://platform.claude.com/docs/en/build-with-claude/prompt-caching#cache-limitations"
+EPHEMERAL: Mapping[str, str] = MappingProxyType({"type": "ephemeral"})  # the 5-minute cache
+
+CACHE_MINIMUMS: Mapping[str, int] = MappingProxyType(
+    {
+        "claude-fable-5-2": 512,  # inferred, see above
+        "claude-mythos-5-2": 512,  # inferred, see above
+        "claude-fable-5-1": 512,
+        "claude-mythos-5-1": 512,
+        "claude-opus-5-5": 512,
+        "claude-opus-5": 512,
+        "claude-sonnet-5-5": 512,
+        "claude-fable-5": 512,
+        "claude-mythos-5": 512,
+        "claude-haiku-5-5": 512,
+        "claude-mythos-preview": 2048,
+        "claude-opus-4-7": 2048,
+        "claude-opus-4-6": 4096,
+        "claude-opus-4-5": 4096,
+        "claude-opus-4-8": 1024,
+        "claude-sonnet-5": 1024,
+        "claude-sonnet-4-6": 1024,
+        "claude-haiku-4-5": 4096,
+    }
+)
+UNKNOWN_MODEL_MINIMUM = max(CACHE_MINIMUMS.values())
+
+TokenEstimator = Callable[[str], int]
+CHARS_PER_TOKEN = 4  # the same rough rate as the diff budget's
+
+
+def cache_minimum(model: str) -> int:
+    """The fewest prompt tokens `model` caches; the largest known minimum for an unknown id."""
+    family = match_model(model, CACHE_MINIMUMS)
+    return CACHE_MINIMUMS[family] if family is not None else UNKNOWN_MODEL_MINIMUM
+
+
+def should_cache(prefix_tokens: int, model: str) -> bool:
+    """Mark a prefix only when it reaches the model's minimum: below it the marker buys nothing."""
+    return prefix_tokens >= cache_minimum(model)
+
+
+def approx_tokens(text: str) -> int:
+    """A rough count (characters / 4, like the diff budget). Claude 4.7 and later tokenizers give
+    about 30% more tokens for the same text, so this errs towards not caching."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def tool_text(tool: Mapping[str, Any]) -> str:
+    """A tool definition as the text an estimator counts."""
+    return json.dumps(tool, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlan:
+    """The request fragments for the static prefix, marked or not.
+
+    Send `tools` as the request's `tools` and `system` as its `system` (a list of text blocks; the
+    Messages API accepts it wherever a string is accepted). When `cache` is true the marker is on
+    the last block of the prefix: the last system block, or the tool when there is no system text.
+    """
+
+    cache: bool
+    prefix_tokens: int
+    minimum: int
+    tools: list[dict[str, Any]]
+    system: list[dict[str, Any]]
+
+
+def plan_static_prefix(
+    *,
+    tool: Mapping[str, Any],
+    system: str,
+    model: str,
+    estimate: TokenEstimator = approx_tokens,
+    labels: str | None = None,
+) -> CachePlan:
+    """Whether to cache the static prefix (tool definition, system text, then the repository's
+    label list as its own system block), and the fragments with `cache_control` placed.
+
+    `tool` is the whole tool definition (`name`, `description`, `input_schema`); it is copied, never
+    changed. Everything in the prefix must be byte-identical from call to call for a cache hit, so
+    nothing that varies per request (an issue, a batch's numbers) may be in it.
+    """
+    tool_block: dict[str, Any] = copy.deepcopy(dict(tool))
+    texts = [text for text in (system, labels or "") if text]  # an empty text block is refused
+    system_blocks: list[dict[str, Any]] = [{"type": "text", "text": text} for text in texts]
+    prefix_tokens = estimate(tool_text(tool_block)) + sum(estimate(text) for text in texts)
+    minimum = cache_minimum(model)
+    cache = prefix_tokens >= minimum
+    if cache:
+        last = system_blocks[-1] if system_blocks else tool_block
+        last["cache_control"] = dict(EPHEMERAL)
+    return CachePlan(cache, prefix_tokens, minimum, [tool_block], system_blocks)

@@ -1,0 +1,46 @@
+"""hookwise's own error types. The adapters translate their SDK's exceptions into these at the
+edge (bot/adapters/), so the retry policy (bot/core/retry.py) is a pure function of them.
+
+Transient: worth another try, possibly after a wait the service asked for (GitHub 5xx and rate
+limits, Anthropic 429/529/5xx, timeouts, a Redis blip, another worker holding the target's lock).
+Permanent: fails once, with a reason a maintainer can read.
+"""
+
+from __future__ import annotations
+
+
+class HookwiseError(Exception):
+    """An error whose `reason` is the one line the job's record shows."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status  # the HTTP status behind it, when a service answered
+
+
+class TransientError(HookwiseError):
+    def __init__(self, reason: str, *, retry_after_s: float | None = None, status: int | None = None) -> None:
+        super().__init__(reason, status=status)
+        self.retry_after_s = retry_after_s  # what the service asked for, if it said
+
+
+class PermanentError(HookwiseError):
+    pass
+
+
+class LockBusy(TransientError):
+    """Another worker holds the target's lock; try again once it may have expired. Waiting for a
+    lock is not a failure of this job, so it gets more tries than one (see retry.LOCK_WAIT_TRIES)."""
+
+    def __init__(self, key: str, remaining_s: float) -> None:
+        super().__init__("another worker is acting on this target", retry_after_s=remaining_s)
+        self.key = key
+        self.remaining_s = remaining_s
+
+
+class InvalidAnswer(PermanentError):
+    """The model's answer still failed validation after one repair turn."""
+
+
+class UnreadableJob(PermanentError):
+    """A queued job this version cannot read (e.g. one queued by a much older version)."""

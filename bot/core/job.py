@@ -1,0 +1,91 @@
+"""The one typed job: what the web process queues and the worker runs. Pure.
+
+The web validates a delivery into one of these (bot/core/intake.py), serialises it once into the
+arq job; the worker rebuilds it once (`parse_job`) and each handler takes its own kind's fields.
+Only what the worker needs travels (a few hundred bytes, not the 10-30 kB payload): the worker
+re-reads the current state from GitHub before acting anyway.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from bot.core.errors import UnreadableJob
+
+VERSION: Literal[2] = 2  # 1: the payload dict of earlier versions (see bot/core/intake.py: job_from_legacy)
+
+
+class JobKind(enum.StrEnum):
+    SUMMARY = "summary"  # a merged pull request: summarise it
+    TRIAGE = "triage"  # a new issue: choose labels
+    COMMAND = "command"  # a comment that may hold a command
+    CONFIG = "config"  # a push that may change .github/hookwise.yml
+    LABEL = "label"  # a person changed an issue's labels: update triage agreement
+
+
+class _Job(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[2] = VERSION
+    delivery_id: str
+    event: str
+    action: str
+    installation_id: int
+    repository: str  # owner/name
+    number: int = 0  # the issue or pull request; 0 for a push
+
+
+class SummaryJob(_Job):
+    kind: Literal[JobKind.SUMMARY] = JobKind.SUMMARY
+
+
+class TriageJob(_Job):
+    kind: Literal[JobKind.TRIAGE] = JobKind.TRIAGE
+
+
+class Author(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    login: str
+    type: str = "User"
+
+
+class CommandJob(_Job):
+    kind: Literal[JobKind.COMMAND] = JobKind.COMMAND
+    is_pull_request: bool
+    comment_id: int
+    body: str
+    author: Author
+
+
+class ConfigJob(_Job):
+    kind: Literal[JobKind.CONFIG] = JobKind.CONFIG
+
+
+class LabelJob(_Job):
+    kind: Literal[JobKind.LABEL] = JobKind.LABEL
+    label: str
+    added: bool
+    actor: Author
+    at: float  # epoch seconds the web saw the change
+
+
+Job = Annotated[SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob, Field(discriminator="kind")]
+_JOB: TypeAdapter[Job] = TypeAdapter(Job)
+
+
+def dump_job(job: Job) -> bytes:
+    return job.model_dump_json().encode()
+
+
+def parse_job(data: Any) -> Job:
+    """The job from its JSON object; `UnreadableJob` (permanent) when it is not one of ours."""
+    try:
+        return _JOB.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "job"
+        raise UnreadableJob(f"queued job not readable by this version: {where}: {first['msg']}") from exc

@@ -1,0 +1,101 @@
+"""Maintainer commands in comments (`@slug summarize | triage | help`).
+
+Only people with write, maintain or admin permission may run them; anyone else (and every bot)
+gets nothing at all - no reply, no reaction, no model call - so commands cannot spam or spend. An
+accepted command is acknowledged with `eyes`, then `rocket` on success or `confused` on failure.
+"""
+
+from __future__ import annotations
+
+from bot.adapters.github import Repo
+from bot.core import commands as cmd
+from bot.core import render, retry
+from bot.core.job import CommandJob
+from bot.core.outcome import ModelUsage, Outcome
+from bot.core.repo_config import ConfigResult, describe
+from bot.worker.actions.summarize import summarize
+from bot.worker.actions.triage import triage
+from bot.worker.deps import Deps
+
+COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
+
+
+def help_reply(slug: str, config: ConfigResult) -> str:
+    lines = [
+        "**hookwise commands**",
+        *cmd.help_lines(slug),
+        "",
+        cmd.WHO_MAY_RUN,
+        "",
+        "**Configuration in effect**",
+        *describe(config.config),
+    ]
+    if config.problem:
+        lines += ["", config_warning(config)]
+    return "\n".join(lines)
+
+
+def config_warning(config: ConfigResult) -> str:
+    """What a command reply says about an invalid config file (its text may echo the file)."""
+    return f"⚠️ `.github/hookwise.yml` has a problem, so the defaults apply: {render.neutralise(config.problem or '')}"
+
+
+async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
+    """Reply once to the command comment; a retry edits the reply instead of posting another."""
+    tag = f"<!-- hookwise:reply-to:{comment_id} -->"
+    body = render.fit(f"{render.REPLY_MARKER}\n{tag}\n{text}")
+    existing = await repo.find_own_comment(number, render.REPLY_MARKER, containing=tag)
+    if existing is not None:
+        await repo.edit_comment(existing.id, body)
+        return existing.id
+    return await repo.create_comment(number, body)
+
+
+async def _run(command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps) -> tuple[str | None, Outcome | None]:
+    """Run one command: the reply text it answers with, if any, and what a summary or triage did."""
+    slug = await deps.github.slug()
+    if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
+        return help_reply(slug, await deps.configs.get(repo)), None
+    problem = cmd.where_allowed(command.kind, is_pull_request=job.is_pull_request)
+    if problem:
+        return problem, None
+    if not await deps.cooldowns.claim(repo.full_name, job.number, command.kind.value, job.delivery_id):
+        thing = "pull request" if job.is_pull_request else "issue"
+        return COOLDOWN_TEXT.format(word=command.kind.value, thing=thing), None
+    act = summarize if command.kind is cmd.CommandKind.SUMMARIZE else triage
+    done = await act(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=True)
+    config = await deps.configs.get(repo)
+    return (config_warning(config) if config.problem else None), done
+
+
+async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
+    slug = await deps.github.slug()
+    commands = cmd.parse_commands(job.body, slug)
+    if not commands:
+        return Outcome.skipped("no command for this App")
+    login, user_type = job.author.login, job.author.type
+    if cmd.is_bot(login, user_type):
+        return Outcome.skipped("commands from bots are ignored")
+    permission, role = await deps.permissions.get(repo.full_name, login, lambda: repo.permission(login))
+    if not cmd.may_run(permission=permission, role_name=role, user_type=user_type, login=login, slug=slug):
+        return Outcome.skipped(f"{login} may not run commands ({role or permission})")
+    await repo.add_reaction(job.comment_id, "eyes")
+    replies: list[str] = []
+    comment_id: int | None = None
+    usage: list[ModelUsage] = []
+    try:
+        for command in commands:
+            text, done = await _run(command, job, repo, deps)
+            if text:
+                replies.append(text)
+            if done is not None:
+                comment_id = done.comment_id or comment_id
+                usage += done.usage
+        if replies:
+            await _reply(repo, job.number, job.comment_id, "\n\n".join(replies))
+    except Exception as exc:
+        if retry.will_retry(exc, job_try) is None:  # this failure ends the job
+            await repo.add_reaction(job.comment_id, "confused")
+        raise
+    await repo.add_reaction(job.comment_id, "rocket")
+    return Outcome.done(f"commands: {', '.join(c.word for c in commands)}", comment_id=comment_id, usage=tuple(usage))

@@ -1,0 +1,122 @@
+"""arq's WorkerSettings, built from our Settings at start, and the clients made once per process
+in `on_startup` (one aiohttp session, one Anthropic client) and closed in `on_shutdown`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from anthropic import AsyncAnthropic
+from arq.connections import RedisSettings
+
+from bot.adapters.github import GitHubApp
+from bot.adapters.llm import LLM, AnthropicLLM
+from bot.adapters.store.config_cache import ConfigStore
+from bot.adapters.store.cooldowns import Cooldowns
+from bot.adapters.store.effects import Effects
+from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
+from bot.adapters.store.permissions import Permissions
+from bot.adapters.store.records import Records
+from bot.config import Settings
+from bot.core import retry
+from bot.core.prompts import Prompts
+from bot.worker.deps import Deps
+from bot.worker.job import JOB_TIMEOUT_S, process_delivery
+
+log = logging.getLogger("hookwise.worker")
+
+MODEL_TIMEOUT_S = 40.0
+GITHUB_TIMEOUT_S = 20.0
+# arq refuses to start a job past its max_tries without calling it, which would leave no record;
+# allow a few more than our own policy so `retry.MAX_TRIES` always decides.
+ARQ_MAX_TRIES = retry.LOCK_WAIT_TRIES + 1
+
+
+def anthropic_client(settings: Settings) -> AsyncAnthropic:
+    return AsyncAnthropic(
+        api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
+        base_url=settings.ANTHROPIC_BASE_URL,
+        max_retries=0,  # arq's tries are the one retry budget (bot/core/retry.py)
+        timeout=MODEL_TIMEOUT_S,
+    )
+
+
+def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM, *, lock_ttl_s: float) -> Deps:
+    return Deps(
+        github=GitHubApp.from_settings(session, settings),
+        llm=llm,
+        prompts=Prompts.load(),
+        effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),
+        configs=ConfigStore(redis),
+        permissions=Permissions(redis),
+        cooldowns=Cooldowns(redis),
+    )
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["session"] = session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S))
+    llm: LLM | None = ctx.get("llm")
+    if llm is None:
+        ctx["anthropic"] = client = anthropic_client(settings)
+        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
+    # A target's lock outlives the longest a job may run, so a live job never loses it, and
+    # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
+    lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5
+    ctx["deps"] = build_deps(settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s)
+    ctx["ledger"] = Ledger(ctx["redis"])
+    ctx["records"] = Records(ctx["redis"])
+    log.info(
+        "worker ready: model=%s github=%s dry_run=%s",
+        settings.ANTHROPIC_MODEL,
+        settings.GITHUB_API_URL,
+        settings.DRY_RUN,
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    session: aiohttp.ClientSession | None = ctx.get("session")
+    if session is not None:
+        await session.close()
+    client: AsyncAnthropic | None = ctx.get("anthropic")
+    if client is not None:
+        await client.close()
+
+
+def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S, **overrides: Any) -> dict[str, Any]:
+    """arq Worker keyword arguments (arq's WorkerSettings), built from our Settings at start.
+
+    `job_timeout_s` also bounds how long a target's lock may outlive a crashed worker; tests
+    shorten it to see a crashed job picked up again within seconds.
+    """
+    from arq import cron, func
+
+    from bot.worker.sweeper import sweep_job
+
+    # Every 5 minutes one worker (arq's unique cron) asks GitHub to redeliver what never reached us.
+    # Its timeout is no longer than the job's: arq re-runs a crashed job after the LONGEST function
+    # timeout + 10 s, and that must stay near a minute.
+    sweeper = cron(sweep_job, name="sweep", minute=set(range(0, 60, 5)), second=20, unique=True, timeout=job_timeout_s)
+    job = func(process_delivery, name="process_delivery", timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
+    options: dict[str, Any] = {
+        "functions": [job],
+        "cron_jobs": [sweeper],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),
+        "queue_name": QUEUE_NAME,
+        "job_serializer": serialize_job,
+        "job_deserializer": deserialize_job,
+        "ctx": {"settings": settings, "job_timeout_s": job_timeout_s},
+        "max_jobs": 10,
+        "keep_result": 60,
+        "job_timeout": job_timeout_s,
+        "max_tries": ARQ_MAX_TRIES,
+        "poll_delay": 0.2,
+        # On SIGTERM give running jobs 20 s to finish before arq cancels and re-queues them
+        # (Heroku kills at 30 s).
+        "job_completion_wait": 20,
+    }
+    options.update(overrides)
+    return options
