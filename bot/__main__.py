@@ -13,14 +13,12 @@ from bot.logs import configure
 
 
 def _run_web(settings: Settings) -> None:
-    from aiohttp import web
-
     from bot.web.app import create_app
+    from bot.web.serve import serve
 
     app = create_app(settings)
-    # On SIGTERM aiohttp stops accepting, lets in-flight requests finish (each answers 2xx or
-    # 503 within the Redis timeout) and exits well inside the contract's 20 s.
-    web.run_app(app, host=settings.HOST, port=settings.PORT, shutdown_timeout=10, print=None)
+    # On SIGTERM: stop accepting, answer every request in flight (bodies mid-upload too), exit.
+    asyncio.run(serve(app, host=settings.HOST, port=settings.PORT))
 
 
 def _run_worker(settings: Settings) -> None:

@@ -209,3 +209,45 @@ async def test_sigterm_during_a_burst_answers_what_it_accepted(
     for delivery, answer in answers.items():
         if await redis.exists(f"hookwise:delivery:{guid(delivery)}"):
             assert answer == 202, (delivery, answer)
+
+
+async def test_sigterm_with_a_body_mid_upload_answers_it_before_exiting(
+    processes: Processes, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    """The contract: on SIGTERM the web stops accepting and answers every request in flight."""
+    base = start_web(processes, "web")
+    await wait_until(lambda: healthy(session, f"{base}/healthz"), "web up")
+    web = processes.running["web"]
+    port = int(base.rsplit(":", 1)[1])
+    headers = delivery_headers("pull_request", MERGED, "mid-upload")
+    head = f"POST {HOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(MERGED)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    half = len(MERGED) // 2
+    writer.write(head.encode() + MERGED[:half])
+    await writer.drain()
+
+    async def uploading() -> bool:  # the handler has started: the headers are in, the body is not
+        async with session.get(f"{base}/metrics", headers={"Connection": "close"}) as response:
+            return "hookwise_requests_in_flight 2.0" in await response.text()  # the upload and this request
+
+    await wait_until(uploading, "the upload to be in flight")
+    web.send_signal(signal.SIGTERM)
+    await wait_until(lambda: "stopping: no new connections" in processes.log("web"), "the web to start stopping")
+    assert "answering 1 request(s) in flight" in processes.log("web")
+    try:
+        refused = False
+        (await asyncio.open_connection("127.0.0.1", port))[1].close()
+    except OSError:
+        refused = True
+    assert refused, "a new connection was accepted after SIGTERM"
+
+    writer.write(MERGED[half:])  # the second half arrives after SIGTERM
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status_line.split()[1] in (b"202", b"503"), status_line
+    await wait_until(lambda: web.poll() is not None, "the web process to exit", limit_s=20)
+    assert web.returncode == 0, processes.log("web")
+    if status_line.split()[1] == b"202":
+        assert await redis.exists(f"hookwise:delivery:{guid('mid-upload')}")

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import QUEUE_NAME, deserialize_job
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.sandbox import redis_server
 from bot.web.app import create_app
 from tests.helpers import HOOK, SECRET, delivery_headers, guid, webhook_bytes, with_installation
@@ -252,3 +252,103 @@ def test_web_refuses_to_start_without_a_secret(settings_env: dict[str, str], tmp
     without = {key: value for key, value in settings_env.items() if key != "WEBHOOK_SECRET"}
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
         create_app(load_settings(**without))
+
+
+# -- hostile input: every failure has its status, and 503 means only "Redis could not take the job" --
+
+
+async def test_a_body_whose_content_encoding_does_not_decode_is_400(client: TestClient[Any, Any], redis: Redis) -> None:
+    body = b"\x00\x01 this is not deflate data" * 10
+    headers = {**delivery_headers("pull_request", body), "Content-Encoding": "deflate"}
+    status, answer = await post(client, body, headers)
+    assert status == 400 and "unreadable body" in answer["error"]
+    assert await redis.zcard(QUEUE_NAME) == 0
+
+
+@pytest.mark.parametrize(
+    "delivery",
+    ["abc def*", "not-a-guid", "../../etc/passwd", "72d3162e-cc78-11e3-81ab-4c9367dc095", "é" * 36, "x" * 500],
+)
+async def test_a_delivery_id_that_is_not_guid_like_is_400(
+    client: TestClient[Any, Any], redis: Redis, delivery: str
+) -> None:
+    headers = delivery_headers("pull_request", MERGED)
+    headers["X-GitHub-Delivery"] = delivery
+    status, answer = await post(client, MERGED, headers)
+    assert status == 400 and "GUID" in answer["error"]
+    assert await redis.zcard(QUEUE_NAME) == 0 and not [key async for key in redis.scan_iter("hookwise:*")]
+
+
+@pytest.mark.parametrize("delivery", ["72d3162e-cc78-11e3-81ab-4c9367dc0958", "72D3162ECC7811E381AB4C9367DC0958"])
+async def test_guids_with_and_without_dashes_are_accepted(client: TestClient[Any, Any], delivery: str) -> None:
+    headers = delivery_headers("pull_request", MERGED)
+    headers["X-GitHub-Delivery"] = delivery
+    assert (await post(client, MERGED, headers))[0] == 202
+
+
+@pytest.mark.parametrize(
+    ("event", "change"),
+    [
+        ("pull_request", {"comment": {"id": 1, "body": None, "user": {"login": "x"}}}),
+        ("pull_request", {"comment": {"body": None}}),
+        ("pull_request", {"sender": {"login": "octocat", "id": 123456789012, "type": "User"}}),
+        ("pull_request", {"sender": None}),
+        ("pull_request", {"installation": {"id": 2**70}}),
+        ("issues", {"issue": {"number": 10**15, "title": None, "pull_request": None}, "action": "opened"}),
+        ("issues", {"action": "labeled", "label": None, "issue": {"number": 1}}),
+        ("issue_comment", {"action": "created", "comment": {"id": 5, "body": None, "user": {"login": "a"}}}),
+    ],
+)
+async def test_odd_but_signed_payloads_are_answered_never_with_a_5xx(
+    client: TestClient[Any, Any], event: str, change: dict[str, Any]
+) -> None:
+    body = json.dumps({**json.loads(MERGED), **change}).encode()
+    status, _ = await post(client, body, delivery_headers(event, body))
+    assert status in (200, 202, 400), status
+
+
+async def test_two_thousand_hostile_signed_requests_get_no_5xx_while_redis_is_up(client: TestClient[Any, Any]) -> None:
+    import random
+
+    rng = random.Random(2000)
+    sources = [MERGED, with_installation(webhook_bytes("issues/opened.json"))]
+    sources.append(with_installation(webhook_bytes("issue_comment/created.on-pull-request.json")))
+    oddities: list[Any] = [None, "", "x" * 3000, 10**12, -1, 2**64, 1.5, True, [], {}, {"a": [None]}, "@hookwise help"]
+    statuses: dict[int, int] = {}
+    for _ in range(2000):
+        payload = json.loads(rng.choice(sources))
+        node, key = payload, rng.choice(list(payload))
+        for _depth in range(rng.randint(0, 2)):  # reach into nested objects too
+            if isinstance(node[key], dict) and node[key]:
+                node, key = node[key], rng.choice(list(node[key]))
+        node[key] = rng.choice(oddities)
+        body = json.dumps(payload).encode()
+        event = rng.choice(["pull_request", "issues", "issue_comment", "push", "ping"])
+        status, _ = await post(client, body, delivery_headers(event, body))
+        statuses[status] = statuses.get(status, 0) + 1
+    assert set(statuses) <= {200, 202, 400}, statuses
+
+
+async def test_a_bug_is_logged_with_its_delivery_and_answered_400_not_5xx(
+    aiohttp_client: Any, settings: Settings, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.adapters.store.ledger import Ledger
+    from bot.core.job import Job
+    from bot.web.keys import LEDGER
+
+    class BrokenLedger(Ledger):
+        async def accept(self, job: Job, *, replay: bool = False) -> Any:
+            raise RuntimeError("a bug in hookwise")
+
+    async def break_the_ledger(app: Any) -> None:
+        app[LEDGER] = BrokenLedger(app[LEDGER]._redis)
+
+    app = create_app(settings)
+    app.on_startup.append(break_the_ledger)
+    client = await aiohttp_client(app)
+    headers = delivery_headers("pull_request", MERGED, "the-bug")
+    status, answer = await post(client, MERGED, headers)
+    assert status == 400 and answer == {"error": "could not process this delivery; it was not accepted"}
+    [logged] = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert guid("the-bug") in logged.getMessage() and logged.exc_info is not None
+    assert await redis.zcard(QUEUE_NAME) == 0

@@ -11,7 +11,8 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Ledger
 from bot.config import Settings
-from bot.web.keys import LEDGER, METRICS, REDIS, SECRETS, SETTINGS
+from bot.web.drain import Drain
+from bot.web.keys import DRAIN, LEDGER, METRICS, REDIS, SECRETS, SETTINGS
 from bot.web.metrics import WebMetrics
 from bot.web.webhook import MAX_BODY_BYTES, handle_webhook
 
@@ -39,6 +40,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[DRAIN].draining:
+        return web.json_response({"status": "stopping"}, status=503)
     try:
         await request.app[REDIS].ping()
     except (RedisError, OSError, TimeoutError) as exc:
@@ -54,10 +57,13 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     settings.check_web()
     # A little over GitHub's cap, so an oversized body is refused by our own check with a JSON 413.
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    drain = Drain()
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[drain.middleware])
+    app[DRAIN] = drain
     app[SETTINGS] = settings
     app[SECRETS] = settings.webhook_secrets()
     app[METRICS] = WebMetrics()
+    app[METRICS].in_flight.set_function(lambda: drain.in_flight)
     app.cleanup_ctx.append(_redis_ctx)
     app.router.add_post(settings.WEBHOOK_PATH, handle_webhook)
     app.router.add_get("/healthz", healthz)

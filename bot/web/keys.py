@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import Ledger
 from bot.config import Settings
+from bot.web.drain import Drain
 from bot.web.metrics import WebMetrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -14,3 +15,4 @@ REDIS = web.AppKey("redis", Redis)
 LEDGER = web.AppKey("ledger", Ledger)
 METRICS = web.AppKey("metrics", WebMetrics)
 SECRETS = web.AppKey("webhook_secrets", list[bytes])
+DRAIN = web.AppKey("drain", Drain)

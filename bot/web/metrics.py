@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -22,6 +22,10 @@ class WebMetrics:
             "Time to answer a webhook delivery",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+        )
+
+        self.in_flight = Gauge(
+            "hookwise_requests_in_flight", "Requests being read or answered right now", registry=self.registry
         )
 
     def render(self) -> bytes:

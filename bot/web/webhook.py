@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Accepted
@@ -59,8 +60,9 @@ async def _read_body(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise Rejected(413, "body over 25 MiB", "too_large") from exc
-    except HttpProcessingError as exc:  # e.g. a Content-Encoding whose bytes do not decode
-        raise Rejected(400, f"unreadable body: {exc.message or type(exc).__name__}", "bad_request") from exc
+    except (RequestPayloadError, HttpProcessingError) as exc:  # e.g. a Content-Encoding that does not decode
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise Rejected(400, f"unreadable body: {reason[:200]}", "bad_request") from exc
 
 
 async def _read_verified(request: web.Request) -> tuple[str, str, bytes | str]:
