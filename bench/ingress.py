@@ -303,7 +303,8 @@ def redis_for_bench(db: int) -> Iterator[tuple[str, str]]:
     try:
         if client.dbsize():
             raise RuntimeError(f"{where} is not empty; pass --redis-db with the index of an empty db")
-        version = client.info("server").get("redis_version", "?")
+        info: Any = client.info("server")
+        version = info.get("redis_version", "?")
         yield url, f"{where} (Redis {version}{', pinned to core 1' if started else ''})"
     finally:
         for pattern in BENCH_KEY_PATTERNS:

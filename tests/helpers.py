@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 from arq.worker import Worker
+from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.core import signature
@@ -149,6 +150,12 @@ def seed_issue(github: GitHubSandbox) -> None:
     """GitHub's `issues.opened` example's repository and issue, with GitHub's default labels."""
     github.seed_from_payload(json.loads(ISSUE))
     github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
+
+
+async def delivery_state(redis: Redis, delivery_id: str) -> bytes | None:
+    """The ledger's `state` of a delivery, as Redis holds it (b"queued", b"done", b"failed")."""
+    raw: Any = await redis.hget(f"hookwise:delivery:{delivery_id}", "state")  # type: ignore[misc]
+    return raw if isinstance(raw, bytes | None) else str(raw).encode()
 
 
 # -- waiting and running ---------------------------------------------------------------------------------

@@ -256,4 +256,4 @@ def test_worker_does_not_need_the_webhook_secret(pem: str) -> None:
 def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError
-        settings.PORT = 1  # type: ignore[misc]
+        settings.PORT = 1

@@ -248,4 +248,5 @@ async def test_every_worker_log_line_names_its_delivery_installation_and_reposit
     ]
     assert any("outcome=done" in r.getMessage() for r in lines)
     for record in lines:
-        assert record.context == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}", record.getMessage()
+        context = getattr(record, "context", None)
+        assert context == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}", record.getMessage()

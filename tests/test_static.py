@@ -1,4 +1,5 @@
-"""Types and lint are part of the test command: `mypy --strict` on bot/ and ruff on everything."""
+"""Types, lint and the layers are part of the test command: `mypy --strict` and ruff on bot/,
+tests/ and bench/, and import-linter's contracts (pyproject.toml) on the import graph."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_mypy_strict_is_clean() -> None:
-    result = _run("mypy", "bot")
+    result = _run("mypy", "--strict", "bot", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -23,7 +24,16 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_imports_point_inward() -> None:
+    """The core imports no I/O library; the web never loads arq, anthropic or gidgethub; nothing
+    in the product imports the sandbox; composition roots, web and worker, adapters, core."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
 def test_web_process_never_loads_the_ai_sdk() -> None:
-    code = "import sys, bot.web.app, bot.web.webhook; print('anthropic' in sys.modules, 'arq' in sys.modules)"
+    code = "import sys, bot.web.app, bot.web.serve; print('anthropic' in sys.modules, 'arq' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["False", "False"], result.stderr

@@ -16,7 +16,7 @@ from bot.adapters.store.ledger import QUEUE_NAME, deserialize_job
 from bot.config import ConfigError, Settings, load_settings
 from bot.sandbox import redis_server
 from bot.web.app import create_app
-from tests.helpers import HOOK, SECRET, delivery_headers, guid, webhook_bytes, with_installation
+from tests.helpers import HOOK, SECRET, delivery_headers, delivery_state, guid, webhook_bytes, with_installation
 
 MERGED = webhook_bytes("pull_request/closed.merged.app.json")
 
@@ -51,7 +51,7 @@ async def test_merged_pr_is_queued_with_a_slim_json_job(client: TestClient[Any, 
         "number": 2,
     }
     assert len(json.dumps(job)) < len(MERGED) / 10  # only what the worker needs travels
-    assert await redis.hget(f"hookwise:delivery:{d1}", b"state") == b"queued"
+    assert await delivery_state(redis, d1) == b"queued"
     assert 3 * 24 * 3600 < await redis.ttl(f"hookwise:delivery:{d1}") <= 4 * 24 * 3600
 
 
