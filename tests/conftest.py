@@ -14,17 +14,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
+from bot.adapters.llm import AnthropicLLM
 from bot.config import Settings, load_settings
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server
 from bot.web.app import create_app
+from bot.worker.deps import Deps
+from bot.worker.settings import anthropic_client, build_deps
 from tests.helpers import APP_ID, ROOT, SECRET, Processes
 
 TEST_DB = 13  # on a shared REDIS_URL, stay off the databases an application would use
@@ -126,3 +130,17 @@ def processes(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Processe
     running = Processes(env, tmp_path)
     yield running
     running.stop_all()
+
+
+@pytest.fixture
+async def deps(
+    settings: Settings, redis: Redis, github: github_sandbox.GitHubSandbox, model: anthropic_sandbox.AnthropicSandbox
+) -> AsyncIterator[Deps]:
+    """What a handler gets in the worker, built the worker's way, over the sandboxes: the unit
+    tier calls the actions directly with it (no web app, no arq)."""
+    async with aiohttp.ClientSession() as session:
+        client = anthropic_client(settings)
+        try:
+            yield build_deps(settings, session, redis, AnthropicLLM(client, settings.ANTHROPIC_MODEL), lock_ttl_s=30)
+        finally:
+            await client.close()

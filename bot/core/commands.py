@@ -162,5 +162,3 @@ def _command_pattern(slug_pattern: str) -> re.Pattern[str]:
         rf"^ {{0,3}}@{slug_pattern}(?:\[bot\])?[ \t]+(?P<word>[^\W\d_][\w-]*)(?![\w-])(?P<rest>.*)$",
         re.IGNORECASE,
     )
-
-
