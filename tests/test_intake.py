@@ -143,13 +143,19 @@ def test_missing_repository_is_ignored() -> None:
 # -- issues --------------------------------------------------------------------------------------
 
 
-def test_opened_issue_is_work() -> None:
-    decision = decide("issues", _with_installation("issues/opened.json"))
+@pytest.mark.parametrize("relpath", ["issues/opened.json", "issues/opened.with-empty-body.json"])
+def test_opened_issue_is_work(relpath: str) -> None:
+    decision = decide("issues", _with_installation(relpath))
     assert isinstance(decision, Work)
     assert (decision.event, decision.action, decision.target) == ("issues", "opened", 1)
     assert decision.repository == "Codertocat/Hello-World"
     assert isinstance(decision.job, TriageJob) and decision.job.number == 1
     assert "body" not in json.loads(dump_job(decision.job))
+
+
+def test_an_issue_opened_in_an_organization_repository_is_work() -> None:
+    decision = decide("issues", _with_installation("issues/opened.with-organization.json"))
+    assert isinstance(decision, Work) and decision.repository.count("/") == 1
 
 
 def test_opened_issue_fixture_without_installation_is_ignored() -> None:

@@ -75,6 +75,29 @@ async def test_same_delivery_again_is_a_duplicate(client: TestClient[Any, Any], 
         ("push", "push/with-installation.json", "ignored"),
         ("label", "label/created.json", "ignored"),
         ("issues", "issues/closed.app.json", "ignored"),
+        *[
+            (path.split("/")[0], path, "ignored")
+            for path in (
+                "installation/created.with-requester.json",
+                "installation/new_permissions_accepted.json",
+                "installation/suspend.json",
+                "installation/unsuspend.json",
+                "installation_repositories/removed.json",
+                "issue_comment/deleted.json",
+                "issues/deleted.json",
+                "issues/reopened.json",
+                "issues/transferred.json",
+                "pull_request/closed.with-organization.json",
+                "pull_request/converted_to_draft.json",
+                "pull_request/edited.json",
+                "pull_request/labeled.json",
+                "pull_request/opened.with-null-body.json",
+                "pull_request/ready_for_review.json",
+                "pull_request/reopened.json",
+                "pull_request/synchronize.json",
+                "pull_request/unlabeled.json",
+            )
+        ],
     ],
 )
 async def test_events_the_bot_does_not_act_on_are_ignored(
