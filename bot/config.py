@@ -24,6 +24,11 @@ class LogLevel(enum.StrEnum):
     ERROR = "error"
 
 
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is the one line the operator sees."""
 
@@ -46,17 +51,29 @@ class Settings(BaseSettings):
     PORT: int = Field(default=3000, ge=0, le=65535)
     REDIS_URL: str = "redis://localhost:6379"
     GITHUB_API_URL: str = "https://api.github.com"
+    GITHUB_URL: str = "https://github.com"  # the web root: the manifest flow of `setup`, and links
     # The SDK reads these itself from the environment; they are here too so a `.env` file works.
     ANTHROPIC_API_KEY: SecretStr | None = None
     ANTHROPIC_BASE_URL: str | None = None
     ANTHROPIC_MODEL: str = DEFAULT_MODEL
+    ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
+    ANTHROPIC_MODEL_SUMMARY: str | None = None
+    MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
     LOG_LEVEL: LogLevel = LogLevel.INFO
+    LOG_FORMAT: LogFormat = LogFormat.TEXT
     DRY_RUN: bool = False
+    STATUS_PASSWORD: SecretStr | None = None  # enables GET /status (HTTP Basic, any user name)
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("LOG_FORMAT", mode="before")
+    @classmethod
+    def _text_unless_json(cls, value: object) -> object:
+        # Probot's variable: `json` means JSON lines; anything else is the default text.
+        return "json" if isinstance(value, str) and value.strip().lower() == "json" else "text"
 
     @field_validator("WEBHOOK_PATH")
     @classmethod
@@ -72,7 +89,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
-    @field_validator("GITHUB_API_URL", "ANTHROPIC_BASE_URL")
+    @field_validator("GITHUB_API_URL", "GITHUB_URL", "ANTHROPIC_BASE_URL")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -85,6 +102,21 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must name a model")
         return value.strip()
+
+    @field_validator("ANTHROPIC_MODEL_TRIAGE", "ANTHROPIC_MODEL_SUMMARY")
+    @classmethod
+    def _task_model(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("STATUS_PASSWORD")
+    @classmethod
+    def _password_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+    def model_for(self, task: str) -> str:
+        """The model of one AI step (`triage` or `summary`): its own setting, else ANTHROPIC_MODEL."""
+        chosen = {"triage": self.ANTHROPIC_MODEL_TRIAGE, "summary": self.ANTHROPIC_MODEL_SUMMARY}.get(task)
+        return chosen or self.ANTHROPIC_MODEL
 
     # -- what each process needs ---------------------------------------------------------------
 
