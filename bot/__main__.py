@@ -49,6 +49,15 @@ def _since(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _period(text: str) -> timedelta:
+    from bot.core.durations import parse_duration
+
+    try:
+        return parse_duration(text, most=timedelta(days=90))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="hookwise, a GitHub App")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     redeliver.add_argument("--since", type=_since, default=None, help="how far back, e.g. 2h, 90m, 3d (at most 3d)")
     redeliver.add_argument("--cap", type=int, default=50, help="at most this many redeliveries")
+    accuracy = commands.add_parser("accuracy", help="triage agreement with maintainers: exact match, precision, recall")
+    accuracy.add_argument("repository", nargs="?", metavar="OWNER/REPO", help="one repository (default: all)")
+    accuracy.add_argument(
+        "--since", type=_period, default=timedelta(days=30), help="how far back, e.g. 7d (default 30d, at most 90d)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -82,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _history(settings, args.count, args.dead)
         elif args.command == "replay":
             return _replay(settings, args.delivery_id)
+        elif args.command == "accuracy":
+            from bot.cli import print_accuracy
+
+            return asyncio.run(print_accuracy(settings, repository=args.repository, since=args.since))
         elif args.command == "redeliver":
             from bot.cli import redeliver as run_redeliver
 

@@ -85,3 +85,23 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
         await redis.aclose()
     print(format_report(report))
     return 1 if report.errors else 0
+
+
+async def print_accuracy(settings: Settings, *, repository: str | None, since: timedelta) -> int:
+    """`python -m bot accuracy`: triage agreement with maintainers, per repository."""
+    from bot.adapters.store.agreement import AgreementStore
+    from bot.core import agreement
+
+    now = time.time()
+    cutoff = now - since.total_seconds()
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        store = AgreementStore(redis)
+        names = [repository] if repository else await store.repositories(since=cutoff)
+        records = [record for name in names for record in await store.records(name, since=cutoff)]
+        policies = await store.policies({record.repository for record in records})
+    finally:
+        await redis.aclose()
+    reports = agreement.report(records, now=now, since_s=since.total_seconds(), policies=policies)
+    print(agreement.format_report(reports))
+    return 0

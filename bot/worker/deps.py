@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.adapters.github import GitHubApp
 from bot.adapters.llm import LLM
+from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.effects import Effects
@@ -26,4 +27,5 @@ class Deps:
     configs: ConfigStore
     permissions: Permissions
     cooldowns: Cooldowns
+    agreement: AgreementStore
     diff_budget_tokens: int = DIFF_BUDGET_TOKENS

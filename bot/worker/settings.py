@@ -12,6 +12,7 @@ from arq.connections import RedisSettings
 
 from bot.adapters.github import GitHubApp
 from bot.adapters.llm import LLM, AnthropicLLM
+from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.effects import Effects
@@ -51,6 +52,7 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         configs=ConfigStore(redis),
         permissions=Permissions(redis),
         cooldowns=Cooldowns(redis),
+        agreement=AgreementStore(redis),
     )
 
 

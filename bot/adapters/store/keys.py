@@ -57,3 +57,26 @@ def config_generation(owner: str) -> str:
 
 def sweep_requested(guid: str) -> str:
     return SWEEP_REQUESTED + guid
+
+# triage agreement (bot/core/agreement.py): what hookwise chose for an issue, and people's changes since
+TRIAGE = "hookwise:triage:"  # + "owner/repo#number": the TriageRecord (JSON, without its changes); 90 days
+TRIAGE_CHANGES = "hookwise:triage-changes:"  # + "owner/repo#number": list of a person's label changes (JSON)
+TRIAGED = "hookwise:triaged:"  # + "owner/repo": sorted set of issue numbers by triage time
+TRIAGED_REPOS = "hookwise:triaged-repos"  # sorted set of "owner/repo" by last triage time
+TRIAGE_POLICY = "hookwise:triage-policy:"  # + "owner/repo": the trust floor and pins its config had
+
+
+def triage(repository: str, number: int) -> str:
+    return f"{TRIAGE}{repository.lower()}#{number}"
+
+
+def triage_changes(repository: str, number: int) -> str:
+    return f"{TRIAGE_CHANGES}{repository.lower()}#{number}"
+
+
+def triaged(repository: str) -> str:
+    return TRIAGED + repository.lower()
+
+
+def triage_policy(repository: str) -> str:
+    return TRIAGE_POLICY + repository.lower()
