@@ -21,6 +21,7 @@ from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
 from bot.web.app import create_app
+from tests.fixtures.diffs import synthetic
 from tests.helpers import (
     ISSUE,
     ISSUE_REPO,
@@ -28,6 +29,7 @@ from tests.helpers import (
     PR_NUMBER,
     PR_REPO,
     deliver,
+    github_files,
     guid,
     run_worker,
     seed_issue,
@@ -159,6 +161,27 @@ async def test_big_pr_stays_within_the_budget_and_says_what_it_did_not_read(
     assert "`static/app.min.js` (not read: generated or minified, +1 \u22120)" in body
     assert "`logo.png` (not read: binary or too large for GitHub to show, +0 \u22120)" in body
     assert re.search(r"`src/module_0\.py` \(read in part: 1 of 1 hunks, \d+ of 4000 changed lines\)", body)
+
+
+async def test_an_unvendoring_and_a_ca_bundle_through_the_pipeline(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    """pip's unvendoring of charset_normalizer (fb71f4c) with certifi's CA bundle (e713282) in the
+    same PR: deleted files and the certificates named, not sent; the modified files read whole."""
+    files = synthetic.load("pip-unvendor-charset-normalizer.json") + synthetic.load("certifi-2022.05.18.json")
+    seed_merged_pr(github, github_files(files))
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+
+    [request] = model.requests
+    prompt = request["messages"][0]["content"]
+    diff = diff_block(request)
+    assert "BEGIN CERTIFICATE" not in prompt and "shown in part" not in diff
+    assert "--- src/pip/_vendor/vendor.txt (modified, " in diff
+    assert "--- src/pip/_vendor/charset_normalizer/" not in diff
+    [comment] = summaries(github)
+    assert "`certifi/cacert.pem` (not read: certificate or key, " in comment["body"]
+    assert "`src/pip/_vendor/charset_normalizer/__init__.py` (not read: deleted, +0 " in comment["body"]
 
 
 async def test_model_text_cannot_ping_or_inject_html(

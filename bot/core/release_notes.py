@@ -216,17 +216,19 @@ def grouped(lines: Iterable[NoteLine]) -> list[tuple[Group, list[NoteLine]]]:
 # -- the model's question -----------------------------------------------------------------------
 
 
-ENTRY_OVERVIEW_CHARS = 300
+ENTRY_TITLE_CHARS = 150
+ENTRY_OVERVIEW_CHARS = 250
 ENTRY_CHANGES = 3
-ENTRY_CHANGE_CHARS = 120
+ENTRY_CHANGE_CHARS = 100
+ENTRY_RISK_CHARS = 120
 
 
 def entries_text(entries: Sequence[Entry]) -> str:
     """The pull requests as the model reads them (untrusted: the caller fences it), one short block
-    each (~700 characters at most, so 150 of them stay near 25k tokens)."""
+    each (900 characters at most, so the 150 of a reply stay under ~35k tokens)."""
     blocks: list[str] = []
     for entry in entries:
-        head = f"#{entry.number} (merged {entry.merged_at[:10]}): {_bounded(entry.title, 200)}"
+        head = f"#{entry.number} (merged {entry.merged_at[:10]}): {_bounded(entry.title, ENTRY_TITLE_CHARS)}"
         summary = entry.summary
         if summary is None:
             blocks.append(f"{head}\n  (no summary: its line will be its title; choose its group)")
@@ -238,7 +240,7 @@ def entries_text(entries: Sequence[Entry]) -> str:
         ]
         lines += [f"  - {_bounded(change, ENTRY_CHANGE_CHARS)}" for change in summary.changes[:ENTRY_CHANGES]]
         if summary.risk_notes.strip():
-            lines.append(f"  risk notes: {_bounded(summary.risk_notes, 150)}")
+            lines.append(f"  risk notes: {_bounded(summary.risk_notes, ENTRY_RISK_CHARS)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
