@@ -16,9 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 
 DEFAULT_MODEL = "claude-haiku-5-5"
-# A summary call's fixed parts (system prompt, tool schema, the clipped description, commits and
-# list of files not shown, the repository's instructions) stay well under this many tokens, so a
-# ceiling this high always leaves the diff a part of it (tests/test_summary_budget.py measures it).
+# A summary call's parts other than the diff (system prompt, tool schema, the description, commits
+# and list of files not shown, clipped in tokens, and the repository's instructions) take ~10k
+# tokens at worst, so a ceiling this high always leaves the diff a real part of the call
+# (tests/test_summary_budget.py measures it on prose, CJK, emoji, base64 and hex).
 MIN_PROMPT_CEILING_TOKENS = 20_000
 """Small and fast: a summary of a budgeted diff and a choice among existing labels do not need more."""
 

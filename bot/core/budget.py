@@ -1,18 +1,34 @@
 """The bounds of a summary request's text other than the diff. Pure.
 
 The diff has its own budget, in tokens (bot/core/diff_budget.py); the PR's description, its
-commit messages and the list of files not shown are clipped here, so the rest of a call is bounded
-too and the whole call stays under SUMMARY_MAX_INPUT_TOKENS (docs/summary-budget.md).
+commit messages and the list of files not shown are clipped here, in characters and in estimated
+tokens (emoji or CJK text costs 1.5-3 tokens a character), so the rest of a call is bounded
+whatever it is written in, and the whole call stays under SUMMARY_MAX_INPUT_TOKENS
+(docs/summary-budget.md).
 """
 
 from __future__ import annotations
 
-BODY_CHARS = 6_000
-COMMITS_CHARS = 4_000
-SKIPPED_CHARS = 3_000
+from bot.core.tokens import estimate_tokens
+
+TITLE_CHARS = 256  # GitHub's own limit on a title
+BODY_CHARS, BODY_TOKENS = 6_000, 1_500
+COMMITS_CHARS, COMMITS_TOKENS = 4_000, 1_000
+SKIPPED_CHARS, SKIPPED_TOKENS = 3_000, 1_000
 CLIP_NOTE = "\n… [cut]"
 
 
-def clip(text: str, limit: int) -> str:
-    """`text` within `limit` characters, saying where it was cut."""
-    return text if len(text) <= limit else text[: max(limit - len(CLIP_NOTE), 0)] + CLIP_NOTE
+def clip(text: str, limit: int, *, tokens: int | None = None) -> str:
+    """`text` within `limit` characters (and `tokens` estimated tokens), saying where it was cut."""
+    if len(text) > limit:
+        text = text[: max(limit - len(CLIP_NOTE), 0)] + CLIP_NOTE
+    if tokens is None or estimate_tokens(text) <= tokens:
+        return text
+    low, high = 0, len(text)  # the longest prefix that fits with the note
+    while low < high:
+        middle = (low + high + 1) // 2
+        if estimate_tokens(text[:middle] + CLIP_NOTE) <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + CLIP_NOTE

@@ -22,7 +22,8 @@ from bot.core.tokens import estimate_tokens
 from bot.worker.deps import Deps
 
 TOOL = "record_summary"
-REFITS = 3  # fits of the diff at most, each smaller by what the whole prompt was over its ceiling
+REFITS = 3  # fits again at most, each smaller by what the whole call was over its ceiling, and a margin
+REFIT_MARGIN = 200
 
 
 class Draft(BaseModel):
@@ -104,12 +105,15 @@ def fit_question(
     tokens = diff_budget(diff_tokens, ceiling=ceiling, rest=rest)
     diff = fit_diff(files, tokens, exclude_paths)
     question = question_for(diff)
-    for _ in range(REFITS - 1):
+    for _ in range(REFITS):
         over = question_tokens(question) - ceiling
         if over <= 0:
-            break
-        tokens = max(0, tokens - over)
+            return diff, question
+        tokens = max(0, tokens - over - REFIT_MARGIN)
         diff = fit_diff(files, tokens, exclude_paths)
+        question = question_for(diff)
+    if question_tokens(question) > ceiling:  # never seen: the rest alone is bounded well under any ceiling
+        diff = fit_diff(files, 0, exclude_paths)
         question = question_for(diff)
     return diff, question
 
@@ -124,12 +128,12 @@ def _question(
         ),
         user=prompts.user.safe_substitute(
             repository=repository,
-            title=fence(pull.title),
-            body=fence(budget.clip(pull.body, budget.BODY_CHARS)),
-            commits=fence(budget.clip("\n---\n".join(commits), budget.COMMITS_CHARS)),
+            title=fence(pull.title[: budget.TITLE_CHARS]),
+            body=fence(budget.clip(pull.body, budget.BODY_CHARS, tokens=budget.BODY_TOKENS)),
+            commits=fence(budget.clip("\n---\n".join(commits), budget.COMMITS_CHARS, tokens=budget.COMMITS_TOKENS)),
             coverage=diff.coverage(names=False),
             diff=fence(diff.text),
-            skipped=fence(budget.clip(diff.not_shown_text(), budget.SKIPPED_CHARS)),
+            skipped=fence(budget.clip(diff.not_shown_text(), budget.SKIPPED_CHARS, tokens=budget.SKIPPED_TOKENS)),
         ),
         answer=PullSummary,
         tool_name=TOOL,
