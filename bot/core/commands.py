@@ -10,6 +10,10 @@ The web process does not know the App's slug (it makes no GitHub call), so it as
 `might_hold_command`, which is this same grammar with any slug: a comment it drops is one no slug
 could make a command of, and the worker's `parse_commands` never sees a command the web dropped.
 
+`release-notes` is the one command that reads the rest of its line, `since TAG`
+(`@hookwise release-notes since v1.2.0`): it is kept as the command's `argument` (ARGUMENTS), and
+bot/core/release_notes.py's `parse_since` reads it.
+
 Where the markup is ambiguous the parser leans towards "not a command": a missed command costs the
 user one more comment, a phantom one costs a model call nobody asked for.
 """
