@@ -112,7 +112,7 @@ def fit_question(
         tokens = max(0, tokens - over - REFIT_MARGIN)
         diff = fit_diff(files, tokens, exclude_paths)
         question = question_for(diff)
-    if question_tokens(question) > ceiling:  # never seen: the rest alone is bounded well under any ceiling
+    if question_tokens(question) > ceiling:  # the last resort (not reached on tests/test_summary_budget.py's cases)
         diff = fit_diff(files, 0, exclude_paths)
         question = question_for(diff)
     return diff, question
