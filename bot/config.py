@@ -13,7 +13,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+
 DEFAULT_MODEL = "claude-haiku-5-5"
+# A summary call's parts other than the diff (system prompt, tool schema, the description, commits
+# and list of files not shown, clipped in tokens, and the repository's instructions) take ~10k
+# tokens at worst, so a ceiling this high always leaves the diff a real part of the call
+# (tests/test_summary_budget.py measures it on prose, CJK, emoji, base64 and hex).
+MIN_PROMPT_CEILING_TOKENS = 20_000
 """Small and fast: a summary of a budgeted diff and a choice among existing labels do not need more."""
 
 
@@ -59,6 +66,11 @@ class Settings(BaseSettings):
     ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
     ANTHROPIC_MODEL_SUMMARY: str | None = None
     MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
+    # The summary's diff budget and the hard ceiling of one summary call (docs/summary-budget.md).
+    SUMMARY_DIFF_TOKENS: int = Field(default=DEFAULT_DIFF_BUDGET_TOKENS, ge=1_000, le=150_000)
+    SUMMARY_MAX_INPUT_TOKENS: int = Field(
+        default=DEFAULT_PROMPT_CEILING_TOKENS, ge=MIN_PROMPT_CEILING_TOKENS, le=190_000
+    )
     LOG_LEVEL: LogLevel = LogLevel.INFO
     LOG_FORMAT: LogFormat = LogFormat.TEXT
     DRY_RUN: bool = False

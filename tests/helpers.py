@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.core import signature
+from bot.core.diff_budget import PullFile
 from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
@@ -150,6 +151,35 @@ def seed_issue(github: GitHubSandbox) -> None:
     """GitHub's `issues.opened` example's repository and issue, with GitHub's default labels."""
     github.seed_from_payload(json.loads(ISSUE))
     github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
+
+
+def github_files(files: list[PullFile]) -> list[dict[str, Any]]:
+    """`GET .../pulls/{n}/files` items for `files` (tests/fixtures/diffs' shape is GitHub's)."""
+    return [{**f.model_dump(exclude_none=True), "changes": f.changed_lines} for f in files]
+
+
+def merged_pull(number: int, title: str, merged_at: str, *, body: str = "", base: str | None = None) -> dict[str, Any]:
+    """The real merged-PR delivery's pull request, as pull request `number` merged at `merged_at`
+    (into the default branch, or into `base`)."""
+    pull: dict[str, Any] = json.loads(MERGED)["pull_request"]
+    html = f"https://github.com/{PR_REPO}/pull/{number}"
+    pull.update(
+        number=number, title=title, body=body, merged_at=merged_at, closed_at=merged_at, updated_at=merged_at,
+        html_url=html, url=f"https://api.github.com/repos/{PR_REPO}/pulls/{number}", id=pull["id"] + number,
+        merge_commit_sha=f"{number:040x}",
+    )  # fmt: skip
+    if base is not None:
+        pull["base"] = {**pull["base"], "ref": base}
+    return pull
+
+
+def seed_merged_pulls(github: GitHubSandbox, pulls: list[dict[str, Any]]) -> None:
+    """More pull requests in the merged-PR delivery's repository, each with one file and commit."""
+    github.seed_from_payload(json.loads(MERGED))
+    for pull in pulls:
+        files = [{"filename": "README.md", "status": "modified", "additions": 1, "patch": "@@ -1 +1 @@\n-a\n+b"}]
+        commits = [{"sha": pull["merge_commit_sha"], "commit": {"message": pull["title"]}}]
+        github.add_pull(PR_REPO, pull, files=files, commits=commits)
 
 
 async def delivery_state(redis: Redis, delivery_id: str) -> bytes | None:

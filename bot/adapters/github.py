@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 import aiohttp
 import gidgethub
@@ -27,8 +28,9 @@ from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.config import Settings
-from bot.core.budget import FileChange
+from bot.core.diff_budget import PullFile
 from bot.core.errors import HookwiseError, PermanentError, TransientError
+from bot.core.release_notes import MergedPull, parse_time
 from bot.core.render import has_marker
 
 log = logging.getLogger("hookwise.github")
@@ -66,6 +68,17 @@ class PullDetails:
     merged: bool
     merge_commit_sha: str | None
     author: str
+    merged_at: str | None = None  # ISO 8601, GitHub's `2026-11-30T12:00:00Z`
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A published release (`GET /repos/{owner}/{repo}/releases/latest` or `.../releases/tags/{tag}`)."""
+
+    tag_name: str
+    name: str
+    created_at: str  # GitHub: the date of the commit the release was made from
+    published_at: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,20 +291,15 @@ class Repo:
             merged=bool(raw.get("merged")),
             merge_commit_sha=raw.get("merge_commit_sha"),
             author=str((raw.get("user") or {}).get("login", "")),
+            merged_at=raw.get("merged_at"),
         )
 
-    async def pull_files(self, number: int, *, limit: int = 3000) -> list[FileChange]:
-        files: list[FileChange] = []
+    async def pull_files(self, number: int, *, limit: int = 3000) -> list[PullFile]:
+        """The PR's files as GitHub lists them (at most 3,000: GitHub's own cap), renames' previous
+        paths included."""
+        files: list[PullFile] = []
         async for raw in self._list(f"/pulls/{number}/files"):
-            files.append(
-                FileChange(
-                    filename=str(raw["filename"]),
-                    status=str(raw.get("status", "modified")),
-                    additions=int(raw.get("additions", 0)),
-                    deletions=int(raw.get("deletions", 0)),
-                    patch=raw.get("patch"),
-                )
-            )
+            files.append(PullFile.model_validate(raw))
             if len(files) >= limit:
                 break
         return files
@@ -303,6 +311,59 @@ class Repo:
             if len(messages) >= limit:
                 break
         return messages
+
+    async def latest_release(self) -> Release | None:
+        """The latest published full release (not a draft or prerelease), None when there is none."""
+        return await self._release("/releases/latest")
+
+    async def release_by_tag(self, tag: str) -> Release | None:
+        """The published release of `tag`, None when the tag has none."""
+        return await self._release(f"/releases/tags/{quote(tag, safe='')}")
+
+    async def _release(self, path: str) -> Release | None:
+        try:
+            raw = await self._get(path)
+        except PermanentError as exc:
+            if _not_found(exc):
+                return None
+            raise
+        return Release(
+            tag_name=str(raw.get("tag_name") or ""),
+            name=str(raw.get("name") or ""),
+            created_at=str(raw.get("created_at") or raw.get("published_at") or ""),
+            published_at=raw.get("published_at"),
+        )
+
+    async def commit_date(self, ref: str) -> str | None:
+        """When the commit `ref` (a tag, branch or SHA) was committed; None when there is no such
+        ref (GitHub answers 404, or 422 "No commit found")."""
+        try:
+            raw = await self._get(f"/commits/{quote(ref, safe='')}")
+        except PermanentError as exc:
+            if exc.status in (404, 422):
+                return None
+            raise
+        commit = raw.get("commit") or {}
+        date = (commit.get("committer") or {}).get("date") or (commit.get("author") or {}).get("date")
+        return str(date) if date else None
+
+    async def merged_pulls_since(self, since: str, *, scan: int) -> list[MergedPull]:
+        """Pull requests merged into the default branch after `since` (ISO 8601), newest update
+        first: the closed ones by last update, read until one was last updated before `since`
+        (a PR merged later was updated later) or `scan` were read."""
+        after = parse_time(since)
+        found: list[MergedPull] = []
+        read = 0
+        async for raw in self._list("/pulls?state=closed&sort=updated&direction=desc"):
+            read += 1
+            if parse_time(str(raw.get("updated_at") or "")) < after or read > scan:
+                break
+            merged_at = raw.get("merged_at")
+            base = raw.get("base") or {}
+            default = (base.get("repo") or {}).get("default_branch")
+            if merged_at and (default is None or base.get("ref") == default):
+                found.append(MergedPull(int(raw["number"]), str(raw.get("title") or ""), str(merged_at)))
+        return found
 
     async def issue(self, number: int) -> IssueDetails:
         raw = await self._get(f"/issues/{number}")

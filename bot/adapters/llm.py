@@ -2,7 +2,8 @@
 
 Answers come back through a forced tool call whose input schema is the pydantic model's; they are
 validated before anything else sees them. An answer that fails validation is sent back once with
-the validation error (a repair turn); a second failure is `InvalidAnswer`, which is permanent.
+the validation error (a repair turn, unless the question asks for one call only); a second
+failure is `InvalidAnswer`, which is permanent and carries what the calls cost.
 The SDK's exceptions do not leave this module: `model_error` turns them into hookwise's own
 transient or permanent errors (bot/core/errors.py), with the wait the API asked for.
 """
@@ -82,6 +83,7 @@ class Question(Generic[T]):
     tool_description: str
     max_tokens: int = 1500
     schema: dict[str, Any] | None = None  # overrides answer.model_json_schema() (e.g. a label enum)
+    repair: bool = True  # False: one call only; an invalid answer is InvalidAnswer at once
 
 
 class LLM(Protocol):
@@ -106,7 +108,7 @@ class AnthropicLLM:
         messages: list[dict[str, Any]] = [{"role": "user", "content": question.user}]
         input_tokens = output_tokens = cache_write = cache_read = calls = 0
         problem = ""
-        for _turn in range(2):
+        for _turn in range(2 if question.repair else 1):
             try:
                 message: Message = await cast(Any, self._client.messages).create(
                     model=self.model,
@@ -159,7 +161,16 @@ class AnthropicLLM:
                 calls=calls,
             )
             return ModelAnswer(value, usage)
-        raise InvalidAnswer(f"the model's answer failed validation twice: {problem}")
+        spent = ModelUsage(
+            model=self.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_write_tokens=cache_write,
+            cache_read_tokens=cache_read,
+            calls=calls,
+        )
+        times = "twice" if calls > 1 else "once"
+        raise InvalidAnswer(f"the model's answer failed validation {times}: {problem}", usage=spent)
 
 
 def _short_errors(exc: ValidationError) -> str:

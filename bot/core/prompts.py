@@ -39,6 +39,7 @@ class PromptPair:
 class Prompts:
     summary: PromptPair
     triage: PromptPair
+    release_notes: PromptPair
 
     @classmethod
     def load(cls, directory: Path = PROMPTS_DIR) -> Prompts:
@@ -48,4 +49,4 @@ class Prompts:
                 Template((directory / f"{name}.user.md").read_text(encoding="utf-8")),
             )
 
-        return cls(summary=pair("summary"), triage=pair("triage"))
+        return cls(summary=pair("summary"), triage=pair("triage"), release_notes=pair("release_notes"))

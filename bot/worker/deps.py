@@ -11,11 +11,10 @@ from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.permissions import Permissions
+from bot.adapters.store.summaries import SummaryRecords
+from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+from bot.core.grounding import GITHUB_WEB
 from bot.core.prompts import Prompts
-
-# The diff a summary may read, in tokens; with the PR text and instructions a summary request
-# stays under ~12k input tokens however large the pull request is.
-DIFF_BUDGET_TOKENS = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,4 +27,9 @@ class Deps:
     permissions: Permissions
     cooldowns: Cooldowns
     agreement: AgreementStore
-    diff_budget_tokens: int = DIFF_BUDGET_TOKENS
+    summaries: SummaryRecords
+    # SUMMARY_DIFF_TOKENS and SUMMARY_MAX_INPUT_TOKENS: what a summary's diff may take, and the
+    # hard ceiling of the whole call (docs/summary-budget.md).
+    diff_budget_tokens: int = DEFAULT_DIFF_BUDGET_TOKENS
+    max_input_tokens: int = DEFAULT_PROMPT_CEILING_TOKENS
+    web_url: str = GITHUB_WEB  # GITHUB_URL: links to issues and pull requests

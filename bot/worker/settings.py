@@ -19,6 +19,7 @@ from bot.adapters.store.effects import Effects
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.records import Records
+from bot.adapters.store.summaries import SummaryRecords
 from bot.config import Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
@@ -53,6 +54,10 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         permissions=Permissions(redis),
         cooldowns=Cooldowns(redis),
         agreement=AgreementStore(redis),
+        summaries=SummaryRecords(redis, dry_run=settings.DRY_RUN),
+        diff_budget_tokens=settings.SUMMARY_DIFF_TOKENS,
+        max_input_tokens=settings.SUMMARY_MAX_INPUT_TOKENS,
+        web_url=settings.GITHUB_URL,
     )
 
 

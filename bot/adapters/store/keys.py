@@ -21,6 +21,9 @@ LOCK = "hookwise:lock:"  # + "owner/repo#number": redis-py Lock serialising writ
 EFFECT = "hookwise:effect:"  # + effect key: what was done (e.g. the comment id); 30 days
 DRAFT = "hookwise:draft:"  # + job and effect: a model answer a retry reuses; 1 hour
 
+# what release notes are made of
+SUMMARY_RECORD = "hookwise:summary-record:"  # + "owner/repo#number": the posted summary, compact (JSON); 183 days
+
 # caches shared by every worker
 CONFIG_GENERATION = "hookwise:config-gen:"  # + owner: bumped by a push that changes a config file
 PERMISSION = "hookwise:permission:"  # + "owner/repo:login": "permission|role"; 5 minutes
@@ -41,6 +44,10 @@ def record(delivery_id: str) -> str:
 
 def target(repository: str, number: int) -> str:
     return f"{repository}#{number}"
+
+
+def summary_record(repository: str, number: int) -> str:
+    return f"{SUMMARY_RECORD}{repository.lower()}#{number}"
 
 
 def permission(repository: str, login: str) -> str:

@@ -1,4 +1,4 @@
-"""Maintainer commands in comments (`@slug summarize | triage | help`).
+"""Maintainer commands in comments (`@slug summarize | triage | release-notes [since TAG] | help`).
 
 Only people with write, maintain or admin permission may run them; anyone else (and every bot)
 gets nothing at all - no reply, no reaction, no model call - so commands cannot spam or spend. An
@@ -13,6 +13,7 @@ from bot.core import render, retry
 from bot.core.job import CommandJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
+from bot.worker.actions.release_notes import release_notes
 from bot.worker.actions.summarize import summarize
 from bot.worker.actions.triage import triage
 from bot.worker.deps import Deps
@@ -51,8 +52,11 @@ async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
     return await repo.create_comment(number, body)
 
 
-async def _run(command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps) -> tuple[str | None, Outcome | None]:
-    """Run one command: the reply text it answers with, if any, and what a summary or triage did."""
+async def _run(
+    command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps, job_try: int
+) -> tuple[str | None, Outcome | None]:
+    """Run one command: the reply text it answers with, if any, and what a summary, triage or the
+    release notes did."""
     slug = await deps.github.slug()
     if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
         return help_reply(slug, await deps.configs.get(repo)), None
@@ -62,6 +66,10 @@ async def _run(command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps) ->
     if not await deps.cooldowns.claim(repo.full_name, job.number, command.kind.value, job.delivery_id):
         thing = "pull request" if job.is_pull_request else "issue"
         return COOLDOWN_TEXT.format(word=command.kind.value, thing=thing), None
+    if command.kind is cmd.CommandKind.RELEASE_NOTES:
+        return await release_notes(
+            repo, job.number, command.argument, slug=slug, deps=deps, delivery_id=job.delivery_id, job_try=job_try
+        )
     act = summarize if command.kind is cmd.CommandKind.SUMMARIZE else triage
     done = await act(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=True)
     config = await deps.configs.get(repo)
@@ -85,7 +93,7 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
     usage: list[ModelUsage] = []
     try:
         for command in commands:
-            text, done = await _run(command, job, repo, deps)
+            text, done = await _run(command, job, repo, deps, job_try)
             if text:
                 replies.append(text)
             if done is not None:
