@@ -10,7 +10,7 @@ import aiohttp
 from anthropic import AsyncAnthropic
 from arq.connections import RedisSettings
 
-from bot.adapters.github import GitHubApp
+from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.llm import LLM, AnthropicLLM
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
@@ -42,9 +42,18 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
     )
 
 
-def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM, *, lock_ttl_s: float) -> Deps:
+def build_deps(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    redis: Any,
+    llm: LLM,
+    *,
+    lock_ttl_s: float,
+    journal: Journal | None = None,
+) -> Deps:
+    """What the handlers get; `journal` (for `receive`) collects every write to GitHub, made or dry."""
     return Deps(
-        github=GitHubApp.from_settings(session, settings),
+        github=GitHubApp.from_settings(session, settings, journal=journal),
         llm=llm,
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),

@@ -75,6 +75,7 @@ class Routes(Auth, FailureInjection):
         r.add_post(f"{repo}/issues/comments/{cid}/reactions", self._create_reaction)
         r.add_get(f"{repo}/collaborators/{{user}}/permission", self._get_permission)
         r.add_get(f"{repo}/contents/{{path:.+}}", self._get_contents)
+        self.manifest.add_routes(app)  # the manifest flow's pages and `POST /app-manifests/{code}/conversions`
         return app
 
     @web.middleware
@@ -94,6 +95,8 @@ class Routes(Auth, FailureInjection):
                 response = await handler(request)
             except _ApiError as exc:
                 response = self._json(exc.body, status=exc.status)
+            except web.HTTPRedirection as exc:  # the manifest flow's "Create GitHub App" sends the browser back
+                response = web.Response(status=exc.status, headers=exc.headers)
             except web.HTTPException as exc:  # no route / wrong method: GitHub answers 404
                 status = 404 if exc.status in (404, 405) else exc.status
                 response = self._json(
