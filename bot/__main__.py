@@ -97,7 +97,7 @@ def _setup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _receive(args: argparse.Namespace) -> int:
-    from bot.receive import Ignored, ReceiveError, read_delivery, run
+    from bot.receive import Ignored, ReceiveError, check_credentials, read_delivery, run
 
     env = load_settings()
     configure(env.LOG_LEVEL.value, env.LOG_FORMAT)
@@ -115,6 +115,7 @@ def _receive(args: argparse.Namespace) -> int:
             print(f"ignored: {decided.event}: {decided.reason} (the web process would answer 200 ignored)")
             return 0
         settings = load_settings(DRY_RUN=True) if args.dry_run else env
+        check_credentials(settings, model_given=False)
         return asyncio.run(run(settings, decided, out=sys.stdout))
     except ReceiveError as exc:
         print(f"hookwise: receive: {exc}", file=sys.stderr)

@@ -21,25 +21,22 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-import aiohttp
-from arq import Retry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.adapters.github import Write
-from bot.adapters.llm import LLM, AnthropicLLM
-from bot.adapters.store.ledger import Ledger
-from bot.adapters.store.records import JobRecord, Records
+from bot.adapters.store.records import JobRecord
 from bot.config import ConfigError, Settings
 from bot.core import intake, pricing
 from bot.core.job import Job
 from bot.core.outcome import OutcomeKind
 from bot.logs import bound
-from bot.worker.job import JOB_TIMEOUT_S, record_for, run_job
-from bot.worker.settings import GITHUB_TIMEOUT_S, anthropic_client, build_deps
+
+if TYPE_CHECKING:
+    from bot.adapters.github import Write
+    from bot.adapters.llm import LLM
 
 __all__ = ["Ignored", "ReceiveError", "answers", "format_report", "read_delivery", "redis_location", "run"]
 
@@ -126,6 +123,17 @@ async def run(
     origin: str = "receive",
 ) -> int:
     """Run `job` as the worker would, in this process; print what happened; 0 when done or skipped."""
+    # The worker's modules (arq, the AI SDK, gidgethub) load only when there is work: an ignored
+    # event or a bad file is answered without them.
+    import aiohttp
+    from arq import Retry
+
+    from bot.adapters.llm import AnthropicLLM
+    from bot.adapters.store.ledger import Ledger
+    from bot.adapters.store.records import Records
+    from bot.worker.job import JOB_TIMEOUT_S, record_for, run_job
+    from bot.worker.settings import GITHUB_TIMEOUT_S, anthropic_client, build_deps
+
     check_credentials(settings, model_given=llm is not None)
     redis = await _connect(settings.REDIS_URL)
     journal: list[Write] = []
