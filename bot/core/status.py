@@ -251,14 +251,14 @@ header { padding: 14px 24px; border-bottom: 1px solid var(--line); background: v
 header h1 { font-size: 18px; margin: 0; } header .meta { color: var(--muted); }
 main { padding: 16px 24px 32px; max-width: 1400px; }
 h2 { font-size: 15px; margin: 26px 0 8px; } h2 small { font-weight: normal; color: var(--muted); }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(120px, 1fr)); gap: 10px; }
 .tile { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
-.tile b { display: block; font-size: 22px; font-variant-numeric: tabular-nums; }
+.tile b { display: block; font-size: 20px; font-variant-numeric: tabular-nums; }
 .tile span { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: var(--soft); }
-td.num, th.num { text-align: right; white-space: nowrap; }
+td.num, th.num { text-align: right; white-space: nowrap; } td.nw { white-space: nowrap; }
 td.mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600;
   border: 1px solid currentColor; }
@@ -336,14 +336,14 @@ def _delivery_rows(view: StatusView) -> str:
         rows.append(
             "<tr>"
             f'<td class="num" title="{iso(row.finished_at)}">{utc(row.finished_at, view.generated_at)}</td>'
-            f"<td>{_esc(row.event)}{_origin(row.origin)}</td>"
-            f"<td>{_esc(row.repository)}#{row.target}</td>"
+            f'<td class="nw">{_esc(row.event)}{_origin(row.origin)}</td>'
+            f'<td class="nw">{_esc(row.repository)}#{row.target}</td>'
             f'<td><span class="badge {_esc(row.outcome)}">{_esc(row.outcome)}</span>'
             + (f' <span class="muted">try {row.job_try}</span>' if row.job_try > 1 else "")
             + "</td>"
             f"<td>{text}</td>"
             f'<td class="num" title="{_esc(latency_title)}">{duration(latency)}</td>'
-            f"<td>{model}</td>"
+            f'<td class="nw">{model}</td>'
             f'<td class="num">{tokens_cell}</td>'
             f'<td class="num">{_esc(dollars(row.cost_usd))}</td>'
             f'<td class="mono muted" title="{_esc(row.delivery_id)}">{_esc(row.delivery_id[:8])}</td>'
