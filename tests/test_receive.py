@@ -53,6 +53,8 @@ async def test_receive_sandbox_prints_the_summary_it_posted_then_exactly_once_ho
     [record] = await Records(redis).recent(5)
     assert record.origin == "receive --sandbox" and record.outcome == "done" and record.comment_id
     assert record.accepted_at is not None and record.latency_ms is not None
+    code, history = await run_cli(env, tmp_path, "history")
+    assert code == 0 and "summary posted" in history and history.rstrip().endswith("(via receive --sandbox)")
 
     # The same merge again: the effect key in Redis says it was summarised (a new sandbox GitHub
     # does not change that), so nothing is posted twice.

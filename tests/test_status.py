@@ -29,7 +29,7 @@ from bot.adapters.store.status import StatusSources, queue_state
 from bot.config import Settings, load_settings
 from bot.core import pricing
 from bot.core.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
-from bot.sandbox import world
+from bot.sandbox import redis_server, world
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.web.app import create_app
@@ -229,6 +229,14 @@ async def test_status_never_shows_secrets_tokens_or_issue_text(
     assert "token [redacted]" in page and "Bearer [redacted]" in page and "rediss://[redacted]@cache" in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "very long " * 40 not in page  # bounded
+
+
+async def test_status_answers_503_while_redis_is_away(aiohttp_client: Any, status_settings: Settings) -> None:
+    away = status_settings.model_copy(update={"REDIS_URL": f"redis://127.0.0.1:{redis_server.free_port()}"})
+    client = await status_client(aiohttp_client, away)
+    response = await client.get("/status", headers=basic("operator", PASSWORD))
+    assert response.status == 503 and "Redis unavailable" in await response.text()
+    assert (await client.get("/status")).status == 401  # the password is still asked first
 
 
 class Budgets:

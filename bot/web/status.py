@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -26,6 +28,7 @@ from bot.core.status import BudgetUse, RepoAgreement, StatusView, render_page, s
 from bot.web.keys import REDIS, SETTINGS, STATUS_READERS
 
 log = logging.getLogger("hookwise.status")
+T = TypeVar("T")
 
 REALM = 'Basic realm="hookwise status", charset="UTF-8"'
 RECENT = 50
@@ -67,11 +70,14 @@ def authorized(header: str | None, password: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(password.encode()).digest())
 
 
-async def _section(read: object, what: str, problems: list[str]) -> object:
+async def _section(read: Awaitable[Sequence[T]], what: str, problems: list[str]) -> list[T] | None:
+    """A reader's rows; when it fails, None (the section says "not recorded yet") and the reason in
+    `problems`, so one broken source never takes the page down."""
     try:
-        return await read  # type: ignore[misc]
-    except (RedisError, OSError, TimeoutError) as exc:
-        problems.append(f"{what} could not be read: {exc}")
+        return list(await read)
+    except Exception as exc:
+        log.warning("status page: %s could not be read", what, exc_info=not isinstance(exc, RedisError | OSError))
+        problems.append(f"{what} could not be read: {exc or type(exc).__name__}")
         return None
 
 
@@ -88,11 +94,9 @@ async def gather(
     budgets: list[BudgetUse] | None = None
     agreement: list[RepoAgreement] | None = None
     if readers.budgets is not None:
-        got = await _section(readers.budgets.budgets_today(), "today's model budget", problems)
-        budgets = list(got) if isinstance(got, list | tuple) else None
+        budgets = await _section(readers.budgets.budgets_today(), "today's model budget", problems)
     if readers.agreement is not None:
-        got = await _section(readers.agreement.agreement(), "triage agreement", problems)
-        agreement = list(got) if isinstance(got, list | tuple) else None
+        agreement = await _section(readers.agreement.agreement(), "triage agreement", problems)
     return StatusView(
         generated_at=now,
         deliveries=deliveries,

@@ -109,6 +109,7 @@ async def _unreadable(ctx: dict[str, Any], kwargs: dict[str, Any], exc: Unreadab
         target=0,
         installation_id=0,
         job_try=job_try,
+        accepted_at=_accepted_at(ctx),
     )
     record.ended(OutcomeKind.FAILED, exc.reason)
     log.error("delivery=%s failed: %s", delivery_id, exc.reason)
