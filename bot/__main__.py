@@ -112,7 +112,7 @@ def _receive(args: argparse.Namespace) -> int:
             )
         decided = read_delivery(args.event, args.payload, args.delivery)
         if isinstance(decided, Ignored):
-            print(f"ignored: {decided.event}: {decided.reason} (the web process would answer 200 ignored)")
+            print(decided.line)
             return 0
         settings = load_settings(DRY_RUN=True) if args.dry_run else env
         check_credentials(settings, model_given=False)

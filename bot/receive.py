@@ -54,6 +54,11 @@ class Ignored:
     event: str
     reason: str
 
+    @property
+    def line(self) -> str:
+        """What `receive` prints for it (exit status 0: ignoring an event is no failure)."""
+        return f"ignored: {self.event}: {self.reason} (the web process would answer 200 ignored)"
+
 
 def read_delivery(event: str, path: Path, delivery_id: str | None = None) -> Job | Ignored:
     """The job the web would queue for `path`'s payload as an `event` delivery, or why it would not."""

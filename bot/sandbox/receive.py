@@ -40,7 +40,7 @@ async def receive_in_sandbox(event: str, path: Path, *, dry_run: bool, delivery_
     """0 when the job is done or skipped, or the event is ignored; see bot/receive.py for the rest."""
     decided = read_delivery(event, path, delivery_id)
     if isinstance(decided, Ignored):
-        print(f"ignored: {decided.event}: {decided.reason} (the web process would answer 200 ignored)", file=out)
+        print(decided.line, file=out)
         return 0
     raw = path.read_bytes()  # noqa: ASYNC240 - read_delivery has just read it; nothing else runs yet
     env = load_settings()  # LOG_*, REDIS_URL, ANTHROPIC_MODEL...; the App and the accounts are the sandbox's
