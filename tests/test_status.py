@@ -306,6 +306,8 @@ async def test_queue_state_counts_waiting_running_and_deferred_jobs(redis: Redis
         ("https://user:pw@example.com/x", "https://[redacted]@example.com/x"),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- after", "[redacted] after"),
         ("GitHub 404: Not Found", "GitHub 404: Not Found"),
+        ("installation token requested again", "installation token requested again"),
+        ("Authorization: Bearer abcdefghijklmnopqrstuvwx", "Authorization: Bearer [redacted]"),
     ],
 )
 def test_redact_hides_credentials_and_keeps_the_rest(text: str, shown: str) -> None:

@@ -44,7 +44,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{16,}"), REDACTED),
     (re.compile(r"\bsk-(?:ant-)?[A-Za-z0-9_-]{12,}"), REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), REDACTED),
-    (re.compile(r"(?i)\b(bearer|token|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1\2{REDACTED}"),
+    # `Bearer X`, `token X`: X with a digit and 8+ characters, or 16+ ("token requested" stays).
+    (
+        re.compile(r"(?i)\b(bearer|token|basic)(\s+)(?:(?=[\w.~+/=-]*\d)[\w.~+/=-]{8,}|[\w.~+/=-]{16,})"),
+        rf"\1\2{REDACTED}",
+    ),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]+@"), rf"\1{REDACTED}@"),
     (
         re.compile(
