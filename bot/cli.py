@@ -33,6 +33,8 @@ def format_record(record: JobRecord) -> str:
         line += f" — {record.detail}{' (' + done + ')' if done else ''}"
     if record.error:
         line += f" error: {record.error}"
+    if record.origin:
+        line += f" (via {record.origin})"
     return line
 
 

@@ -4,7 +4,10 @@ pipeline tests start from, bounded waits, a worker run, and real `python -m bot`
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -256,9 +259,52 @@ class Processes:
                 process.wait()
 
 
+async def run_cli(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | None = None) -> tuple[int, str]:
+    """Run `python -m bot ...` without blocking this loop (the sandboxes are served by it); the exit
+    code and stdout, with stderr after it when the command failed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, logs = await asyncio.wait_for(process.communicate(stdin), 60)
+    return process.returncode or 0, output.decode() + ("" if process.returncode == 0 else logs.decode())
+
+
 async def healthy(session: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with session.get(url) as response:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+# -- the manifest flow without a browser ------------------------------------------------------------------
+
+
+def form_of(page: str, form_id: str | None = None) -> tuple[str, dict[str, str]]:
+    """The action and the named fields of the page's (first, or `form_id`) form."""
+    start = page.index(f'<form id="{form_id}"' if form_id else "<form")
+    chunk = page[start : page.index("</form>", start)]
+    action = html.unescape(re.search(r'action="([^"]*)"', chunk).group(1))  # type: ignore[union-attr]
+    fields = {
+        html.unescape(m.group(1)): html.unescape(m.group(2))
+        for m in re.finditer(r'name="([^"]+)" value="([^"]*)"', chunk)
+    }
+    return action, fields
+
+
+async def register_over_http(
+    session: aiohttp.ClientSession, setup_url: str, github_url: str
+) -> aiohttp.ClientResponse:
+    """What the browser does in `setup`, without one: the local form, GitHub's form, the redirect back."""
+    async with session.get(setup_url) as start:
+        action, fields = form_of(await start.text(), "register")
+    async with session.post(action, data=fields) as github_page:
+        confirm_action, confirm_fields = form_of(await github_page.text())
+    response = await session.post(github_url + confirm_action, data=confirm_fields)  # follows the redirect
+    await response.read()
+    return response

@@ -285,11 +285,11 @@ async def test_the_whole_prompt_has_a_ceiling_however_large_the_pull_request(
 async def test_every_worker_log_line_names_its_delivery_installation_and_repository(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.logs import _ContextFilter
+    from bot.logs import ContextFilter
 
     seed_merged_pr(github)
     await deliver(client, "pull_request", MERGED, "logged")
-    caplog.handler.addFilter(_ContextFilter())
+    caplog.handler.addFilter(ContextFilter())
     with caplog.at_level(logging.INFO, logger="hookwise"):
         await run_worker(settings)
     lines = [
@@ -299,5 +299,6 @@ async def test_every_worker_log_line_names_its_delivery_installation_and_reposit
     ]
     assert any("outcome=done" in r.getMessage() for r in lines)
     for record in lines:
-        context = getattr(record, "context", None)
-        assert context == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}", record.getMessage()
+        fields = getattr(record, "fields", None)
+        assert fields == {"delivery": guid("logged"), "installation": 461842, "repo": PR_REPO}, record.getMessage()
+        assert getattr(record, "context", None) == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}"

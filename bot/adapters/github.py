@@ -61,6 +61,24 @@ class Label:
 
 
 @dataclass(frozen=True, slots=True)
+class Write:
+    """One write to GitHub, made or (in a dry run) only described: what `receive` prints."""
+
+    kind: str  # "comment" | "edit" | "reaction" | "labels"
+    repository: str
+    number: int | None = None  # the issue or pull request, when the write names it
+    comment_id: int | None = None  # the comment made (0 in a dry run), edited or reacted to
+    body: str = ""
+    labels: tuple[str, ...] = ()
+    reaction: str = ""
+    dry_run: bool = False
+
+
+Journal = list[Write]
+"""Writes in the order they were made; a GitHubApp given one appends every write of its repos."""
+
+
+@dataclass(frozen=True, slots=True)
 class PullDetails:
     number: int
     title: str
@@ -152,13 +170,16 @@ class GitHubApp:
     """The App's identity: JWTs, its slug, and installation tokens reused until near expiry."""
 
     @classmethod
-    def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> GitHubApp:
+    def from_settings(
+        cls, session: aiohttp.ClientSession, settings: Settings, *, journal: Journal | None = None
+    ) -> GitHubApp:
         return cls(
             session,
             app_id=settings.APP_ID or 0,
             private_key=settings.private_key(),
             base_url=settings.GITHUB_API_URL,
             dry_run=settings.DRY_RUN,
+            journal=journal,
         )
 
     def __init__(
@@ -169,8 +190,10 @@ class GitHubApp:
         private_key: str,
         base_url: str,
         dry_run: bool = False,
+        journal: Journal | None = None,
     ) -> None:
         self._session = session
+        self.journal = journal
         self._app_id = str(app_id)
         self._private_key = private_key
         self.base_url = base_url
@@ -241,7 +264,12 @@ class GitHubApp:
         token = await self.installation_token(installation_id)
         cached = GitHubAPI(self._session, USER_AGENT, oauth_token=token, base_url=self.base_url, cache=self._etags)
         return Repo(
-            self._api(token), full_name, bot_login=f"{await self.slug()}[bot]", dry_run=self.dry_run, cached_gh=cached
+            self._api(token),
+            full_name,
+            bot_login=f"{await self.slug()}[bot]",
+            dry_run=self.dry_run,
+            cached_gh=cached,
+            journal=self.journal,
         )
 
 
@@ -249,9 +277,17 @@ class Repo:
     """One repository, through one installation's token."""
 
     def __init__(
-        self, gh: GitHubAPI, full_name: str, *, bot_login: str, dry_run: bool, cached_gh: GitHubAPI | None = None
+        self,
+        gh: GitHubAPI,
+        full_name: str,
+        *,
+        bot_login: str,
+        dry_run: bool,
+        cached_gh: GitHubAPI | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.gh = gh
+        self.journal = journal
         self.cached_gh = cached_gh or gh
         self.full_name = full_name
         self.bot_login = bot_login
@@ -413,7 +449,14 @@ class Repo:
 
     def sibling(self, full_name: str) -> Repo:
         """Another repository through the same installation token (e.g. the owner's `.github`)."""
-        return Repo(self.gh, full_name, bot_login=self.bot_login, dry_run=self.dry_run, cached_gh=self.cached_gh)
+        return Repo(
+            self.gh,
+            full_name,
+            bot_login=self.bot_login,
+            dry_run=self.dry_run,
+            cached_gh=self.cached_gh,
+            journal=self.journal,
+        )
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -422,27 +465,35 @@ class Repo:
             log.info("dry-run: would %s on %s", what, self.full_name)
         return self.dry_run
 
+    def _note(self, kind: str, **what: Any) -> None:
+        if self.journal is not None:
+            self.journal.append(Write(kind, self.full_name, dry_run=self.dry_run, **what))
+
     async def create_comment(self, number: int, body: str) -> int:
         if self._dry(f"comment on #{number} ({len(body)} characters)"):
+            self._note("comment", number=number, comment_id=0, body=body)
             return 0
         raw = await self._post(f"/issues/{number}/comments", {"body": body})
+        self._note("comment", number=number, comment_id=int(raw["id"]), body=body)
         return int(raw["id"])
 
     async def edit_comment(self, comment_id: int, body: str) -> None:
-        if self._dry(f"edit comment {comment_id} ({len(body)} characters)"):
-            return
-        await self._patch(f"/issues/comments/{comment_id}", {"body": body})
+        if not self._dry(f"edit comment {comment_id} ({len(body)} characters)"):
+            await self._patch(f"/issues/comments/{comment_id}", {"body": body})
+        self._note("edit", comment_id=comment_id, body=body)
 
     async def add_reaction(self, comment_id: int, content: str) -> None:
         """React to an issue or PR comment (`eyes`, `rocket`, `confused`); GitHub keeps one each."""
-        if self._dry(f"react {content} to comment {comment_id}"):
-            return
-        await self._post(f"/issues/comments/{comment_id}/reactions", {"content": content})
+        if not self._dry(f"react {content} to comment {comment_id}"):
+            await self._post(f"/issues/comments/{comment_id}/reactions", {"content": content})
+        self._note("reaction", comment_id=comment_id, reaction=content)
 
     async def add_labels(self, number: int, labels: list[str]) -> None:
-        if not labels or self._dry(f"add labels {labels} to #{number}"):
+        if not labels:
             return
-        await self._post(f"/issues/{number}/labels", {"labels": labels})
+        if not self._dry(f"add labels {labels} to #{number}"):
+            await self._post(f"/issues/{number}/labels", {"labels": labels})
+        self._note("labels", number=number, labels=tuple(labels))
 
     async def file_text(self, path: str) -> str | None:
         """A file's text on the default branch (never a PR's head: a PR must not rewrite the bot's

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from anthropic import AsyncAnthropic
 from arq.connections import RedisSettings
 
-from bot.adapters.github import GitHubApp
+from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.llm import LLM, AnthropicLLM
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
@@ -35,6 +36,25 @@ GITHUB_TIMEOUT_S = 20.0
 ARQ_MAX_TRIES = retry.LOCK_WAIT_TRIES + 1
 
 
+# The TLS options redis-py reads from a `rediss://` URL's query (the web and the operator commands
+# connect with redis-py's from_url); arq's `RedisSettings.from_dsn` drops the query, so the worker
+# passes them on itself. `ssl_cert_reqs=none` is what Heroku Redis's self-signed certificate needs.
+REDIS_TLS_QUERY = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's RedisSettings for REDIS_URL, TLS options of a `rediss://` URL's query included."""
+    options = RedisSettings.from_dsn(url)
+    query = parse_qs(urlsplit(url).query)
+    for name in REDIS_TLS_QUERY:
+        if name in query:
+            value: object = query[name][-1]
+            if name == "ssl_check_hostname":
+                value = str(value).lower() in ("1", "true", "yes", "on")
+            setattr(options, name, value)
+    return options
+
+
 def anthropic_client(settings: Settings) -> AsyncAnthropic:
     return AsyncAnthropic(
         api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
@@ -44,9 +64,18 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
     )
 
 
-def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM, *, lock_ttl_s: float) -> Deps:
+def build_deps(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    redis: Any,
+    llm: LLM,
+    *,
+    lock_ttl_s: float,
+    journal: Journal | None = None,
+) -> Deps:
+    """What the handlers get; `journal` (for `receive`) collects every write to GitHub, made or dry."""
     return Deps(
-        github=GitHubApp.from_settings(session, settings),
+        github=GitHubApp.from_settings(session, settings, journal=journal),
         llm=llm,
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),
@@ -111,7 +140,7 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
         "cron_jobs": [sweeper],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),
+        "redis_settings": redis_settings(settings.REDIS_URL),
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,

@@ -9,6 +9,7 @@ from __future__ import annotations
 # arq
 QUEUE = "arq:queue"  # sorted set: job id by score (arq's default queue)
 JOB = "arq:job:"  # + job id: the serialised arq job
+IN_PROGRESS = "arq:in-progress:"  # + job id: set while a worker runs the job (read by the status page)
 
 # deliveries and provenance
 DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, event, attempt, accepted_ms, job}; 4 days

@@ -79,6 +79,7 @@ class Routes(Auth, FailureInjection):
         r.add_get(f"{repo}/releases/latest", self._latest_release)
         r.add_get(f"{repo}/releases/tags/{{tag:.+}}", self._release_by_tag)
         r.add_get(f"{repo}/commits/{{ref:.+}}", self._get_commit)
+        self.manifest.add_routes(app)  # the manifest flow's pages and `POST /app-manifests/{code}/conversions`
         return app
 
     @web.middleware
@@ -98,6 +99,8 @@ class Routes(Auth, FailureInjection):
                 response = await handler(request)
             except _ApiError as exc:
                 response = self._json(exc.body, status=exc.status)
+            except web.HTTPRedirection as exc:  # the manifest flow's "Create GitHub App" sends the browser back
+                response = web.Response(status=exc.status, headers=exc.headers)
             except web.HTTPException as exc:  # no route / wrong method: GitHub answers 404
                 status = 404 if exc.status in (404, 405) else exc.status
                 response = self._json(

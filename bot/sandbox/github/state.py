@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from cryptography.hazmat.primitives import serialization
 
+from bot.sandbox.manifest import ManifestSandbox
+
 if TYPE_CHECKING:
     from bot.sandbox.github.failures import _Injection
 
@@ -134,6 +136,7 @@ class SandboxState:
         private_key_pem: str,
         app_slug: str = "hookwise",
         base_url: str = "",
+        manifest_user: str = "octocat",
     ) -> None:
         self.app_id = app_id
         self.app_slug = app_slug
@@ -157,6 +160,9 @@ class SandboxState:
         self._next_id = 3_000_000_000
         self._next_request = 0
         self.bot_user = self._user(f"{app_slug}[bot]", "Bot")
+        # GitHub's side of the App manifest flow (`python -m bot setup`), on the same server: its
+        # pages are this server's GITHUB_URL, its conversion endpoint is under GITHUB_API_URL.
+        self.manifest = ManifestSandbox(user=manifest_user)
 
     # ------------------------------------------------------------------ helpers for state
 
