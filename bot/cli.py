@@ -94,16 +94,10 @@ async def print_accuracy(settings: Settings, *, repository: str | None, since: t
     from bot.adapters.store.agreement import AgreementStore
     from bot.core import agreement
 
-    now = time.time()
-    cutoff = now - since.total_seconds()
     redis = Redis.from_url(settings.REDIS_URL)
     try:
-        store = AgreementStore(redis)
-        names = [repository] if repository else await store.repositories(since=cutoff)
-        records = [record for name in names for record in await store.records(name, since=cutoff)]
-        policies = await store.policies({record.repository for record in records})
+        reports = await AgreementStore(redis).reports(repository, now=time.time(), since_s=since.total_seconds())
     finally:
         await redis.aclose()
-    reports = agreement.report(records, now=now, since_s=since.total_seconds(), policies=policies)
     print(agreement.format_report(reports))
     return 0

@@ -147,6 +147,7 @@ async def test_help_replies_with_the_commands_and_the_configuration(
     for word in ("summarize", "triage", "release-notes [since TAG]", "help"):
         assert f"@hookwise {word}" in reply
     assert "Configuration in effect" in reply
+    assert "- Triage agreement: no issues triaged yet." in reply  # one line of the accuracy report
     assert reactions(world, ISSUE_REPO, command) == ["eyes", "rocket"]
     assert model.requests == []
 

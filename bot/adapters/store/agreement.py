@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.core.agreement import LabelChange, TriageRecord, TrustPolicy
+from bot.core import agreement
+from bot.core.agreement import LabelChange, RepoReport, TriageRecord, TrustPolicy
+from bot.core.status import RepoAgreement
 
 KEEP_S = 90 * 86_400  # longer than any report asks for (`accuracy --since` is capped at this)
 
@@ -73,6 +75,25 @@ class AgreementStore:
             return {}
         raws = await self._redis.mget([keys.triage_policy(name) for name in names])
         return {name: TrustPolicy.model_validate_json(raw) for name, raw in zip(names, raws, strict=True) if raw}
+
+    async def reports(
+        self, repository: str | None = None, *, now: float, since_s: float = agreement.WINDOW_S
+    ) -> list[RepoReport]:
+        """The agreement report of one repository, or of every one with issues triaged in the period."""
+        names = [repository] if repository else await self.repositories(since=now - since_s)
+        records = [record for name in names for record in await self.records(name, since=now - since_s)]
+        policies = await self.policies({record.repository for record in records})
+        return agreement.report(records, now=now, since_s=since_s, policies=policies)
+
+    async def agreement(self) -> list[RepoAgreement]:
+        """The status page's section (an AgreementReader): per repository, the default period."""
+        now = time.time()
+        rows = []
+        for item in await self.reports(now=now):
+            latest = await self.records(item.repository, since=now - 86_400 * 7)
+            shadow = bool(latest) and max(latest, key=lambda r: r.triaged_at).mode == "shadow"
+            rows.append(RepoAgreement(item.repository, item.judged, item.exact, item.pending, shadow))
+        return rows
 
     async def _read(self, repository: str, numbers: list[int]) -> list[TriageRecord]:
         if not numbers:

@@ -85,7 +85,13 @@ class StatusReaders:
 
 # Issue 8 (daily budget per installation) and issue 10 (triage agreement) plug their readers in here,
 # e.g. StatusSources(budgets=lambda redis, settings: TokenBudget(redis, settings.MODEL_TOKENS_PER_DAY)).
-DEFAULT_SOURCES = StatusSources()
+DEFAULT_SOURCES = StatusSources(agreement=lambda redis, settings: _agreement_store(redis))
+
+
+def _agreement_store(redis: Redis) -> AgreementReader:
+    from bot.adapters.store.agreement import AgreementStore
+
+    return AgreementStore(redis)
 
 
 def delivery_row(record: JobRecord) -> DeliveryRow:

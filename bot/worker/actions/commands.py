@@ -7,9 +7,12 @@ accepted command is acknowledged with `eyes`, then `rocket` on success or `confu
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from bot.adapters.github import Repo
+from bot.core import agreement, render, retry
 from bot.core import commands as cmd
-from bot.core import render, retry
 from bot.core.job import CommandJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
@@ -21,7 +24,7 @@ from bot.worker.deps import Deps
 COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
 
 
-def help_reply(slug: str, config: ConfigResult) -> str:
+def help_reply(slug: str, config: ConfigResult, measured: Sequence[str] = ()) -> str:
     lines = [
         "**hookwise commands**",
         *cmd.help_lines(slug),
@@ -31,9 +34,17 @@ def help_reply(slug: str, config: ConfigResult) -> str:
         "**Configuration in effect**",
         *describe(config.config),
     ]
+    if measured:
+        lines += ["", "**Measured in this repository**", *(f"- {line}" for line in measured)]
     if config.problem:
         lines += ["", config_warning(config)]
     return "\n".join(lines)
+
+
+async def _help(slug: str, repo: Repo, deps: Deps) -> str:
+    reports = await deps.agreement.reports(repo.full_name, now=time.time())
+    measured = [agreement.help_line(reports[0] if reports else None)]
+    return help_reply(slug, await deps.configs.get(repo), measured)
 
 
 def config_warning(config: ConfigResult) -> str:
@@ -59,7 +70,7 @@ async def _run(
     release notes did."""
     slug = await deps.github.slug()
     if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
-        return help_reply(slug, await deps.configs.get(repo)), None
+        return await _help(slug, repo, deps), None
     problem = cmd.where_allowed(command.kind, is_pull_request=job.is_pull_request)
     if problem:
         return problem, None
