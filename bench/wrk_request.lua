@@ -37,7 +37,8 @@ local function count_response(status, headers, body)
    else
       other = other + 1
       if first_other == "" then
-         first_other = tostring(status) .. " " .. string.sub(body or "", 1, 160)
+         -- kept JSON-safe: done() prints it inside a JSON string
+         first_other = string.gsub(tostring(status) .. " " .. string.sub(body or "", 1, 160), '[%c"\\]', "'")
       end
    end
 end
@@ -75,7 +76,7 @@ function done(summary, latency, requests)
    local per_thread = {}
    for i, thread in ipairs(threads) do
       per_thread[i] = string.format(
-         '{"accepted":%d,"other":%d,"first_other":%q}',
+         '{"accepted":%d,"other":%d,"first_other":"%s"}',
          thread:get("accepted"), thread:get("other"), thread:get("first_other")
       )
    end
