@@ -13,6 +13,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core import batch
+from bot.core.pricing import ModelPrice, parse_model_prices, price_table
+
 DEFAULT_MODEL = "claude-haiku-5-5"
 """Small and fast: a summary of a budgeted diff and a choice among existing labels do not need more."""
 
@@ -59,6 +62,12 @@ class Settings(BaseSettings):
     ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
     ANTHROPIC_MODEL_SUMMARY: str | None = None
     MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
+    # Prices override (USD per million tokens), e.g. "claude-haiku-5-5=0.1/0.5" (bot/core/pricing.py).
+    MODEL_PRICES: str = ""
+    # Micro-batched triage: up to this many new issues of one repository per model call, a lone
+    # issue waiting at most TRIAGE_BATCH_WAIT_S for company; 1 (or a wait of 0) turns batching off.
+    TRIAGE_BATCH_MAX: int = Field(default=batch.MAX_BATCH, ge=1, le=batch.MAX_BATCH)
+    TRIAGE_BATCH_WAIT_S: float = Field(default=batch.MAX_WAIT_S, ge=0, le=60)
     LOG_LEVEL: LogLevel = LogLevel.INFO
     LOG_FORMAT: LogFormat = LogFormat.TEXT
     DRY_RUN: bool = False
@@ -108,6 +117,12 @@ class Settings(BaseSettings):
     def _task_model(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
+    @field_validator("MODEL_PRICES")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        parse_model_prices(value)  # a PriceOverrideError (a ValueError) says which entry is wrong
+        return value
+
     @field_validator("STATUS_PASSWORD")
     @classmethod
     def _password_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
@@ -117,6 +132,14 @@ class Settings(BaseSettings):
         """The model of one AI step (`triage` or `summary`): its own setting, else ANTHROPIC_MODEL."""
         chosen = {"triage": self.ANTHROPIC_MODEL_TRIAGE, "summary": self.ANTHROPIC_MODEL_SUMMARY}.get(task)
         return chosen or self.ANTHROPIC_MODEL
+
+    def prices(self) -> dict[str, ModelPrice]:
+        """The price table: the documented defaults with MODEL_PRICES applied."""
+        return price_table(self.MODEL_PRICES)
+
+    @property
+    def batching(self) -> bool:
+        return self.TRIAGE_BATCH_MAX > 1 and self.TRIAGE_BATCH_WAIT_S > 0
 
     # -- what each process needs ---------------------------------------------------------------
 

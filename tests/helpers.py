@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from bot.config import Settings
 from bot.core import signature
 from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob
+from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
 from bot.worker.settings import worker_settings
@@ -127,6 +128,44 @@ def command_job(
 def any_job(delivery_id: str) -> Job:
     """A job whose delivery id is `delivery_id` exactly (for ledger and sweeper tests)."""
     return triage_job("any").model_copy(update={"delivery_id": delivery_id})
+
+
+# -- model answers and requests ----------------------------------------------------------------------
+
+
+def triage_answer(*labels: str, reason: str = "Because.") -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A sandbox responder giving every issue `labels`: as the single answer (`choose_labels`) or
+    as each item of a batched one (`label_issues`); any other tool gets a schema-valid answer."""
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        tool = request["tools"][0]
+        if tool["name"] == BATCH_TOOL:
+            numbers = [number for number, _ in batch_issues(user_text(request))]
+            return {"issues": [{"number": n, "labels": list(labels), "reason": reason} for n in numbers]}
+        if tool["name"] == "choose_labels":
+            return {"labels": list(labels), "reason": reason}
+        return fake_tool_input(tool["input_schema"])
+
+    return respond
+
+
+def system_text(request: dict[str, Any]) -> str:
+    """A request's system prompt as text, whether sent as a string or as blocks."""
+    system = request.get("system") or ""
+    return system if isinstance(system, str) else "\n".join(str(block.get("text", "")) for block in system)
+
+
+def label_enum(request: dict[str, Any]) -> list[str]:
+    """The label names a triage request's tool lets the model choose (single or batched tool)."""
+    schema = request["tools"][0]["input_schema"]
+    if "issues" in schema["properties"]:
+        schema = schema["properties"]["issues"]["items"]
+    return list(schema["properties"]["labels"]["items"]["enum"])
+
+
+def label_posts(github: GitHubSandbox, number: int) -> list[Any]:
+    """The bodies of every POST that added labels to issue `number` (each one a write)."""
+    return [r.json for r in github.requests if r.method == "POST" and r.path.endswith(f"/issues/{number}/labels")]
 
 
 # -- the sandbox world most pipeline tests start from ----------------------------------------------------

@@ -177,15 +177,20 @@ _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_since(text: str) -> timedelta:
-    """`45s`, `90m`, `2h`, `3d` (or `1h30m`) as a timedelta, at most 3 days (GitHub keeps no more)."""
+def parse_duration(text: str) -> timedelta:
+    """`45s`, `90m`, `2h`, `3d` (or `1h30m`) as a timedelta."""
     compact = text.strip().lower()
     if not compact or _DURATION.sub("", compact):
         raise ValueError(f"expected a duration such as 45s, 90m, 2h or 3d, got {text!r}")
     seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(compact))
     if seconds <= 0:
         raise ValueError(f"the duration must be more than zero, got {text!r}")
-    return min(timedelta(seconds=seconds), MAX_AGE)
+    return timedelta(seconds=seconds)
+
+
+def parse_since(text: str) -> timedelta:
+    """A duration (`parse_duration`), at most 3 days (GitHub keeps no more)."""
+    return min(parse_duration(text), MAX_AGE)
 
 
 def iso(moment: datetime) -> str:

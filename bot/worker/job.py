@@ -1,28 +1,39 @@
-"""The one arq job: run a queued delivery's typed job and leave a provenance record however it ends.
+"""The arq jobs: run a queued delivery's typed job and leave a provenance record however it ends;
+and run one triage batch round, leaving each of its issues' delivery records.
 
 `process_delivery` rebuilds the job the web queued (bot/core/job.py), dispatches it to its handler
 (bot/worker/dispatch.py) and merges the handler's Outcome into the record. Transient failures
-become arq `Retry` with backoff; permanent ones fail once, as a dead letter with the reason.
+become arq `Retry` with backoff; permanent ones fail once, as a dead letter with the reason. An
+installation past its day's model budget gets its event recorded as skipped for the budget.
+
+A new issue's TriageJob, with batching on, ends `waiting`: its delivery stays `queued` in the
+ledger, and `triage_batch` (the round that answers the issue) writes the delivery's final record
+and marks it done or failed. A round that crashes keeps its claims until their deadline; arq's
+re-run of the round (same job id) takes them again, or any later round does once they expire.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
 from arq import Retry
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from bot.adapters.github import Repo
 from bot.adapters.store.errors import store_error
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
-from bot.core.errors import UnreadableJob
-from bot.core.job import Job
-from bot.core.outcome import OutcomeKind
+from bot.core.errors import BudgetExhausted, UnreadableJob
+from bot.core.job import CommandJob, Job, SummaryJob, TriageRound
+from bot.core.outcome import Outcome, OutcomeKind
 from bot.logs import bound
+from bot.worker.actions.triage_batch import IssueResult, RoundResult, fail_claims, run_round
 from bot.worker.deps import Deps
 from bot.worker.dispatch import dispatch
 
@@ -68,6 +79,9 @@ async def _process(ctx: dict[str, Any], job: Job, record: JobRecord) -> dict[str
             repo = await deps.github.repo(job.installation_id, job.repository)
             record.merge(await dispatch(job, repo, deps, job_try=job_try))
         record.rate_limit = repo.rate_limit()
+    except BudgetExhausted as over:  # no model call was made, nothing is posted about it
+        record.merge(Outcome.skipped(over.reason))
+        await _count_skip(deps, job.installation_id, job.repository, task_of(job))
     except Exception as caught:
         exc = store_error(caught)
         verdict = retry.will_retry(exc, job_try)
@@ -118,6 +132,12 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     """Leave the record and the delivery's state. Best effort: with Redis away neither can be
     written, and raising here would turn a retry into a lost job; arq re-runs an unfinished job."""
     record.duration_ms = int((time.perf_counter() - started) * 1000)
+    await _save(ctx, record, where)
+
+
+async def _save(ctx: dict[str, Any], record: JobRecord, where: str) -> None:
+    """Save the record and, for an outcome that ends the delivery, its ledger state (a waiting
+    record leaves the delivery `queued`: its batch round ends it)."""
     try:
         await ctx["records"].save(record)
         if record.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED):
@@ -127,7 +147,8 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     except (RedisError, OSError) as exc:
         log.error("%s could not save its record (%s): outcome=%s error=%s", where, exc, record.outcome, record.error)
     log.info(
-        "%s outcome=%s detail=%r comment=%s labels=%s model=%s tokens_in=%d tokens_out=%d rate_limit=%s duration_ms=%d",
+        "%s outcome=%s detail=%r comment=%s labels=%s model=%s tokens_in=%d tokens_out=%d cache_write=%d "
+        "cache_read=%d cost_usd=%.6f rate_limit=%s duration_ms=%d",
         where,
         record.outcome,
         record.detail,
@@ -136,6 +157,152 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
         record.model,
         record.input_tokens,
         record.output_tokens,
+        record.cache_write_tokens,
+        record.cache_read_tokens,
+        record.cost_usd,
         record.rate_limit or "unknown",
         record.duration_ms,
     )
+
+
+def task_of(job: Job) -> str:
+    """What the cost ledger files an event skipped for the budget under."""
+    if isinstance(job, SummaryJob):
+        return "summary"
+    if isinstance(job, CommandJob):
+        return "command"
+    return "triage"
+
+
+async def _count_skip(deps: Deps, installation_id: int, repository: str, task: str) -> None:
+    try:
+        await deps.meter.skipped(installation_id, repository, task)
+    except (RedisError, OSError) as exc:
+        log.error("could not count an event skipped for the budget (%s)", exc)
+
+
+# -- a triage batch round ---------------------------------------------------------------------------
+
+
+async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The arq job of one batch round (queued by bot/adapters/store/triage_queue.py)."""
+    job_try = int(ctx.get("job_try", 1))
+    job_id = str(ctx.get("job_id", ""))
+    try:
+        job = TriageRound.model_validate(kwargs.get("round"))
+    except ValidationError as exc:
+        log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
+        return {"outcome": "failed"}
+    with bound(installation=job.installation_id, repo=job.repository):
+        return await _round(ctx, job, job_id, job_try)
+
+
+async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int) -> dict[str, Any]:
+    deps: Deps = ctx["deps"]
+    where = f"batch={job_id} try={job_try}"
+    started = time.perf_counter()
+
+    async def open_repo() -> Repo:
+        return await deps.github.repo(job.installation_id, job.repository)
+
+    try:
+        async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
+            result = await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000))
+        again = await _settle(ctx, job, job_id, job_try, result)
+    except Exception as caught:  # the claim, the timeout, or Redis while settling
+        exc = store_error(caught)
+        verdict = retry.will_retry(exc, job_try)
+        if verdict is not None:  # the round's claims stay its own: the retry takes them again
+            delay = retry.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
+            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
+            raise Retry(defer=delay) from caught
+        reason = retry.classify(exc).reason
+        log.error("%s failed: %s", where, reason, exc_info=True)
+        with contextlib.suppress(RedisError, OSError):  # end each claimed issue's delivery, as failed
+            failed = await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000))
+            await _settle(ctx, job, job_id, retry.LOCK_WAIT_TRIES, failed)
+        return {"outcome": "failed", "error": reason}
+    usage = result.batch_usage
+    log.info(
+        "%s issues=%d next_round=%s batch_calls=%d tokens_in=%d tokens_out=%d cache_write=%d cache_read=%d "
+        "cost_usd=%.6f problems=%s duration_ms=%d",
+        where,
+        len(result.results),
+        result.next_round or "none",
+        usage.calls if usage else 0,
+        usage.input_tokens if usage else 0,
+        usage.output_tokens if usage else 0,
+        usage.cache_write_tokens if usage else 0,
+        usage.cache_read_tokens if usage else 0,
+        usage.cost_usd if usage else 0.0,
+        list(result.problems),
+        int((time.perf_counter() - started) * 1000),
+    )
+    if again is not None:
+        delay = retry.backoff(job_try, again.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
+        log.warning("%s retrying its unfinished issues in %.1fs: %s", where, delay, again.reason)
+        raise Retry(defer=delay)
+    return {"outcome": "done", "issues": len(result.results)}
+
+
+async def _settle(
+    ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int, result: RoundResult
+) -> retry.Transient | None:
+    """Each issue's delivery record, its ledger state, and the end of its claim; the verdict of
+    the first transient failure when some issue is to be tried again (it keeps its claim)."""
+    deps: Deps = ctx["deps"]
+    again: retry.Transient | None = None
+    for item in result.results:
+        issue = item.issue
+        record = JobRecord(
+            delivery_id=issue.delivery_id,
+            event=issue.event,
+            action=issue.action,
+            repository=job.repository,
+            target=issue.number,
+            installation_id=job.installation_id,
+            job_try=max(issue.job_try, job_try),
+            started_at=issue.started_at,
+        )
+        verdict = await _judge(deps, job, record, item)
+        record.rate_limit = result.rate_limit
+        record.duration_ms = int((time.time() - issue.started_at) * 1000)
+        where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
+        with bound(delivery=issue.delivery_id):
+            if verdict is not None:  # tried again with the round; the record says so meanwhile
+                again = again or verdict
+                await _save(ctx, record, where)
+                continue
+            if not await _already_final(ctx, record):
+                await _save(ctx, record, where)
+        await deps.triage_queue.finish(job.repository, issue.number, job_id)
+    return again
+
+
+async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:
+    """Merge one issue's result into its record; a transient failure worth a retry is returned."""
+    if item.outcome is not None:
+        record.merge(item.outcome)
+        return None
+    exc = store_error(item.error or RuntimeError("no result"))
+    if isinstance(exc, BudgetExhausted):
+        record.merge(Outcome.skipped(exc.reason))
+        await _count_skip(deps, job.installation_id, job.repository, "triage")
+        return None
+    verdict = retry.will_retry(exc, record.job_try)
+    if verdict is not None:
+        record.ended(OutcomeKind.RETRYING, verdict.reason)
+        return verdict
+    final = retry.classify(exc)
+    record.ended(OutcomeKind.FAILED, final.reason)
+    log.error("target=%s failed: %s", record.target, final.reason, exc_info=isinstance(final, retry.Permanent))
+    return None
+
+
+async def _already_final(ctx: dict[str, Any], record: JobRecord) -> bool:
+    """A re-run of a round that crashed after writing an issue finds it triaged: keep the record
+    that says what was done rather than overwrite it with "already triaged"."""
+    if record.outcome != OutcomeKind.SKIPPED or record.detail != "issue already triaged":
+        return False
+    existing = await ctx["records"].get(record.delivery_id)
+    return existing is not None and existing.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED, OutcomeKind.FAILED)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from bot.adapters.github import Repo
 from bot.core import commands as cmd
 from bot.core import render, retry
+from bot.core.costs import BudgetLine, budget_status
+from bot.core.errors import BudgetExhausted
 from bot.core.job import CommandJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
@@ -20,7 +22,10 @@ from bot.worker.deps import Deps
 COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
 
 
-def help_reply(slug: str, config: ConfigResult) -> str:
+MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE})
+
+
+def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None) -> str:
     lines = [
         "**hookwise commands**",
         *cmd.help_lines(slug),
@@ -30,6 +35,8 @@ def help_reply(slug: str, config: ConfigResult) -> str:
         "**Configuration in effect**",
         *describe(config.config),
     ]
+    if budget is not None:
+        lines += ["", f"**Model budget of this installation:** {budget_status(budget.used, budget.limit)}"]
     if config.problem:
         lines += ["", config_warning(config)]
     return "\n".join(lines)
@@ -55,7 +62,7 @@ async def _run(command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps) ->
     """Run one command: the reply text it answers with, if any, and what a summary or triage did."""
     slug = await deps.github.slug()
     if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
-        return help_reply(slug, await deps.configs.get(repo)), None
+        return help_reply(slug, await deps.configs.get(repo), await deps.meter.status(job.installation_id)), None
     problem = cmd.where_allowed(command.kind, is_pull_request=job.is_pull_request)
     if problem:
         return problem, None
@@ -79,6 +86,8 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
     permission, role = await deps.permissions.get(repo.full_name, login, lambda: repo.permission(login))
     if not cmd.may_run(permission=permission, role_name=role, user_type=user_type, login=login, slug=slug):
         return Outcome.skipped(f"{login} may not run commands ({role or permission})")
+    if any(command.kind in MODEL_COMMANDS for command in commands):
+        await deps.meter.check(job.installation_id)  # used up: skipped for the budget, not even a reaction
     await repo.add_reaction(job.comment_id, "eyes")
     replies: list[str] = []
     comment_id: int | None = None
@@ -93,6 +102,8 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
                 usage += done.usage
         if replies:
             await _reply(repo, job.number, job.comment_id, "\n\n".join(replies))
+    except BudgetExhausted:  # the budget ran out between the check and the call: nothing more is posted
+        raise
     except Exception as exc:
         if retry.will_retry(exc, job_try) is None:  # this failure ends the job
             await repo.add_reaction(job.comment_id, "confused")

@@ -54,13 +54,13 @@ async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) 
     files = await repo.pull_files(pull.number)
     diff = budget.fit_diff(files, deps.diff_budget_tokens, excluded=config.summaries.exclude_paths)
     commits = await repo.pull_commit_messages(pull.number)
-    answer = await deps.llm.ask(_question(repo.full_name, pull, commits, diff, config, deps))
+    answer = await deps.llm.ask(_question(repo, pull, commits, diff, config, deps), meter=deps.meter)
     body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
     return Draft(body=body, usage=answer.usage)
 
 
 def _question(
-    repository: str, pull: PullDetails, commits: list[str], diff: budget.BudgetedDiff, config: RepoConfig, deps: Deps
+    repo: Repo, pull: PullDetails, commits: list[str], diff: budget.BudgetedDiff, config: RepoConfig, deps: Deps
 ) -> Question[PullSummary]:
     prompts = deps.prompts.summary
     return Question(
@@ -68,7 +68,7 @@ def _question(
             tool="record_summary", language=config.language, instructions=instructions_block(config.instructions)
         ),
         user=prompts.user.safe_substitute(
-            repository=repository,
+            repository=repo.full_name,
             title=fence(pull.title),
             body=fence(budget.clip(pull.body, budget.BODY_CHARS)),
             commits=fence(budget.clip("\n---\n".join(commits), budget.COMMITS_CHARS)),
@@ -78,4 +78,8 @@ def _question(
         answer=PullSummary,
         tool_name="record_summary",
         tool_description="Record the summary of the merged pull request.",
+        model=deps.models.summary,
+        task="summary",
+        installation_id=repo.installation_id,
+        repository=repo.full_name,
     )
