@@ -18,12 +18,15 @@ from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from bot.adapters.github import Repo
 from bot.config import Settings
 from bot.core import signature
-from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob
+from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
+from bot.worker.actions.triage_batch import RoundResult, run_round
+from bot.worker.deps import Deps
 from bot.worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,6 +192,43 @@ def seed_issue(github: GitHubSandbox) -> None:
     """GitHub's `issues.opened` example's repository and issue, with GitHub's default labels."""
     github.seed_from_payload(json.loads(ISSUE))
     github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
+
+
+def add_issues(github: GitHubSandbox, texts: dict[int, str], *, repository: str = ISSUE_REPO) -> None:
+    """Open issues `number -> body` (each titled after its number) in the sandbox repository."""
+    template = webhook_payload("issues/opened.json")["issue"]
+    for number, body in texts.items():
+        issue = {**template, "number": number, "title": f"Issue {number}", "body": body, "labels": []}
+        issue["url"] = f"https://api.github.com/repos/{repository}/issues/{number}"
+        github.add_issue(repository, issue)
+
+
+def issue_delivery(number: int, *, repository: str = ISSUE_REPO, installation_id: int = 461842) -> bytes:
+    """The real `issues.opened` delivery, for issue `number` of `repository`."""
+    payload = json.loads(ISSUE)
+    owner, name = repository.split("/")
+    payload["repository"] = {**payload["repository"], "full_name": repository, "name": name}
+    payload["repository"]["owner"] = {**payload["repository"]["owner"], "login": owner}
+    payload["issue"] = {**payload["issue"], "number": number}
+    payload["installation"] = {"id": installation_id}
+    return json.dumps(payload).encode()
+
+
+def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = ISSUE_REPO) -> list[str]:
+    """Every label the App added to issue `number`, once per time it was added (GitHub's events)."""
+    events = github._repo_by_name(repository).events.get(number, [])
+    return [e["label"]["name"] for e in events if e["event"] == "labeled" and e["actor"]["type"] == "Bot"]
+
+
+async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int | None = None) -> RoundResult:
+    """Run the batch round `job_id` (a `Registered.round_job`) the way its arq job does, here."""
+    round_number = int(job_id.rsplit(":", 1)[1])
+    job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=round_number)
+
+    async def open_repo() -> Repo:
+        return repo
+
+    return await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000) if now_ms is None else now_ms)
 
 
 async def delivery_state(redis: Redis, delivery_id: str) -> bytes | None:

@@ -170,6 +170,7 @@ class AnthropicSandbox:
             _validate(body)
         except _InvalidRequest as exc:
             return self._error("invalid_request_error", str(exc))
+        cache = self._cache_lookup(body)  # as the request arrives: a write still in flight is no hit
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)  # a model that takes its time; others answer meanwhile
         if failure == "garbage-json":
@@ -179,7 +180,7 @@ class AnthropicSandbox:
                 content_type="application/json",
                 headers=self._headers(),
             )
-        return self._answer(body, garbage=failure == "garbage-tool", text_only=failure == "no-tool-call")
+        return self._answer(body, cache, garbage=failure == "garbage-tool", text_only=failure == "no-tool-call")
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens, for callers that budget prompts before sending."""
@@ -233,7 +234,9 @@ class AnthropicSandbox:
             return self._error("api_error", "Internal server error (sandbox)", headers=retry)
         return self._error("invalid_request_error", "Injected invalid request (sandbox)")
 
-    def _answer(self, body: JSON, *, garbage: bool, text_only: bool = False) -> web.Response:
+    def _answer(
+        self, body: JSON, cache: tuple[str, int, bool] | None, *, garbage: bool, text_only: bool = False
+    ) -> web.Response:
         """A well-formed Message: one tool_use block when a tool is chosen, else one text block."""
         n = next(self._ids)
         tool = None if text_only else _chosen_tool(body)
@@ -255,9 +258,9 @@ class AnthropicSandbox:
             content = [{"type": "text", "text": text}]
             stop_reason = "end_turn"
         total = _input_tokens(body)
-        write, read = self._cache_use(body)
+        write, read = self._cache_settle(cache)
         input_tokens = max(1, total - write - read)
-        output_tokens = max(1, len(json.dumps(content)) // 4)
+        output_tokens = _output_tokens(content)
         self._input_tokens += input_tokens
         self._output_tokens += output_tokens
         self._cache_write_tokens += write
@@ -286,23 +289,28 @@ class AnthropicSandbox:
             value["labels"] = self.labeller(user_text(body), allowed)
         return value
 
-    def _cache_use(self, body: JSON) -> tuple[int, int]:
-        """(cache write, cache read) tokens of this request's marked prefix; (0, 0) when nothing is
-        marked or the prefix is shorter than the model's minimum. Counted by the same four
-        characters a token as everything else here."""
+    def _cache_lookup(self, body: JSON) -> tuple[str, int, bool] | None:
+        """(prefix hash, its tokens, whether a live entry holds it) for this request's marked
+        prefix; None when nothing is marked or the prefix is shorter than the model's minimum.
+        Counted by the same four characters a token as everything else here."""
         prefix = _cached_prefix(body)
         if prefix is None:
-            return 0, 0
+            return None
         tokens = max(1, len(json.dumps(prefix)) // 4)
         if tokens < cache_minimum(str(body.get("model", ""))):
-            return 0, 0
+            return None
         key = hashlib.sha256(json.dumps([body.get("model"), prefix], sort_keys=True).encode()).hexdigest()
-        now = time.monotonic()
         expiry = self._cache.get(key)
-        self._cache[key] = now + CACHE_TTL_S  # written (or refreshed) as this response goes out
-        if expiry is not None and expiry > now:
-            return 0, tokens
-        return tokens, 0
+        return key, tokens, expiry is not None and expiry > time.monotonic()
+
+    def _cache_settle(self, cache: tuple[str, int, bool] | None) -> tuple[int, int]:
+        """(cache write, cache read) tokens; the entry is written (or refreshed) as the response
+        goes out, so it serves only requests that arrive after this one has answered."""
+        if cache is None:
+            return 0, 0
+        key, tokens, hit = cache
+        self._cache[key] = time.monotonic() + CACHE_TTL_S
+        return (0, tokens) if hit else (tokens, 0)
 
     def _headers(self) -> dict[str, str]:
         return {"request-id": f"req_sandbox{next(self._request_ids):012d}"}
@@ -469,6 +477,16 @@ def _reply_text(body: JSON) -> str:
     words = " ".join(user_text(body).split()[:12])
     text = f"Sandbox reply to: {words}" if words else "Sandbox reply."
     return text[: max(1, int(body["max_tokens"]) * 4)]
+
+
+def _output_tokens(content: list[JSON]) -> int:
+    """About one token per four characters of what the model wrote: the text, or the tool's name
+    and input (not the block's envelope or id, which the API adds)."""
+    written = [
+        block.get("text", "") if block.get("type") == "text" else {"name": block["name"], "input": block["input"]}
+        for block in content
+    ]
+    return max(1, len(json.dumps(written)) // 4)
 
 
 def _input_tokens(body: JSON) -> int:

@@ -4,6 +4,8 @@ in `on_startup` (one aiohttp session, one Anthropic client) and closed in `on_sh
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -44,8 +46,17 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
     )
 
 
-def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, llm: LLM, *, lock_ttl_s: float) -> Deps:
-    """`lock_ttl_s` outlives the longest a job may run; a batch round's claims last as long."""
+def build_deps(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    redis: Any,
+    llm: LLM,
+    *,
+    lock_ttl_s: float,
+    clock: Callable[[], float] = time.time,
+) -> Deps:
+    """`lock_ttl_s` outlives the longest a job may run; a batch round's claims last as long.
+    `clock` tells the budget which UTC day it is (tests pass one; the product uses the time)."""
     return Deps(
         github=GitHubApp.from_settings(session, settings),
         llm=llm,
@@ -54,7 +65,7 @@ def build_deps(settings: Settings, session: aiohttp.ClientSession, redis: Any, l
         configs=ConfigStore(redis),
         permissions=Permissions(redis),
         cooldowns=Cooldowns(redis),
-        meter=CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY),
+        meter=CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock),
         models=Models(triage=settings.model_for("triage"), summary=settings.model_for("summary")),
         triage_queue=TriageQueue(
             redis,
@@ -76,7 +87,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     # A target's lock outlives the longest a job may run, so a live job never loses it, and
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
     lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5
-    ctx["deps"] = build_deps(settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s)
+    ctx["deps"] = build_deps(
+        settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s, clock=ctx.get("clock", time.time)
+    )
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
     log.info(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import serialization
 
 if TYPE_CHECKING:
-    from bot.sandbox.github.failures import _Injection
+    from bot.sandbox.github.failures import Pause, _Injection
 
 
 DOCS = "https://docs.github.com/rest"
@@ -151,6 +151,7 @@ class SandboxState:
         self._rate_reset = int(time.time()) + 3600
         self._deliveries: dict[int, JSONDict] = {}
         self._injections: list[_Injection] = []  # see failures.py
+        self._pauses: list[Pause] = []
         self._user_ids: dict[str, int] = {}
         self._next_id = 3_000_000_000
         self._next_request = 0
