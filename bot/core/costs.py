@@ -127,12 +127,13 @@ _HEAD = ("installation", "repository", "task", "model", "calls", "skipped", "inp
          "cache write", "cache read", "tokens", "est. USD")  # fmt: skip
 
 
-def _cells(row: CostRow, mark: str) -> list[str]:
+def _cells(row: CostRow, mark: str, first: str = "") -> list[str]:
+    model = (row.model or "-") if row.task else ""  # "-": events skipped for the budget, no call made
     return [
-        str(row.installation_id) if row.installation_id else "",
+        first or str(row.installation_id),
         row.repository,
         row.task,
-        row.model + mark,
+        model + mark,
         f"{row.calls:,}",
         f"{row.skipped:,}",
         f"{row.input:,}",
@@ -152,7 +153,7 @@ def format_report(report: Report, prices: PriceTable) -> str:
         lines.append("no model calls and no skipped events in that time")
     notes: dict[str, str] = {}
     table: list[list[str]] = [list(_HEAD)]
-    total = CostRow(0, "total", "", "")
+    total = CostRow(0, "", "", "")
     installations = sorted({row.installation_id for row in report.rows})
     for installation in installations:
         mine = [row for row in report.rows if row.installation_id == installation]
@@ -167,7 +168,7 @@ def format_report(report: Report, prices: PriceTable) -> str:
             table.append(_cells(subtotal, ""))
         total.add(subtotal)
     if report.rows:
-        table.append(_cells(total, ""))
+        table.append(_cells(total, "", first="total"))
         widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
         numeric = set(range(4, len(_HEAD)))
         for cells in table:
