@@ -25,7 +25,7 @@ from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageR
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
-from bot.worker.actions.triage_batch import RoundResult, run_round
+from bot.worker.actions.triage_batch import IssueResult, RoundResult, run_round
 from bot.worker.deps import Deps
 from bot.worker.settings import worker_settings
 
@@ -221,14 +221,20 @@ def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = IS
 
 
 async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int | None = None) -> RoundResult:
-    """Run the batch round `job_id` (a `Registered.round_job`) the way its arq job does, here."""
+    """Run the batch round `job_id` (a `Registered.round_job`) as its arq job does, here; each
+    issue judged ends its claim (the job also writes its delivery's record)."""
     round_number = int(job_id.rsplit(":", 1)[1])
     job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=round_number)
 
     async def open_repo() -> Repo:
         return repo
 
-    return await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000) if now_ms is None else now_ms)
+    async def settle(result: IssueResult) -> None:
+        if result.error is None:
+            await deps.triage_queue.finish(repo.full_name, result.issue.number, job_id)
+
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return await run_round(job, job_id, open_repo, deps, now_ms=now, settle=settle)
 
 
 async def delivery_state(redis: Redis, delivery_id: str) -> bytes | None:

@@ -33,7 +33,7 @@ from bot.core.errors import BudgetExhausted, UnreadableJob
 from bot.core.job import CommandJob, Job, SummaryJob, TriageRound
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.logs import bound
-from bot.worker.actions.triage_batch import IssueResult, RoundResult, fail_claims, run_round
+from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
 from bot.worker.deps import Deps
 from bot.worker.dispatch import dispatch
 
@@ -201,26 +201,34 @@ async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: in
     deps: Deps = ctx["deps"]
     where = f"batch={job_id} try={job_try}"
     started = time.perf_counter()
+    retries: list[retry.Transient] = []
 
     async def open_repo() -> Repo:
         return await deps.github.repo(job.installation_id, job.repository)
 
+    async def settle(item: IssueResult) -> None:
+        verdict = await _settle(ctx, job, job_id, job_try, item)
+        if verdict is not None:
+            retries.append(verdict)
+
     try:
         async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
-            result = await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000))
-        again = await _settle(ctx, job, job_id, job_try, result)
+            result = await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000), settle=settle)
     except Exception as caught:  # the claim, the timeout, or Redis while settling
         exc = store_error(caught)
         verdict = retry.will_retry(exc, job_try)
-        if verdict is not None:  # the round's claims stay its own: the retry takes them again
+        if verdict is not None:  # the round's unfinished claims stay its own: the retry takes them
             delay = retry.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
             log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
             raise Retry(defer=delay) from caught
         reason = retry.classify(exc).reason
         log.error("%s failed: %s", where, reason, exc_info=True)
+
+        async def give_up(item: IssueResult) -> None:
+            await _settle(ctx, job, job_id, retry.LOCK_WAIT_TRIES, item)
+
         with contextlib.suppress(RedisError, OSError):  # end each claimed issue's delivery, as failed
-            failed = await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000))
-            await _settle(ctx, job, job_id, retry.LOCK_WAIT_TRIES, failed)
+            await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000), settle=give_up)
         return {"outcome": "failed", "error": reason}
     usage = result.batch_usage
     log.info(
@@ -238,45 +246,42 @@ async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: in
         list(result.problems),
         int((time.perf_counter() - started) * 1000),
     )
-    if again is not None:
-        delay = retry.backoff(job_try, again.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
-        log.warning("%s retrying its unfinished issues in %.1fs: %s", where, delay, again.reason)
+    if retries:
+        delay = retry.backoff(job_try, retries[0].wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
+        log.warning("%s retrying its unfinished issues in %.1fs: %s", where, delay, retries[0].reason)
         raise Retry(defer=delay)
     return {"outcome": "done", "issues": len(result.results)}
 
 
 async def _settle(
-    ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int, result: RoundResult
+    ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int, item: IssueResult
 ) -> retry.Transient | None:
-    """Each issue's delivery record, its ledger state, and the end of its claim; the verdict of
-    the first transient failure when some issue is to be tried again (it keeps its claim)."""
+    """One issue's delivery record, its ledger state and the end of its claim; the verdict when
+    it is to be tried again with the round (it keeps its claim, its record says `retrying`)."""
     deps: Deps = ctx["deps"]
-    again: retry.Transient | None = None
-    for item in result.results:
-        issue = item.issue
-        record = JobRecord(
-            delivery_id=issue.delivery_id,
-            event=issue.event,
-            action=issue.action,
-            repository=job.repository,
-            target=issue.number,
-            installation_id=job.installation_id,
-            job_try=max(issue.job_try, job_try),
-            started_at=issue.started_at,
-        )
-        verdict = await _judge(deps, job, record, item)
-        record.rate_limit = result.rate_limit
-        record.duration_ms = int((time.time() - issue.started_at) * 1000)
-        where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
-        with bound(delivery=issue.delivery_id):
-            if verdict is not None:  # tried again with the round; the record says so meanwhile
-                again = again or verdict
-                await _save(ctx, record, where)
-                continue
-            if not await _already_final(ctx, record):
-                await _save(ctx, record, where)
+    issue = item.issue
+    record = JobRecord(
+        delivery_id=issue.delivery_id,
+        event=issue.event,
+        action=issue.action,
+        repository=job.repository,
+        target=issue.number,
+        installation_id=job.installation_id,
+        job_try=max(issue.job_try, job_try),
+        started_at=issue.started_at,
+    )
+    verdict = await _judge(deps, job, record, item)
+    record.rate_limit = item.rate_limit
+    record.duration_ms = int((time.time() - issue.started_at) * 1000)
+    where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
+    with bound(delivery=issue.delivery_id):
+        if verdict is None and await _already_final(ctx, record):
+            log.info("%s already ended: its record stays", where)
+        else:
+            await _save(ctx, record, where)
+    if verdict is None:
         await deps.triage_queue.finish(job.repository, issue.number, job_id)
-    return again
+    return verdict
 
 
 async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:

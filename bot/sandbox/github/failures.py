@@ -86,6 +86,7 @@ class Pause:
 
     method: str
     pattern: re.Pattern[str]
+    after: int = 0  # matching requests let through before the one held
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -104,15 +105,19 @@ class FailureInjection(SandboxState):
         """Answer the next matching requests (``re.search`` on the path) with ``responses``."""
         self._injections.append(_Injection(method.upper(), re.compile(path_regex), list(responses)))
 
-    def pause_next(self, method: str, path_regex: str) -> Pause:
-        """Hold the next matching request until ``release`` is set (``re.search`` on the path)."""
-        pause = Pause(method.upper(), re.compile(path_regex))
+    def pause_next(self, method: str, path_regex: str, *, after: int = 0) -> Pause:
+        """Hold a matching request (``re.search`` on the path) until ``release`` is set: the next
+        one, or the one after `after` more have gone through."""
+        pause = Pause(method.upper(), re.compile(path_regex), after)
         self._pauses.append(pause)
         return pause
 
     def _take_pause(self, method: str, path: str) -> Pause | None:
         for pause in self._pauses:
             if pause.method in (method, "*") and pause.pattern.search(path):
+                if pause.after > 0:
+                    pause.after -= 1
+                    return None
                 self._pauses.remove(pause)
                 return pause
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel
 
@@ -50,6 +50,7 @@ class IssueResult:
     issue: WaitingIssue
     outcome: Outcome | None = None
     error: BaseException | None = None
+    rate_limit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,57 +62,87 @@ class RoundResult:
     rate_limit: str = ""
 
 
+Settle = Callable[[IssueResult], Awaitable[None]]
+
+
 async def run_round(
-    job: TriageRound, job_id: str, open_repo: Callable[[], Awaitable[Repo]], deps: Deps, *, now_ms: int
+    job: TriageRound,
+    job_id: str,
+    open_repo: Callable[[], Awaitable[Repo]],
+    deps: Deps,
+    *,
+    now_ms: int,
+    settle: Settle,
 ) -> RoundResult:
-    """Claim, ask, write. Whatever fails after the claim is that of every issue not yet judged on
-    its own, so each claimed issue comes back with an outcome or an error, never silently."""
+    """Claim, ask, write. Each claimed issue is handed to `settle` (its record, its claim's end)
+    as soon as it is judged, so a crash later in the round loses nothing already written. Whatever
+    fails before an issue is judged on its own is that issue's error: none ends silently."""
     claimed = await deps.triage_queue.claim(job, job_id, now_ms=now_ms)
     if not claimed.issues:
         return RoundResult([], claimed.next_round)
+    settled: set[int] = set()
+
+    async def settle_once(result: IssueResult) -> None:
+        await settle(result)
+        settled.add(result.issue.number)
+
     try:
         repo = await open_repo()
-        results, usage, problems = await _answer(repo, claimed.issues, job_id, deps)
-    except Exception as exc:  # before any issue was judged on its own: it stops them all alike
-        return RoundResult([IssueResult(issue, error=exc) for issue in claimed.issues], claimed.next_round)
+        results, usage, problems = await _answer(repo, claimed.issues, job_id, deps, settle_once)
+    except Exception as exc:  # before these issues were judged on their own: it stops them alike
+        failed = [IssueResult(issue, error=exc) for issue in claimed.issues if issue.number not in settled]
+        for result in failed:
+            await settle_once(result)
+        return RoundResult(failed, claimed.next_round)
     return RoundResult(results, claimed.next_round, usage, tuple(problems), repo.rate_limit())
 
 
-async def fail_claims(job: TriageRound, job_id: str, deps: Deps, error: BaseException, *, now_ms: int) -> RoundResult:
-    """The round's own claims, each ending with `error` (the round gave up: its tries ran out)."""
+async def fail_claims(
+    job: TriageRound, job_id: str, deps: Deps, error: BaseException, *, now_ms: int, settle: Settle
+) -> None:
+    """End each of the round's own claims with `error` (the round gave up: its tries ran out)."""
     claimed = await deps.triage_queue.claim(job, job_id, now_ms=now_ms)
-    return RoundResult([IssueResult(issue, error=error) for issue in claimed.issues], claimed.next_round)
+    for issue in claimed.issues:
+        await settle(IssueResult(issue, error=error))
 
 
 async def _answer(
-    repo: Repo, issues: list[WaitingIssue], job_id: str, deps: Deps
+    repo: Repo, issues: list[WaitingIssue], job_id: str, deps: Deps, settle: Settle
 ) -> tuple[list[IssueResult], ModelUsage | None, list[str]]:
+    results: list[IssueResult] = []
+
+    async def judged(result: IssueResult) -> None:
+        result = replace(result, rate_limit=repo.rate_limit())
+        results.append(result)
+        await settle(result)
+
     config = (await deps.configs.get(repo)).config
     if not config.triage.labels and not config.triage.comment:
-        return (
-            [IssueResult(i, Outcome.skipped("triage is turned off in .github/hookwise.yml")) for i in issues],
-            None,
-            [],
-        )
-    done: list[IssueResult] = []
+        for issue in issues:
+            await judged(IssueResult(issue, Outcome.skipped("triage is turned off in .github/hookwise.yml")))
+        return results, None, []
     todo: list[WaitingIssue] = []
     for issue in issues:
         if await deps.effects.done(effect_key(repo.full_name, issue.number)):
-            done.append(IssueResult(issue, Outcome.skipped("issue already triaged")))
+            await judged(IssueResult(issue, Outcome.skipped("issue already triaged")))
         else:
             todo.append(issue)
     if not todo:
-        return done, None, []
+        return results, None, []
     repository_labels = await repo.labels()
     allowed = allowed_labels(repository_labels, config)
     if not allowed:
-        return done + [IssueResult(i, Outcome.skipped("no label the bot may use")) for i in todo], None, []
+        for issue in todo:
+            await judged(IssueResult(issue, Outcome.skipped("no label the bot may use")))
+        return results, None, []
     try:
         draft = await deps.effects.draft(
             f"{job_id}:batch", BatchDraft, lambda: _ask(repo, todo, repository_labels, allowed, config, deps)
         )
     except BudgetExhausted as exc:  # the batch checks before its one call: every issue is skipped
-        return done + [IssueResult(i, error=exc) for i in todo], None, []
+        for issue in todo:
+            await judged(IssueResult(issue, error=exc))
+        return results, None, []
     numbers = [issue.number for issue in todo]
     answers, leftovers, problems = core_batch.validate_batch(draft.raw, numbers, allowed)
     if problems:
@@ -119,14 +150,10 @@ async def _answer(
     singles = await _singles(repo, [i for i in todo if i.number in leftovers], repository_labels, allowed, config, deps)
     size = len(draft.numbers)
     in_call = {number: index for index, number in enumerate(draft.numbers)}
-    results = list(done)
     for issue in todo:
         share = draft.usage.share(size, in_call[issue.number]) if draft.usage and issue.number in in_call else None
-        results.append(
-            await _write(
-                repo, issue, answers.get(issue.number), singles.get(issue.number), share, size, allowed, config, deps
-            )
-        )
+        single = singles.get(issue.number)
+        await judged(await _write(repo, issue, answers.get(issue.number), single, share, size, allowed, config, deps))
     return results, draft.usage, problems
 
 
