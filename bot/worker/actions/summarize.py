@@ -23,6 +23,7 @@ class Draft(BaseModel):
 
 
 async def on_merged(job: SummaryJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
+    await deps.meter.check(job.installation_id)  # used up: skipped for the budget before any GitHub read
     return await summarize(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False)
 
 
