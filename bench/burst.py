@@ -140,6 +140,7 @@ class Phase:
     labelled: int = 0
     wrong: int = 0
     unlabelled: int = 0
+    costs: str = ""  # what `python -m bot costs` printed at the end of the phase
 
     @property
     def cost(self) -> float:
@@ -286,6 +287,7 @@ async def run_phase(name: str, batch_max: int, *, issues: int, workers: int, lat
             if await post(session, base + HOOK, lone) != 202:
                 raise RuntimeError("the lone delivery was not queued")
             phase.lone_s = await until_labelled(github, QUIET_REPO, [1], lone_started)
+            phase.costs = await costs_report(env, logs)
     finally:
         for process in processes:
             stop(process)
@@ -307,6 +309,16 @@ async def run_phase(name: str, batch_max: int, *, issues: int, workers: int, lat
             phase.wrong += 1
             print(f"  {name}: #{n} got {sorted(got)}, meant {sorted(expected(n))}", file=sys.stderr)
     return phase
+
+
+async def costs_report(env: dict[str, str], cwd: Path) -> str:
+    """`python -m bot costs --since 1h`, as an operator would run it against the phase's Redis."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "costs", "--since", "1h",
+        env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return output.decode()
 
 
 async def until_labelled(github: github_sandbox.GitHubSandbox, repository: str, numbers: list[int], t0: float) -> float:
@@ -359,6 +371,7 @@ def report(batched: Phase, single: Phase, issues: int) -> bool:
         ("every issue labelled", batched.unlabelled == 0 and single.unlabelled == 0),
         (f"a lone issue labelled within {MAX_LONE_S:.0f} s ({batched.lone_s:.1f} s)", batched.lone_s <= MAX_LONE_S),
     ]  # fmt: skip
+    print("\n`python -m bot costs --since 1h` after the batched phase:\n" + batched.costs.rstrip())
     print("goals:")
     for text, met in goals:
         print(f"  {'met   ' if met else 'MISSED'} {text}")
