@@ -8,10 +8,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.keys import QUEUE, batch_job_id
 from bot.adapters.store.triage_queue import AlreadyWaiting, Registered
+from bot.core.batch import Take, Wait, Waiting, next_batch
 from bot.core.errors import BudgetExhausted
 from bot.core.job import TriageRound, WaitingIssue
 from bot.core.outcome import OutcomeKind
@@ -225,3 +227,30 @@ async def test_the_batch_checks_the_budget_before_its_one_call(
     assert model.requests == []
     assert all(isinstance(r.error, BudgetExhausted) for r in result.results) and len(result.results) == 3
     assert not label_posts(github, 11)
+
+
+async def test_the_round_is_due_when_next_batch_says_a_batch_should_go(deps: Deps, redis: Redis) -> None:
+    """The claim script's rule is bot/core/batch.py's `next_batch`: due when the oldest has waited
+    the wait, or at once when the batch is full."""
+    t0 = 1_800_000_000_000
+    waiting: list[Waiting] = []
+    for offset in (0, 50, 150):  # within the wait (0.2 s in the suite)
+        number = 11 + offset
+        issue = WaitingIssue(number=number, delivery_id=f"d{number}", installation_id=461842, title="t", body="b",
+                             arrived_ms=t0 + offset, started_at=0)  # fmt: skip
+        registered = await deps.triage_queue.register(ISSUE_REPO, issue, now_ms=t0 + offset)
+        assert isinstance(registered, Registered)
+        waiting.append(Waiting(number, (t0 + offset) / 1000))
+        decision = next_batch(waiting, now=(t0 + offset) / 1000, max_wait_s=deps.triage_queue.max_wait_s)
+        assert isinstance(decision, Wait)
+        assert await redis.zscore(QUEUE, registered.round_job) == pytest.approx(t0 + offset + decision.seconds * 1000)
+    round_job = ""
+    for number in range(100, 100 + deps.triage_queue.max_batch - 3):
+        issue = WaitingIssue(number=number, delivery_id=f"d{number}", installation_id=461842, title="t", body="b",
+                             arrived_ms=t0 + 160, started_at=0)  # fmt: skip
+        filled = await deps.triage_queue.register(ISSUE_REPO, issue, now_ms=t0 + 160)
+        assert isinstance(filled, Registered)
+        round_job = filled.round_job
+        waiting.append(Waiting(number, (t0 + 160) / 1000))
+    assert isinstance(next_batch(waiting, now=(t0 + 160) / 1000, max_wait_s=deps.triage_queue.max_wait_s), Take)
+    assert await redis.zscore(QUEUE, round_job) == t0 + 160  # full: due at once

@@ -128,4 +128,4 @@ def issue_prompt(prompts: Prompts, *, repository: str, title: str, body: str) ->
 
 def describe_batch(detail: str, size: int) -> str:
     """A batched issue's record detail: what was done, and that one call answered `size` issues."""
-    return f"{detail} (answered in a batch of {size})" if size > 1 else detail
+    return f"{detail} (answered in a batch of {size})" if size >= 1 else detail
