@@ -254,3 +254,25 @@ async def test_the_round_is_due_when_next_batch_says_a_batch_should_go(deps: Dep
         waiting.append(Waiting(number, (t0 + 160) / 1000))
     assert isinstance(next_batch(waiting, now=(t0 + 160) / 1000, max_wait_s=deps.triage_queue.max_wait_s), Take)
     assert await redis.zscore(QUEUE, round_job) == t0 + 160  # full: due at once
+
+
+async def test_issues_whose_round_was_lost_get_another_from_the_rescue(
+    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    """A round lost altogether (taken by a worker of an older version, out of tries, expired): the
+    cron's rescue queues another, and gives back the claims of a round that died holding them."""
+    repo, lost = await open_three(deps, github)
+    job = TriageRound(repository=ISSUE_REPO, installation_id=461842, round=int(lost.rsplit(":", 1)[1]))
+    now = int(time.time() * 1000)
+    await deps.triage_queue.claim(job, lost, now_ms=now)  # it claims them, then it is gone for good
+    await redis.zrem(QUEUE, lost)
+    await redis.delete(f"arq:job:{lost}")
+    assert await deps.triage_queue.rescue(now_ms=now + 1000) == []  # a live round keeps its claims
+    late = now + int(deps.triage_queue.claim_ttl_s * 1000) + 1
+    [found] = await deps.triage_queue.rescue(now_ms=late)
+    assert found != lost and await redis.zscore(QUEUE, found) is not None
+    assert await deps.triage_queue.waiting(ISSUE_REPO) == [11, 12, 13]
+    await run_pending_round(deps, repo, found, now_ms=late)
+    for number, labels in MEANT.items():
+        assert github.issue_labels(ISSUE_REPO, number) == labels
+    assert await deps.triage_queue.rescue(now_ms=late) == []  # nothing left waiting

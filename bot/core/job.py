@@ -104,6 +104,7 @@ class WaitingIssue(BaseModel):
     number: int
     delivery_id: str
     installation_id: int
+    repository: str = ""  # owner/name as GitHub spells it
     event: str = "issues"
     action: str = "opened"
     title: str

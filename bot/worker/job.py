@@ -132,6 +132,9 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     """Leave the record and the delivery's state. Best effort: with Redis away neither can be
     written, and raising here would turn a retry into a lost job; arq re-runs an unfinished job."""
     record.duration_ms = int((time.perf_counter() - started) * 1000)
+    if await _already_final(ctx, record):  # a re-run after its batch wrote the issue: keep what was done
+        log.info("%s already ended: its record stays", where)
+        return
     await _save(ctx, record, where)
 
 
@@ -305,9 +308,22 @@ async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueRes
 
 
 async def _already_final(ctx: dict[str, Any], record: JobRecord) -> bool:
-    """A re-run of a round that crashed after writing an issue finds it triaged: keep the record
-    that says what was done rather than overwrite it with "already triaged"."""
+    """A re-run (of a round, or of a TriageJob whose worker died after registering its issue) that
+    finds the issue triaged keeps the record saying what was done rather than "already triaged"."""
     if record.outcome != OutcomeKind.SKIPPED or record.detail != "issue already triaged":
         return False
-    existing = await ctx["records"].get(record.delivery_id)
+    try:
+        existing = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError):
+        return False
     return existing is not None and existing.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED, OutcomeKind.FAILED)
+
+
+async def rescue_rounds(ctx: dict[str, Any]) -> dict[str, Any]:
+    """arq cron job: every repository with issues waiting gets a round, whatever became of the one
+    queued for it (bot/adapters/store/triage_queue.py: _RESCUE)."""
+    deps: Deps = ctx["deps"]
+    rounds = await deps.triage_queue.rescue(now_ms=int(time.time() * 1000))
+    if rounds:
+        log.info("triage rounds checked: %s", rounds)
+    return {"rounds": rounds}

@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
 from bot.worker.deps import Deps, Models
-from bot.worker.job import JOB_TIMEOUT_S, process_delivery, triage_batch
+from bot.worker.job import JOB_TIMEOUT_S, process_delivery, rescue_rounds, triage_batch
 
 log = logging.getLogger("hookwise.worker")
 
@@ -130,11 +130,13 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
     # timeout + 10 s, and that must stay near a minute.
     sweeper = cron(sweep_job, name="sweep", minute=set(range(0, 60, 5)), second=20, unique=True, timeout=job_timeout_s)
     job = func(process_delivery, name="process_delivery", timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
+    # Every minute one worker makes sure each repository with issues waiting has a round queued.
+    rescue = cron(rescue_rounds, name="triage-rescue", second=40, unique=True, timeout=job_timeout_s)
     # One round of micro-batched triage (queued by bot/adapters/store/triage_queue.py).
     batch = func(triage_batch, name=BATCH_FUNCTION, timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
     options: dict[str, Any] = {
         "functions": [job, batch],
-        "cron_jobs": [sweeper],
+        "cron_jobs": [sweeper, rescue],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),

@@ -129,6 +129,24 @@ return {next_round, taken}
 """
 )
 
+# A safety net, run by a cron every minute: claims whose deadline passed go back to waiting, and a
+# repository with issues waiting and no round queued gets one (an arq job that was lost: a worker
+# of an older version without `triage_batch`, a round that gave up, an expired job).
+# KEYS and ARGV[1..9]: as _CLAIM; ARGV[10]: installation id for a new round. Returns its id or ''.
+_RESCUE = (
+    _SCHEDULE
+    + """
+local now, max_batch, max_wait = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+  local entry = redis.call('HGET', KEYS[2], n)
+  redis.call('ZREM', KEYS[3], n)
+  redis.call('HDEL', KEYS[4], n)
+  if entry then redis.call('ZADD', KEYS[1], cjson.decode(entry)['arrived_ms'], n) end
+end
+return schedule(now, max_batch, max_wait, ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]))
+"""
+)
+
 # KEYS: entry, claimed, claimer. ARGV: number, this job's id. Only the claim's holder finishes it.
 _FINISH = """
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -173,6 +191,7 @@ class TriageQueue:
         self._register = redis.register_script(_REGISTER)
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
+        self._rescue = redis.register_script(_RESCUE)
 
     def _keys(self, repository: str) -> list[str]:
         k = keys.triage_queue(repository)
@@ -231,6 +250,23 @@ class TriageQueue:
         k = keys.triage_queue(repository)
         done = await self._finish(keys=[k["entry"], k["claimed"], k["claimer"]], args=[number, job_id])
         return bool(done)
+
+    async def rescue(self, *, now_ms: int) -> list[str]:
+        """Every repository with issues in the queue: make sure a round will take them (see
+        _RESCUE). Returns the rounds queued, or found queued, for them."""
+        rounds: list[str] = []
+        async for raw in self._redis.scan_iter(match=keys.TRIAGE_ENTRY + "*", count=200):
+            entries = await self._redis.hvals(_text(raw))  # type: ignore[misc]
+            if not entries:
+                continue
+            issue = WaitingIssue.model_validate_json(entries[0])  # one repository, one installation
+            repository = issue.repository or _text(raw)[len(keys.TRIAGE_ENTRY) :]
+            found = await self._rescue(
+                keys=self._keys(repository), args=self._schedule_args(repository, issue.installation_id, now_ms)
+            )
+            if found:
+                rounds.append(_text(found))
+        return rounds
 
     async def waiting(self, repository: str) -> Sequence[int]:
         """The numbers waiting (not claimed), oldest first: for tests and the status page."""

@@ -62,6 +62,7 @@ async def on_opened(job: TriageJob, repo: Repo, deps: Deps, *, job_try: int) -> 
         number=job.number,
         delivery_id=job.delivery_id,
         installation_id=job.installation_id,
+        repository=job.repository,
         event=job.event,
         action=job.action,
         title=issue.title,
