@@ -29,7 +29,8 @@ from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.worker.actions import commands
 from bot.worker.deps import Deps
-from bot.worker.job import process_delivery, triage_batch
+from bot.worker.job import process_delivery
+from bot.worker.rounds import triage_batch
 from tests.helpers import (
     ISSUE_REPO,
     ROOT,

@@ -1,5 +1,4 @@
-"""The arq jobs: run a queued delivery's typed job and leave a provenance record however it ends;
-and run one triage batch round, leaving each of its issues' delivery records.
+"""The one arq job of a delivery: run its typed job and leave a provenance record however it ends.
 
 `process_delivery` rebuilds the job the web queued (bot/core/job.py), dispatches it to its handler
 (bot/worker/dispatch.py) and merges the handler's Outcome into the record. Transient failures
@@ -7,33 +6,28 @@ become arq `Retry` with backoff; permanent ones fail once, as a dead letter with
 installation past its day's model budget gets its event recorded as skipped for the budget.
 
 A new issue's TriageJob, with batching on, ends `waiting`: its delivery stays `queued` in the
-ledger, and `triage_batch` (the round that answers the issue) writes the delivery's final record
-and marks it done or failed. A round that crashes keeps its claims until their deadline; arq's
-re-run of the round (same job id) takes them again, or any later round does once they expire.
+ledger, and the batch round that answers the issue (bot/worker/rounds.py) writes the delivery's
+final record and marks it done or failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 from arq import Retry
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bot.adapters.github import Repo
 from bot.adapters.store.errors import store_error
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
 from bot.core.errors import BudgetExhausted, UnreadableJob
-from bot.core.job import CommandJob, Job, SummaryJob, TriageRound
+from bot.core.job import CommandJob, Job, SummaryJob
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.logs import bound
-from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
 from bot.worker.deps import Deps
 from bot.worker.dispatch import dispatch
 
@@ -75,13 +69,13 @@ async def _process(ctx: dict[str, Any], job: Job, record: JobRecord) -> dict[str
     try:
         # Our own deadline, inside arq's: arq's timeout is final (not retried) and would leave no
         # record; ours is a TimeoutError, classified as transient and retried.
-        async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
+        async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
             repo = await deps.github.repo(job.installation_id, job.repository)
             record.merge(await dispatch(job, repo, deps, job_try=job_try))
         record.rate_limit = repo.rate_limit()
     except BudgetExhausted as over:  # no model call was made, nothing is posted about it
         record.merge(Outcome.skipped(over.reason))
-        await _count_skip(deps, job.installation_id, job.repository, task_of(job))
+        await count_skip(deps, job.installation_id, job.repository, task_of(job))
     except Exception as caught:
         exc = store_error(caught)
         verdict = retry.will_retry(exc, job_try)
@@ -124,7 +118,7 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     return data
 
 
-def _inner_timeout(job_timeout_s: float) -> float:
+def inner_timeout(job_timeout_s: float) -> float:
     return job_timeout_s - min(5.0, job_timeout_s * 0.2)
 
 
@@ -132,13 +126,13 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     """Leave the record and the delivery's state. Best effort: with Redis away neither can be
     written, and raising here would turn a retry into a lost job; arq re-runs an unfinished job."""
     record.duration_ms = int((time.perf_counter() - started) * 1000)
-    if await _already_final(ctx, record):  # a re-run after its batch wrote the issue: keep what was done
+    if await keeps_final_record(ctx, record):  # a re-run after its batch wrote the issue: keep what was done
         log.info("%s already ended: its record stays", where)
         return
-    await _save(ctx, record, where)
+    await save_record(ctx, record, where)
 
 
-async def _save(ctx: dict[str, Any], record: JobRecord, where: str) -> None:
+async def save_record(ctx: dict[str, Any], record: JobRecord, where: str) -> None:
     """Save the record and, for an outcome that ends the delivery, its ledger state (a waiting
     record leaves the delivery `queued`: its batch round ends it)."""
     try:
@@ -177,137 +171,14 @@ def task_of(job: Job) -> str:
     return "triage"
 
 
-async def _count_skip(deps: Deps, installation_id: int, repository: str, task: str) -> None:
+async def count_skip(deps: Deps, installation_id: int, repository: str, task: str) -> None:
     try:
         await deps.meter.skipped(installation_id, repository, task)
     except (RedisError, OSError) as exc:
         log.error("could not count an event skipped for the budget (%s)", exc)
 
 
-# -- a triage batch round ---------------------------------------------------------------------------
-
-
-async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """The arq job of one batch round (queued by bot/adapters/store/triage_queue.py)."""
-    job_try = int(ctx.get("job_try", 1))
-    job_id = str(ctx.get("job_id", ""))
-    try:
-        job = TriageRound.model_validate(kwargs.get("round"))
-    except ValidationError as exc:
-        log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
-        return {"outcome": "failed"}
-    with bound(installation=job.installation_id, repo=job.repository):
-        return await _round(ctx, job, job_id, job_try)
-
-
-async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int) -> dict[str, Any]:
-    deps: Deps = ctx["deps"]
-    where = f"batch={job_id} try={job_try}"
-    started = time.perf_counter()
-    retries: list[retry.Transient] = []
-
-    async def open_repo() -> Repo:
-        return await deps.github.repo(job.installation_id, job.repository)
-
-    async def settle(item: IssueResult) -> None:
-        verdict = await _settle(ctx, job, job_id, job_try, item)
-        if verdict is not None:
-            retries.append(verdict)
-
-    try:
-        async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
-            result = await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000), settle=settle)
-    except Exception as caught:  # the claim, the timeout, or Redis while settling
-        exc = store_error(caught)
-        verdict = retry.will_retry(exc, job_try)
-        if verdict is not None:  # the round's unfinished claims stay its own: the retry takes them
-            delay = retry.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
-            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
-            raise Retry(defer=delay) from caught
-        reason = retry.classify(exc).reason
-        log.error("%s failed: %s", where, reason, exc_info=True)
-
-        async def give_up(item: IssueResult) -> None:
-            await _settle(ctx, job, job_id, retry.LOCK_WAIT_TRIES, item)
-
-        with contextlib.suppress(RedisError, OSError):  # end each claimed issue's delivery, as failed
-            await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000), settle=give_up)
-        return {"outcome": "failed", "error": reason}
-    usage = result.batch_usage
-    log.info(
-        "%s issues=%d next_round=%s batch_calls=%d tokens_in=%d tokens_out=%d cache_write=%d cache_read=%d "
-        "cost_usd=%.6f problems=%s duration_ms=%d",
-        where,
-        len(result.results),
-        result.next_round or "none",
-        usage.calls if usage else 0,
-        usage.input_tokens if usage else 0,
-        usage.output_tokens if usage else 0,
-        usage.cache_write_tokens if usage else 0,
-        usage.cache_read_tokens if usage else 0,
-        usage.cost_usd if usage else 0.0,
-        list(result.problems),
-        int((time.perf_counter() - started) * 1000),
-    )
-    if retries:
-        delay = retry.backoff(job_try, retries[0].wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
-        log.warning("%s retrying its unfinished issues in %.1fs: %s", where, delay, retries[0].reason)
-        raise Retry(defer=delay)
-    return {"outcome": "done", "issues": len(result.results)}
-
-
-async def _settle(
-    ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int, item: IssueResult
-) -> retry.Transient | None:
-    """One issue's delivery record, its ledger state and the end of its claim; the verdict when
-    it is to be tried again with the round (it keeps its claim, its record says `retrying`)."""
-    deps: Deps = ctx["deps"]
-    issue = item.issue
-    record = JobRecord(
-        delivery_id=issue.delivery_id,
-        event=issue.event,
-        action=issue.action,
-        repository=job.repository,
-        target=issue.number,
-        installation_id=job.installation_id,
-        job_try=max(issue.job_try, job_try),
-        started_at=issue.started_at,
-    )
-    verdict = await _judge(deps, job, record, item)
-    record.rate_limit = item.rate_limit
-    record.duration_ms = int((time.time() - issue.started_at) * 1000)
-    where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
-    with bound(delivery=issue.delivery_id):
-        if verdict is None and await _already_final(ctx, record):
-            log.info("%s already ended: its record stays", where)
-        else:
-            await _save(ctx, record, where)
-    if verdict is None:
-        await deps.triage_queue.finish(job.repository, issue.number, job_id)
-    return verdict
-
-
-async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:
-    """Merge one issue's result into its record; a transient failure worth a retry is returned."""
-    if item.outcome is not None:
-        record.merge(item.outcome)
-        return None
-    exc = store_error(item.error or RuntimeError("no result"))
-    if isinstance(exc, BudgetExhausted):
-        record.merge(Outcome.skipped(exc.reason))
-        await _count_skip(deps, job.installation_id, job.repository, "triage")
-        return None
-    verdict = retry.will_retry(exc, record.job_try)
-    if verdict is not None:
-        record.ended(OutcomeKind.RETRYING, verdict.reason)
-        return verdict
-    final = retry.classify(exc)
-    record.ended(OutcomeKind.FAILED, final.reason)
-    log.error("target=%s failed: %s", record.target, final.reason, exc_info=isinstance(final, retry.Permanent))
-    return None
-
-
-async def _already_final(ctx: dict[str, Any], record: JobRecord) -> bool:
+async def keeps_final_record(ctx: dict[str, Any], record: JobRecord) -> bool:
     """A re-run (of a round, or of a TriageJob whose worker died after registering its issue) that
     finds the issue triaged keeps the record saying what was done rather than "already triaged"."""
     if record.outcome != OutcomeKind.SKIPPED or record.detail != "issue already triaged":
@@ -317,13 +188,3 @@ async def _already_final(ctx: dict[str, Any], record: JobRecord) -> bool:
     except (RedisError, OSError):
         return False
     return existing is not None and existing.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED, OutcomeKind.FAILED)
-
-
-async def rescue_rounds(ctx: dict[str, Any]) -> dict[str, Any]:
-    """arq cron job: every repository with issues waiting gets a round, whatever became of the one
-    queued for it (bot/adapters/store/triage_queue.py: _RESCUE)."""
-    deps: Deps = ctx["deps"]
-    rounds = await deps.triage_queue.rescue(now_ms=int(time.time() * 1000))
-    if rounds:
-        log.info("triage rounds checked: %s", rounds)
-    return {"rounds": rounds}

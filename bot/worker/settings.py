@@ -26,7 +26,8 @@ from bot.config import Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
 from bot.worker.deps import Deps, Models
-from bot.worker.job import JOB_TIMEOUT_S, process_delivery, rescue_rounds, triage_batch
+from bot.worker.job import JOB_TIMEOUT_S, process_delivery
+from bot.worker.rounds import rescue_rounds, triage_batch
 
 log = logging.getLogger("hookwise.worker")
 
