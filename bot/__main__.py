@@ -1,12 +1,15 @@
-"""`python -m bot web | worker | demo | history | replay`. Settings are built once, here."""
+"""`python -m bot web | worker | demo | history | replay | redeliver | accuracy | setup | receive`.
+
+Settings are built once, here."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure
@@ -68,12 +71,142 @@ def _since(text: str) -> timedelta:
 
 def _cost_window(text: str) -> timedelta:
     from bot.core.costs import MAX_SINCE_S
-    from bot.core.redelivery import parse_duration
+    from bot.core.durations import parse_duration
 
     try:
-        return min(parse_duration(text), timedelta(seconds=MAX_SINCE_S))
+        return parse_duration(text, most=timedelta(seconds=MAX_SINCE_S))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _period(text: str) -> timedelta:
+    from bot.core.durations import parse_duration
+
+    try:
+        return parse_duration(text, most=timedelta(days=90))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _confirmer(yes: bool) -> Callable[[str], bool]:
+    """How `setup` asks before replacing a value in .env: `--yes` replaces; on a terminal it asks
+    [y/N]; otherwise (stdin not a terminal) it answers no, and says so."""
+
+    def ask(question: str) -> bool:
+        if yes:
+            print(f"{question} yes (--yes)", flush=True)
+            return True
+        if not sys.stdin.isatty():
+            print(f"{question} no (stdin is not a terminal; pass --yes to replace)", flush=True)
+            return False
+        try:
+            return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+    return ask
+
+
+def _setup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.setup_flow import run_setup
+
+    try:
+        return asyncio.run(
+            run_setup(
+                manifest_path=args.manifest,
+                env_path=args.env_file,
+                github_url=settings.GITHUB_URL,
+                api_url=settings.GITHUB_API_URL,
+                confirm=_confirmer(args.yes),
+                out=sys.stdout,
+                err=sys.stderr,
+                host=args.host,
+                port=args.port,
+                webhook_url=args.webhook_url,
+                org=args.org,
+                webhook_path=settings.WEBHOOK_PATH,
+            )
+        )
+    except KeyboardInterrupt:
+        print("setup: interrupted; nothing more was done", file=sys.stderr)
+        return 130
+
+
+def _receive(args: argparse.Namespace) -> int:
+    from bot.receive import Ignored, ReceiveError, check_credentials, read_delivery, run
+
+    env = load_settings()
+    configure(env.LOG_LEVEL.value, env.LOG_FORMAT)
+    try:
+        if args.sandbox:
+            from bot.sandbox.receive import receive_in_sandbox
+
+            return asyncio.run(
+                receive_in_sandbox(
+                    args.event, args.payload, dry_run=args.dry_run, delivery_id=args.delivery, out=sys.stdout
+                )
+            )
+        decided = read_delivery(args.event, args.payload, args.delivery)
+        if isinstance(decided, Ignored):
+            print(decided.line)
+            return 0
+        settings = load_settings(DRY_RUN=True) if args.dry_run else env
+        check_credentials(settings, model_given=False)
+        return asyncio.run(run(settings, decided, out=sys.stdout))
+    except ReceiveError as exc:
+        print(f"hookwise: receive: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hookwise: receive: interrupted", file=sys.stderr)
+        return 130
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r} (0 to 65535; 0 = any free port)")
+    return port
+
+
+def _add_setup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    setup = commands.add_parser(
+        "setup",
+        help="register the GitHub App from app.yml (GitHub's manifest flow) and write .env",
+        description="Serve a local page whose button registers the App on GitHub from the manifest; GitHub sends "
+        "you back with a code, exchanged for the App's id, key and webhook secret, written to .env (mode 0600).",
+    )
+    setup.add_argument("--manifest", type=Path, default=Path("app.yml"), help="the App manifest (default: app.yml)")
+    setup.add_argument("--env-file", type=Path, default=Path(".env"), help="where to write (default: .env)")
+    setup.add_argument("--org", default=None, help="register on this organization instead of your account")
+    setup.add_argument(
+        "--webhook-url",
+        default=None,
+        help="where GitHub sends deliveries: your web process's public URL + WEBHOOK_PATH "
+        "(default: app.yml's hook_attributes.url, a placeholder)",
+    )
+    setup.add_argument("--host", default="127.0.0.1", help="where the local page listens (default: 127.0.0.1)")
+    setup.add_argument("--port", type=_port, default=3000, help="its port (default: 3000; 0 = any free port)")
+    setup.add_argument("--yes", action="store_true", help="replace values already in the .env file without asking")
+
+
+def _add_receive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    receive = commands.add_parser(
+        "receive",
+        help="run one webhook payload file through the bot, in this process",
+        description="Decide and handle one delivery as the web and worker would, and print what was done. "
+        "Exit 0: done, skipped or ignored; 1: bad payload file, Redis down, or the job failed; "
+        "2: a setting is missing.",
+    )
+    receive.add_argument("event", help="the X-GitHub-Event, e.g. pull_request, issues, issue_comment")
+    receive.add_argument("payload", type=Path, help="the delivery's JSON body, as a file")
+    receive.add_argument("--dry-run", action="store_true", help="write nothing to GitHub; print what would be written")
+    receive.add_argument(
+        "--sandbox", action="store_true", help="against a local sandbox GitHub and Anthropic seeded from the payload"
+    )
+    receive.add_argument("--delivery", default=None, help="the delivery id (a GUID; default: a new one)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "costs", help="model calls, tokens and estimated US dollars per installation, repository and task"
     )
     costs.add_argument("--since", default="1d", help="how far back, e.g. 2h, 1d, 7d (at most 31d); default 1d")
+    accuracy = commands.add_parser("accuracy", help="triage agreement with maintainers: exact match, precision, recall")
+    accuracy.add_argument("repository", nargs="?", metavar="OWNER/REPO", help="one repository (default: all)")
+    accuracy.add_argument(
+        "--since", type=_period, default=timedelta(days=30), help="how far back, e.g. 7d (default 30d, at most 90d)"
+    )
+    _add_setup(commands)
+    _add_receive(commands)
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -103,8 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo()
     try:
+        if args.command == "receive":
+            return _receive(args)
         settings = load_settings()
-        configure(settings.LOG_LEVEL.value)
+        configure(settings.LOG_LEVEL.value, settings.LOG_FORMAT)
         if args.command == "web":
             _run_web(settings)
         elif args.command == "worker":
@@ -113,12 +255,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             _history(settings, args.count, args.dead)
         elif args.command == "replay":
             return _replay(settings, args.delivery_id)
+        elif args.command == "accuracy":
+            from bot.cli import print_accuracy
+
+            return asyncio.run(print_accuracy(settings, repository=args.repository, since=args.since))
         elif args.command == "redeliver":
             from bot.cli import redeliver as run_redeliver
 
             return asyncio.run(run_redeliver(settings, since=args.since, cap=args.cap))
         elif args.command == "costs":
             return _costs(settings, args.since)
+        elif args.command == "setup":
+            return _setup(settings, args)
     except ConfigError as exc:
         print(f"hookwise: configuration error: {exc}", file=sys.stderr)
         return 2

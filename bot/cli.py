@@ -38,6 +38,8 @@ def format_record(record: JobRecord) -> str:
         line += f" — {record.detail}{' (' + done + ')' if done else ''}"
     if record.error:
         line += f" error: {record.error}"
+    if record.origin:
+        line += f" (via {record.origin})"
     return line
 
 
@@ -109,4 +111,18 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
     since_label = time.strftime("%Y-%m-%d %H:00 UTC", time.gmtime(start)) + f" ({label})"
     report = Report(since_label=since_label, rows=rows, budgets=budgets, day=utc_day(clock()))
     print(format_report(report, settings.prices()))
+    return 0
+
+
+async def print_accuracy(settings: Settings, *, repository: str | None, since: timedelta) -> int:
+    """`python -m bot accuracy`: triage agreement with maintainers, per repository."""
+    from bot.adapters.store.agreement import AgreementStore
+    from bot.core import agreement
+
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        reports = await AgreementStore(redis).reports(repository, now=time.time(), since_s=since.total_seconds())
+    finally:
+        await redis.aclose()
+    print(agreement.format_report(reports))
     return 0

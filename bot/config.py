@@ -14,9 +14,15 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core import batch
+from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.pricing import ModelPrice, parse_model_prices, price_table
 
 DEFAULT_MODEL = "claude-haiku-5-5"
+# A summary call's parts other than the diff (system prompt, tool schema, the description, commits
+# and list of files not shown, clipped in tokens, and the repository's instructions) take ~10k
+# tokens at worst, so a ceiling this high always leaves the diff a real part of the call
+# (tests/test_summary_budget.py measures it on prose, CJK, emoji, base64 and hex).
+MIN_PROMPT_CEILING_TOKENS = 20_000
 """Small and fast: a summary of a budgeted diff and a choice among existing labels do not need more."""
 
 
@@ -68,6 +74,11 @@ class Settings(BaseSettings):
     # issue waiting at most TRIAGE_BATCH_WAIT_S for company; 1 (or a wait of 0) turns batching off.
     TRIAGE_BATCH_MAX: int = Field(default=batch.MAX_BATCH, ge=1, le=batch.MAX_BATCH)
     TRIAGE_BATCH_WAIT_S: float = Field(default=batch.MAX_WAIT_S, ge=0, le=60)
+    # The summary's diff budget and the hard ceiling of one summary call (docs/summary-budget.md).
+    SUMMARY_DIFF_TOKENS: int = Field(default=DEFAULT_DIFF_BUDGET_TOKENS, ge=1_000, le=150_000)
+    SUMMARY_MAX_INPUT_TOKENS: int = Field(
+        default=DEFAULT_PROMPT_CEILING_TOKENS, ge=MIN_PROMPT_CEILING_TOKENS, le=190_000
+    )
     LOG_LEVEL: LogLevel = LogLevel.INFO
     LOG_FORMAT: LogFormat = LogFormat.TEXT
     DRY_RUN: bool = False

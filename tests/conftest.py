@@ -31,6 +31,8 @@ from bot.worker.deps import Deps
 from bot.worker.settings import anthropic_client, build_deps
 from tests.helpers import APP_ID, ROOT, SECRET, Processes
 
+pytest_plugins = ["tests.browser"]  # the `browser` fixture: a headless Chromium (skips, saying why, without one)
+
 TEST_DB = 13  # on a shared REDIS_URL, stay off the databases an application would use
 
 

@@ -4,7 +4,10 @@ pipeline tests start from, bounded waits, a worker run, and real `python -m bot`
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +24,7 @@ from redis.asyncio import Redis
 from bot.adapters.github import Repo
 from bot.config import Settings
 from bot.core import signature
+from bot.core.diff_budget import PullFile
 from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
@@ -237,6 +241,35 @@ async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int 
     return await run_round(job, job_id, open_repo, deps, now_ms=now, settle=settle)
 
 
+def github_files(files: list[PullFile]) -> list[dict[str, Any]]:
+    """`GET .../pulls/{n}/files` items for `files` (tests/fixtures/diffs' shape is GitHub's)."""
+    return [{**f.model_dump(exclude_none=True), "changes": f.changed_lines} for f in files]
+
+
+def merged_pull(number: int, title: str, merged_at: str, *, body: str = "", base: str | None = None) -> dict[str, Any]:
+    """The real merged-PR delivery's pull request, as pull request `number` merged at `merged_at`
+    (into the default branch, or into `base`)."""
+    pull: dict[str, Any] = json.loads(MERGED)["pull_request"]
+    html = f"https://github.com/{PR_REPO}/pull/{number}"
+    pull.update(
+        number=number, title=title, body=body, merged_at=merged_at, closed_at=merged_at, updated_at=merged_at,
+        html_url=html, url=f"https://api.github.com/repos/{PR_REPO}/pulls/{number}", id=pull["id"] + number,
+        merge_commit_sha=f"{number:040x}",
+    )  # fmt: skip
+    if base is not None:
+        pull["base"] = {**pull["base"], "ref": base}
+    return pull
+
+
+def seed_merged_pulls(github: GitHubSandbox, pulls: list[dict[str, Any]]) -> None:
+    """More pull requests in the merged-PR delivery's repository, each with one file and commit."""
+    github.seed_from_payload(json.loads(MERGED))
+    for pull in pulls:
+        files = [{"filename": "README.md", "status": "modified", "additions": 1, "patch": "@@ -1 +1 @@\n-a\n+b"}]
+        commits = [{"sha": pull["merge_commit_sha"], "commit": {"message": pull["title"]}}]
+        github.add_pull(PR_REPO, pull, files=files, commits=commits)
+
+
 async def delivery_state(redis: Redis, delivery_id: str) -> bytes | None:
     """The ledger's `state` of a delivery, as Redis holds it (b"queued", b"done", b"failed")."""
     raw: Any = await redis.hget(f"hookwise:delivery:{delivery_id}", "state")  # type: ignore[misc]
@@ -311,9 +344,52 @@ class Processes:
                 process.wait()
 
 
+async def run_cli(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | None = None) -> tuple[int, str]:
+    """Run `python -m bot ...` without blocking this loop (the sandboxes are served by it); the exit
+    code and stdout, with stderr after it when the command failed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, logs = await asyncio.wait_for(process.communicate(stdin), 60)
+    return process.returncode or 0, output.decode() + ("" if process.returncode == 0 else logs.decode())
+
+
 async def healthy(session: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with session.get(url) as response:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+# -- the manifest flow without a browser ------------------------------------------------------------------
+
+
+def form_of(page: str, form_id: str | None = None) -> tuple[str, dict[str, str]]:
+    """The action and the named fields of the page's (first, or `form_id`) form."""
+    start = page.index(f'<form id="{form_id}"' if form_id else "<form")
+    chunk = page[start : page.index("</form>", start)]
+    action = html.unescape(re.search(r'action="([^"]*)"', chunk).group(1))  # type: ignore[union-attr]
+    fields = {
+        html.unescape(m.group(1)): html.unescape(m.group(2))
+        for m in re.finditer(r'name="([^"]+)" value="([^"]*)"', chunk)
+    }
+    return action, fields
+
+
+async def register_over_http(
+    session: aiohttp.ClientSession, setup_url: str, github_url: str
+) -> aiohttp.ClientResponse:
+    """What the browser does in `setup`, without one: the local form, GitHub's form, the redirect back."""
+    async with session.get(setup_url) as start:
+        action, fields = form_of(await start.text(), "register")
+    async with session.post(action, data=fields) as github_page:
+        confirm_action, confirm_fields = form_of(await github_page.text())
+    response = await session.post(github_url + confirm_action, data=confirm_fields)  # follows the redirect
+    await response.read()
+    return response

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -12,20 +9,7 @@ from redis.asyncio import Redis
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.sandbox.github import GitHubSandbox
-from tests.helpers import ROOT, any_job
-
-
-async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
-    """Run `python -m bot ...` without blocking this loop (the sandbox GitHub is served by it)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    output, logs = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, output.decode() + ("" if process.returncode == 0 else logs.decode())
+from tests.helpers import any_job, run_cli
 
 
 async def test_history_prints_records_and_dead_letters(

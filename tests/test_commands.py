@@ -23,6 +23,7 @@ SLUG = "hookwise"
 S = CommandKind.SUMMARIZE
 T = CommandKind.TRIAGE
 H = CommandKind.HELP
+R = CommandKind.RELEASE_NOTES
 U = CommandKind.UNKNOWN
 
 COMMENT_FIXTURES = [
@@ -231,10 +232,41 @@ def test_line_endings(newline: str) -> None:
 
 
 def test_every_command_word() -> None:
-    assert set(WORDS) == {"summarize", "summarise", "triage", "help"}
+    assert set(WORDS) == {"summarize", "summarise", "triage", "help", "release-notes"}
     for word, kind in WORDS.items():
         assert parse_commands(f"@{SLUG} {word}", SLUG) == [Command(kind, word)]
         assert parse_commands(f"@{SLUG} {word.upper()}", SLUG) == [Command(kind, word.upper())]
+
+
+# -- release-notes and its argument -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "argument"),
+    [
+        ("@hookwise release-notes", ""),
+        ("@hookwise release-notes since v1.2.0", "since v1.2.0"),
+        ("@HookWise Release-Notes   since   2.0.0rc1  ", "since 2.0.0rc1"),
+        ("Thanks!\n\n@hookwise release-notes since v1.2.0.\nCheers", "since v1.2.0."),
+        ("@hookwise[bot] release-notes since pkg@1.0", "since pkg@1.0"),
+    ],
+)
+def test_release_notes_keeps_the_rest_of_its_line(body: str, argument: str) -> None:
+    [command] = parse_commands(body, SLUG)
+    assert (command.kind, command.argument) == (R, argument)
+
+
+def test_only_release_notes_keeps_an_argument() -> None:
+    assert parse_commands("@hookwise summarize please", SLUG) == [Command(S, "summarize")]
+    assert kinds("@hookwise release-notes since v1\n@hookwise help") == [R, H]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["`@hookwise release-notes since v1`", "> @hookwise release-notes", "```\n@hookwise release-notes\n```"],
+)
+def test_release_notes_in_code_or_quotes_is_not_a_command(body: str) -> None:
+    assert kinds(body) == []
 
 
 # -- slugs -----------------------------------------------------------------------------------------
@@ -432,10 +464,11 @@ def test_help_lines() -> None:
     assert lines == [
         f"- `@my-app summarize`: {HELP_DESCRIPTIONS[S]}",
         f"- `@my-app triage`: {HELP_DESCRIPTIONS[T]}",
+        f"- `@my-app release-notes [since TAG]`: {HELP_DESCRIPTIONS[R]}",
         f"- `@my-app help`: {HELP_DESCRIPTIONS[H]}",
     ]
     assert all("\n" not in line for line in lines)
-    assert set(HELP_DESCRIPTIONS) == {S, T, H}
+    assert set(HELP_DESCRIPTIONS) == {S, T, R, H}
 
 
 def test_module_is_pure() -> None:

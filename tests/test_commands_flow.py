@@ -4,6 +4,7 @@ the real web app and arq worker on real Redis, the sandbox GitHub and Anthropic.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -25,9 +26,11 @@ from tests.helpers import (
     PR_REPO,
     delivery_headers,
     label_enum,
+    merged_pull,
     run_worker,
     seed_issue,
     seed_merged_pr,
+    seed_merged_pulls,
     system_text,
     triage_answer,
     webhook_bytes,
@@ -35,7 +38,6 @@ from tests.helpers import (
 
 FAST = {"retry_base_s": 0.01}
 MAINTAINER, OUTSIDER = "maintainer-mia", "passer-by"
-
 
 
 @pytest.fixture
@@ -91,6 +93,7 @@ async def test_maintainer_summarize_edits_the_summary_in_place_with_eyes_then_ro
     assert replies(world, PR_REPO, PR_NUMBER) == []
 
 
+@pytest.mark.parametrize("body", ["@hookwise summarize", "@hookwise release-notes since v1.0.0"])
 @pytest.mark.parametrize(
     ("login", "user_type"),
     [(OUTSIDER, "User"), ("someone-unknown", "User"), ("dependabot[bot]", "Bot"), ("hookwise[bot]", "Bot")],
@@ -102,8 +105,10 @@ async def test_commands_from_outsiders_and_bots_do_nothing(
     model: AnthropicSandbox,
     login: str,
     user_type: str,
+    body: str,
 ) -> None:
-    command = command_delivery(world, PR_REPO, PR_NUMBER, "@hookwise summarize", login, user_type)
+    world.add_release(PR_REPO, "v1.0.0", created_at="2018-11-01T00:00:00Z")
+    command = command_delivery(world, PR_REPO, PR_NUMBER, body, login, user_type)
     await send(client, "issue_comment", command)
     await run_worker(settings, **FAST)
     assert reactions(world, PR_REPO, command) == []
@@ -138,11 +143,60 @@ async def test_help_replies_with_the_commands_and_the_configuration(
     await send(client, "issue_comment", command)
     await run_worker(settings, **FAST)
     [reply] = replies(world, ISSUE_REPO, 1)
-    for word in ("summarize", "triage", "help"):
+    for word in ("summarize", "triage", "release-notes [since TAG]", "help"):
         assert f"@hookwise {word}" in reply
     assert "Configuration in effect" in reply
+    assert "- Triage agreement: no issues triaged yet." in reply  # one line of the accuracy report
     assert reactions(world, ISSUE_REPO, command) == ["eyes", "rocket"]
     assert model.requests == []
+
+
+def merge_delivery(pull: dict[str, Any]) -> bytes:
+    """The real merged-PR delivery, for another pull request of its repository."""
+    payload = json.loads(MERGED)
+    payload["pull_request"] = pull
+    payload["number"] = pull["number"]
+    return json.dumps(payload).encode()
+
+
+async def test_release_notes_from_the_summaries_of_merged_pull_requests(
+    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    """Three merges are summarised as they arrive; `release-notes` then groups them, with one call."""
+    pulls = [
+        merged_pull(11, "Add a retry to uploads", "2018-11-20T09:00:00Z"),
+        merged_pull(12, "Drop Python 2", "2018-11-21T09:00:00Z"),
+        merged_pull(13, "Fix a crash on empty configs", "2018-11-22T09:00:00Z"),
+    ]
+    seed_merged_pulls(world, pulls)
+    world.add_release(PR_REPO, "v1.0.0", created_at="2018-11-19T00:00:00Z")
+    risks = {"Add a retry to uploads": "low", "Drop Python 2": "high", "Fix a crash on empty configs": "medium"}
+
+    def model_answer(request: dict[str, Any]) -> dict[str, Any]:
+        text = request["messages"][0]["content"]
+        if request["tool_choice"]["name"] == "record_release_notes":
+            return {"items": [{"number": 12, "group": "breaking", "line": "Python 2 is no longer supported."}]}
+        title = re.findall(r'<untrusted name="title">(.*?)</untrusted>', text)[0]
+        return {"overview": f"{title}, as summarised.", "changes": ["A change"], "why": "-", "risk": risks[title]}
+
+    model.responder = model_answer
+    for pull in pulls:
+        assert await send(client, "pull_request", merge_delivery(pull)) == 202
+    await run_worker(settings, **FAST)
+    assert len(model.requests) == 3
+
+    command = command_delivery(world, PR_REPO, PR_NUMBER, "@hookwise release-notes", MAINTAINER)
+    assert await send(client, "issue_comment", command) == 202
+    await run_worker(settings, **FAST)
+    assert len(model.requests) == 4  # one call for the notes
+    [reply] = replies(world, PR_REPO, PR_NUMBER)
+    link = f"https://github.com/{PR_REPO}/pull"
+    assert "3 pull requests merged since `v1.0.0` (2018-11-19), oldest first." in reply
+    assert f"**Breaking or risky changes**\n- Python 2 is no longer supported. ([#12]({link}/12))" in reply
+    # The model left #11 and #13 out: they are grouped by their summaries.
+    assert f"**Features**\n- Add a retry to uploads, as summarised. ([#11]({link}/11))" in reply
+    assert f"**Fixes**\n- Fix a crash on empty configs, as summarised. ([#13]({link}/13))" in reply
+    assert reactions(world, PR_REPO, command) == ["eyes", "rocket"]
 
 
 async def test_invalid_config_falls_back_and_help_shows_the_error(

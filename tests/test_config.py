@@ -51,6 +51,15 @@ def test_defaults() -> None:
     assert settings.APP_ID is None
 
 
+def test_the_summary_budget_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New names, not in the contract: the diff budget and the ceiling of one summary call."""
+    settings = load_settings()
+    assert (settings.SUMMARY_DIFF_TOKENS, settings.SUMMARY_MAX_INPUT_TOKENS) == (40_000, 60_000)
+    _env(monkeypatch, SUMMARY_DIFF_TOKENS="20000", SUMMARY_MAX_INPUT_TOKENS="30000")
+    settings = load_settings()
+    assert (settings.SUMMARY_DIFF_TOKENS, settings.SUMMARY_MAX_INPUT_TOKENS) == (20_000, 30_000)
+
+
 def test_a_stray_env_file_elsewhere_does_not_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = tmp_path / "elsewhere"
     other.mkdir()
@@ -149,6 +158,10 @@ def test_port_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("LOG_LEVEL", "verbose"),
         ("APP_ID", "abc"),
         ("DRY_RUN", "maybe"),
+        ("SUMMARY_DIFF_TOKENS", "lots"),
+        ("SUMMARY_DIFF_TOKENS", "500"),
+        ("SUMMARY_MAX_INPUT_TOKENS", "8000"),
+        ("SUMMARY_MAX_INPUT_TOKENS", "1000000"),
     ],
 )
 def test_malformed_values_name_the_variable(name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:

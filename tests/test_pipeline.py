@@ -16,10 +16,12 @@ from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import Records
 from bot.config import Settings, load_settings
 from bot.core.render import SUMMARY_MARKER
+from bot.core.tokens import estimate_tokens
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
 from bot.web.app import create_app
+from tests.fixtures.diffs import synthetic
 from tests.helpers import (
     ISSUE,
     ISSUE_REPO,
@@ -27,6 +29,7 @@ from tests.helpers import (
     PR_NUMBER,
     PR_REPO,
     deliver,
+    github_files,
     guid,
     label_enum,
     label_posts,
@@ -120,26 +123,66 @@ async def test_two_deliveries_of_one_merge_make_one_comment_and_one_model_call(
     assert len([r for r in github.requests if r.path == "/app"]) == 1  # the slug, read once
 
 
-async def test_big_pr_stays_within_the_budget_and_says_what_it_skipped(
+def prompt_tokens(request: dict[str, Any]) -> int:
+    """The estimated input tokens of a recorded model request: system, messages and tools."""
+    tools = json.dumps(request["tools"])
+    return (
+        estimate_tokens(request["system"]) + estimate_tokens(request["messages"][0]["content"]) + estimate_tokens(tools)
+    )
+
+
+def diff_block(request: dict[str, Any]) -> str:
+    [block] = re.findall(r'<untrusted name="diff">\n(.*?)\n</untrusted>', request["messages"][0]["content"], re.S)
+    return str(block)
+
+
+async def test_big_pr_stays_within_the_budget_and_says_what_it_did_not_read(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
 ) -> None:
-    patch = "".join(f"+line {i} of a long change\n" for i in range(4000))  # ~100 kB each
-    files = [{"filename": f"src/module_{i}.py", "status": "modified", "patch": patch} for i in range(30)]
+    patch = "@@ -1,0 +1,4000 @@\n" + "".join(f"+line {i} of a long change\n" for i in range(4000))  # ~100 kB each
+    files = [
+        {"filename": f"src/module_{i}.py", "status": "modified", "additions": 4000, "patch": patch} for i in range(30)
+    ]
     files += [
-        {"filename": "package-lock.json", "status": "modified", "patch": patch},
-        {"filename": "static/app.min.js", "status": "modified", "patch": "x" * 5000},
+        {"filename": "package-lock.json", "status": "modified", "additions": 4000, "patch": patch},
+        {"filename": "static/app.min.js", "status": "modified", "additions": 1, "patch": "+" + "x" * 5000},
         {"filename": "logo.png", "status": "added"},  # binary: GitHub sends no patch
     ]
     seed_merged_pr(github, files)
     await deliver(client, "pull_request", MERGED)
     await run_worker(settings)
 
-    prompt = model.requests[0]["messages"][0]["content"]
-    assert len(prompt) < 8_000 * 4 + 4_000  # the diff budget plus the template and PR text
+    [request] = model.requests
+    assert estimate_tokens(diff_block(request)) <= settings.SUMMARY_DIFF_TOKENS == 40_000
+    assert prompt_tokens(request) <= settings.SUMMARY_MAX_INPUT_TOKENS == 60_000
     [comment] = summaries(github)
-    for skipped in ("package-lock.json", "static/app.min.js", "logo.png"):
-        assert f"`{skipped}` (not read" in comment["body"]
-    assert "`src/module_0.py` (read in part)" in comment["body"]
+    body = comment["body"]
+    assert "<details><summary>read 30 of 33 files (" in body  # the coverage line, every source file read in part
+    assert "`package-lock.json` (not read: lockfile, +4000 \u22120)" in body
+    assert "`static/app.min.js` (not read: generated or minified, +1 \u22120)" in body
+    assert "`logo.png` (not read: binary or too large for GitHub to show, +0 \u22120)" in body
+    assert re.search(r"`src/module_0\.py` \(read in part: 1 of 1 hunks, \d+ of 4000 changed lines\)", body)
+
+
+async def test_an_unvendoring_and_a_ca_bundle_through_the_pipeline(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    """pip's unvendoring of charset_normalizer (fb71f4c) with certifi's CA bundle (e713282) in the
+    same PR: deleted files and the certificates named, not sent; the modified files read whole."""
+    files = synthetic.load("pip-unvendor-charset-normalizer.json") + synthetic.load("certifi-2022.05.18.json")
+    seed_merged_pr(github, github_files(files))
+    await deliver(client, "pull_request", MERGED)
+    await run_worker(settings)
+
+    [request] = model.requests
+    prompt = request["messages"][0]["content"]
+    diff = diff_block(request)
+    assert "BEGIN CERTIFICATE" not in prompt and "shown in part" not in diff
+    assert "--- src/pip/_vendor/vendor.txt (modified, " in diff
+    assert "--- src/pip/_vendor/charset_normalizer/" not in diff
+    [comment] = summaries(github)
+    assert "`certifi/cacert.pem` (not read: certificate or key, " in comment["body"]
+    assert "`src/pip/_vendor/charset_normalizer/__init__.py` (not read: deleted, +0 " in comment["body"]
 
 
 async def test_model_text_cannot_ping_or_inject_html(
@@ -210,20 +253,28 @@ async def test_dry_run_calls_the_model_but_writes_nothing(
 
 
 async def test_the_whole_prompt_has_a_ceiling_however_large_the_pull_request(
-    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+    client: TestClient[Any, Any],
+    settings_env: dict[str, str],
+    github: GitHubSandbox,
+    model: AnthropicSandbox,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    files = [{"filename": f"vendor/lib_{i}/generated_module_{i}.py", "patch": "+x\n" * 50} for i in range(3000)]
-    files += [{"filename": f"src/real_{i}.py", "patch": "+change\n" * 2000} for i in range(100)]
+    monkeypatch.chdir(tmp_path)
+    tight = load_settings(**settings_env, SUMMARY_MAX_INPUT_TOKENS="25000")  # a ceiling below the diff budget
+    # In git's order, as GitHub lists them (at most 3,000 files): src/ before vendor/.
+    files = [{"filename": f"src/real_{i}.py", "additions": 2000, "patch": "+change\n" * 2000} for i in range(100)]
+    files += [{"filename": f"vendor/lib_{i}/generated_module_{i}.py", "patch": "+x\n" * 50} for i in range(3000)]
     seed_merged_pr(github, files)
     pull = json.loads(MERGED)["pull_request"] | {"body": "word " * 100_000}
     commits = [{"sha": "0" * 40, "commit": {"message": "message " * 5_000}} for _ in range(50)]
     github.add_pull(PR_REPO, pull, files=files, commits=commits)
     await deliver(client, "pull_request", MERGED)
-    await run_worker(settings)
+    await run_worker(tight)
 
-    request = model.requests[0]
-    prompt = request["system"] + request["messages"][0]["content"]
-    assert len(prompt) < 50_000  # ~12k tokens, from a PR of ~2 MB of text
+    [request] = model.requests
+    assert prompt_tokens(request) <= 25_000  # from a PR of ~2 MB of text
+    assert estimate_tokens(diff_block(request)) > 10_000  # and the diff got what the rest left
     [comment] = summaries(github)
     assert re.search(r"…and \d{4} more", comment["body"]) and len(comment["body"]) < 20_000
 
@@ -231,11 +282,11 @@ async def test_the_whole_prompt_has_a_ceiling_however_large_the_pull_request(
 async def test_every_worker_log_line_names_its_delivery_installation_and_repository(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.logs import _ContextFilter
+    from bot.logs import ContextFilter
 
     seed_merged_pr(github)
     await deliver(client, "pull_request", MERGED, "logged")
-    caplog.handler.addFilter(_ContextFilter())
+    caplog.handler.addFilter(ContextFilter())
     with caplog.at_level(logging.INFO, logger="hookwise"):
         await run_worker(settings)
     lines = [
@@ -245,5 +296,6 @@ async def test_every_worker_log_line_names_its_delivery_installation_and_reposit
     ]
     assert any("outcome=done" in r.getMessage() for r in lines)
     for record in lines:
-        context = getattr(record, "context", None)
-        assert context == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}", record.getMessage()
+        fields = getattr(record, "fields", None)
+        assert fields == {"delivery": guid("logged"), "installation": 461842, "repo": PR_REPO}, record.getMessage()
+        assert getattr(record, "context", None) == f" delivery={guid('logged')} installation=461842 repo={PR_REPO}"

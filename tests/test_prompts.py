@@ -16,7 +16,7 @@ _CLOSE = "</untrusted>"
 
 def test_load_finds_all_four_templates() -> None:
     prompts = Prompts.load()
-    for pair in (prompts.summary, prompts.triage):
+    for pair in (prompts.summary, prompts.triage, prompts.release_notes):
         assert isinstance(pair, PromptPair)
         for template in (pair.system, pair.user):
             assert isinstance(template, Template)
@@ -27,12 +27,14 @@ def test_load_finds_all_four_templates() -> None:
         "summary.user.md",
         "triage.system.md",
         "triage.user.md",
+        "release_notes.system.md",
+        "release_notes.user.md",
         "triage.labels.md",
     }
 
 
 def test_load_from_another_directory(tmp_path: Path) -> None:
-    for name in ("summary", "triage"):
+    for name in ("summary", "triage", "release_notes"):
         (tmp_path / f"{name}.system.md").write_text(f"{name} system $tool", encoding="utf-8")
         (tmp_path / f"{name}.user.md").write_text(f"{name} user $title", encoding="utf-8")
     (tmp_path / "triage.labels.md").write_text("labels: $labels", encoding="utf-8")
@@ -57,6 +59,22 @@ def test_untrusted_fields_sit_inside_a_fence(which: str) -> None:
     inside = "".join(re.findall(r"<untrusted\b[^>]*>(.*?)</untrusted>", text, re.DOTALL))
     for field in ("$title", "$body"):
         assert field in inside, field
+
+
+def test_release_notes_data_sits_inside_a_fence() -> None:
+    text = Prompts.load().release_notes.user.template
+    inside = "".join(re.findall(r"<untrusted\b[^>]*>(.*?)</untrusted>", text, re.DOTALL))
+    assert "$pulls" in inside and len(_OPEN.findall(text)) == text.count(_CLOSE) == 1
+
+
+def test_the_summary_prompt_explains_what_it_shows() -> None:
+    """The diff's headers, the cut marks, and that files not shown were not read."""
+    prompts = Prompts.load().summary
+    system, user = prompts.system.template, prompts.user.template
+    assert "--- path (status, +added −deleted)" in system and "[hunk cut here" in system
+    assert "were not read" in system and "Name only paths that appear in the diff" in system
+    assert "What you are shown of the diff: $coverage" in user
+    assert user.index("$coverage") < user.index('<untrusted name="diff">')  # numbers only, outside the fence
 
 
 # -- fence -----------------------------------------------------------------------------------------

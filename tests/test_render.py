@@ -7,6 +7,7 @@ import re
 import pytest
 
 from bot.core.answers import PullSummary, Risk
+from bot.core.diff_budget import PullFile, fit_diff
 from bot.core.render import (
     COMMENT_LIMIT,
     MARKERS,
@@ -17,6 +18,7 @@ from bot.core.render import (
     fit,
     has_marker,
     neutralise,
+    read_summary_comment,
     summary_comment,
     triage_comment,
 )
@@ -174,11 +176,74 @@ def test_summary_from_hostile_model_text() -> None:
     assert "@\u2060org/team" in body
 
 
-def test_summary_lists_skipped_and_shortened_files() -> None:
-    body = summary_comment(_summary(), skipped=["package-lock.json: lockfile", "logo.png"], shortened=["big.py"])
-    assert "`package-lock.json` (not read: lockfile)" in body
-    assert "`logo.png` (not read: left out)" in body
-    assert "`big.py` (read in part)" in body
+def _patch(lines: int, mark: str = "x") -> str:
+    return f"@@ -1,0 +1,{lines} @@\n" + "\n".join(
+        f"+{mark} = compute_{mark}({i})  # a line of code" for i in range(lines)
+    )
+
+
+def test_summary_says_what_was_not_read_and_what_was_read_in_part() -> None:
+    files = [
+        PullFile(filename="src/app.py", additions=3, patch=_patch(3)),
+        PullFile(filename="src/big.py", additions=4000, patch=_patch(4000, "b")),
+        PullFile(filename="package-lock.json", additions=900, deletions=40, patch=_patch(10)),
+        PullFile(filename="logo.png", status="added"),
+        PullFile(filename="mylib/_vendor/six.py", status="removed", deletions=993, patch="@@ -1 +0,0 @@\n-x"),
+    ]
+    diff = fit_diff(files, 3_000)
+    body = summary_comment(_summary(), diff)
+    assert f"<details><summary>{diff.coverage(names=False)}</summary>" in body
+    assert diff.coverage(names=False).startswith("read 2 of 5 files (")
+    assert "`package-lock.json` (not read: lockfile, +900 \u221240)" in body
+    assert "`logo.png` (not read: binary or too large for GitHub to show, +0 \u22120)" in body
+    assert "`mylib/_vendor/six.py` (not read: deleted, +0 \u2212993)" in body
+    [part] = diff.in_part
+    expected = f"`src/big.py` (read in part: 1 of 1 hunks, {part.lines_shown} of 4000 changed lines)"
+    assert expected in body and "`src/app.py` (" not in body  # read whole: not listed
+
+
+def test_a_summary_of_everything_read_has_no_details() -> None:
+    diff = fit_diff([PullFile(filename="src/app.py", additions=3, patch=_patch(3))])
+    assert "<details>" not in summary_comment(_summary(notable_files=["src/app.py"]), diff)
+
+
+def test_paths_outside_the_pull_request_are_not_named() -> None:
+    """A merged PR whose model answer names a file not in the PR gets a summary without it."""
+    diff = fit_diff(
+        [
+            PullFile(filename="github3/repos/release.py", additions=2, patch=_patch(2)),
+            PullFile(filename="tests/unit/test_repos_release.py", additions=9, patch=_patch(9)),
+        ]
+    )
+    summary = _summary(
+        overview="Retries uploads in `release.py`; see `docs/uploads.md`.",
+        changes=["Retry `upload_asset` in `release.py`", "Document it in `docs/uploads.md`", "Test the retry"],
+        risk_notes="`github3/session.py` may need the same.",
+        notable_files=["github3/repos/release.py", "github3/session.py", "test_repos_release.py"],
+    )
+    body = summary_comment(summary, diff)
+    assert "docs/uploads.md" not in body.split("**Why**")[0].split("**What changed**")[1]  # its bullet is gone
+    assert "- Retry `upload_asset` in `release.py`" in body and "- Test the retry" in body
+    assert "`docs/uploads.md`" not in body and "see docs/uploads.md." in body  # plain words, not a path
+    assert "`github3/session.py`" not in body
+    look = next(line for line in body.splitlines() if line.startswith("**Look first at:**"))
+    assert look == "**Look first at:** `github3/repos/release.py`, `tests/unit/test_repos_release.py`"
+
+
+def test_a_notable_file_that_was_not_read_says_so() -> None:
+    files = [PullFile(filename="src/app.py", additions=1, patch=_patch(1)), PullFile(filename="certs/ca.pem")]
+    body = summary_comment(_summary(notable_files=["certs/ca.pem", "src/app.py"]), fit_diff(files))
+    assert "**Look first at:** `certs/ca.pem` (not read), `src/app.py`" in body
+
+
+def test_closing_links_are_listed() -> None:
+    links = ["[#12](https://github.com/o/r/issues/12)", "[acme/lib#3](https://github.com/acme/lib/issues/3)"]
+    body = summary_comment(_summary(), closes=links)
+    assert (
+        "**Closes:** [#12](https://github.com/o/r/issues/12), [acme/lib#3](https://github.com/acme/lib/issues/3)"
+        in body
+    )
+    assert "**Closes:**" not in summary_comment(_summary())
 
 
 def test_giant_summary_stays_under_the_limit() -> None:
@@ -189,7 +254,8 @@ def test_giant_summary_stays_under_the_limit() -> None:
         risk_notes="r" * 1200,
         notable_files=[f"{'d/' * 200}file{i}.py" for i in range(10)],
     )
-    body = summary_comment(summary, skipped=[f"f{i}.bin: binary" for i in range(3000)])
+    diff = fit_diff([PullFile(filename=f"f{i}.bin", additions=1) for i in range(3000)])
+    body = summary_comment(summary, diff)
     assert len(body) <= COMMENT_LIMIT
     assert body.startswith(SUMMARY_MARKER)
     assert body.endswith(TRUNCATED_NOTE)
@@ -214,9 +280,26 @@ def test_shortening_never_revives_a_mention() -> None:
 
 
 def test_notable_file_names_cannot_break_out() -> None:
-    body = summary_comment(_summary(notable_files=["src/app.py\n\n@alice <img src=x onerror=alert(1)>"]))
+    hostile = "src/app.py\n\n@alice <img src=x onerror=alert(1)>"
+    diff = fit_diff([PullFile(filename=hostile, additions=1, patch=_patch(1))])
+    body = summary_comment(_summary(notable_files=[hostile]), diff)
+    assert "**Look first at:** `src/app.py @\u2060alice img src=x onerror=alert(1)`" in body  # kept: a PR path
     assert live_mentions(body) == []
     assert "<img" not in body
+
+
+def test_a_summary_comment_reads_back_as_its_record() -> None:
+    """Release notes read back summaries posted before records were kept."""
+    summary = _summary(
+        overview="Retries <uploads> for @alice & co.", changes=["Retry `upload_asset`", "Test it"], risk=Risk.HIGH
+    )
+    body = summary_comment(summary, model="claude-x")
+    record = read_summary_comment(body, number=7, title="Retry uploads", merged_at="2026-11-30T12:00:00Z", comment_id=9)
+    assert record is not None
+    assert (record.number, record.title, record.risk, record.comment_id) == (7, "Retry uploads", Risk.HIGH, 9)
+    assert record.overview == "Retries <uploads> for @alice & co."  # as written; made safe again where shown
+    assert record.changes == ["Retry `upload_asset`", "Test it"]
+    assert read_summary_comment("a human's comment", number=7, title="", merged_at=None, comment_id=1) is None
 
 
 # -- triage_comment --------------------------------------------------------------------------------
@@ -287,9 +370,9 @@ def test_has_marker(body: str | None, marker: str, expected: bool) -> None:
     assert has_marker(body, marker) is expected
 
 
-def test_a_skipped_file_name_cannot_inject_html_or_mentions() -> None:
+def test_a_not_read_file_name_cannot_inject_html_or_mentions() -> None:
     hostile = "dist/a: <img src=x onerror=alert(1)> @acme/security.js"
-    body = summary_comment(_summary(), skipped=[f"{hostile}: generated or minified"])
+    body = summary_comment(_summary(), fit_diff([PullFile(filename=hostile, additions=3, patch=_patch(3))]))
     assert "<img" not in body
     assert live_mentions(body) == []
-    assert "(not read: generated or minified)" in body
+    assert "(not read: generated or minified, +3 \u22120)" in body

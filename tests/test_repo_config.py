@@ -384,7 +384,7 @@ def test_example_file_examples_are_valid() -> None:
         result = parse_config(document)
         assert result.problem is None and result.config != DEFAULTS, document
         examples += 1
-    assert examples == 4
+    assert examples == 6  # one per commented example in the file
 
 
 # -- describe --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import gidgethub
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -395,3 +396,65 @@ async def test_deliveries_cursor_pagination_and_redelivery(
     with pytest.raises(BadRequest) as err:
         await gh.getitem("/app/hook/deliveries", oauth_token=await _token(gh, private_key))
     assert err.value.status_code == 401
+
+
+# -- releases, tags and the pull request list (what `release-notes` reads) ------------------------
+
+
+async def test_releases_are_shaped_like_githubs_and_latest_skips_drafts_and_prereleases(
+    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
+) -> None:
+    recorded = _load("github-api/releases/get-by-tag.octokit-release-assets.json")  # a real recording (MIT)
+    token = await _token(gh, private_key)
+    url = f"/repos/{PR_REPO}/releases"
+    with pytest.raises(gidgethub.HTTPException) as none_yet:
+        await gh.getitem(f"{url}/latest", oauth_token=token)
+    assert none_yet.value.status_code == 404
+    sandbox.add_release(PR_REPO, "v1.0.0", created_at="2026-10-01T00:00:00Z", body="Initial release")
+    sandbox.add_release(PR_REPO, "v1.1.0", created_at="2026-11-01T00:00:00Z")
+    sandbox.add_release(PR_REPO, "v2.0.0-rc1", created_at="2026-11-20T00:00:00Z", prerelease=True)
+    sandbox.add_release(PR_REPO, "v2.0.0", created_at="2026-11-25T00:00:00Z", draft=True)
+    latest = await gh.getitem(f"{url}/latest", oauth_token=token)
+    assert latest["tag_name"] == "v1.1.0"
+    assert set(latest) == set(recorded)
+    assert {k: type(v) for k, v in latest.items()} == {k: type(v) for k, v in recorded.items()}
+    tagged = await gh.getitem(f"{url}/tags/v1.0.0", oauth_token=token)
+    assert (tagged["tag_name"], tagged["body"], tagged["published_at"]) == (
+        "v1.0.0",
+        "Initial release",
+        tagged["created_at"],
+    )
+    with pytest.raises(gidgethub.HTTPException) as draft:
+        await gh.getitem(f"{url}/tags/v2.0.0", oauth_token=token)  # drafts are not found by tag
+    assert draft.value.status_code == 404
+
+
+async def test_a_tags_commit_and_an_unknown_ref(gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str) -> None:
+    token = await _token(gh, private_key)
+    sandbox.add_tag(PR_REPO, "v1.0.1", sha="b" * 40, date="2026-11-03T12:00:00Z")
+    for ref in ("v1.0.1", "b" * 40):
+        commit = await gh.getitem(f"/repos/{PR_REPO}/commits/{ref}", oauth_token=token)
+        assert (commit["sha"], commit["commit"]["committer"]["date"]) == ("b" * 40, "2026-11-03T12:00:00Z")
+    with pytest.raises(gidgethub.HTTPException) as unknown:
+        await gh.getitem(f"/repos/{PR_REPO}/commits/v9", oauth_token=token)
+    assert unknown.value.status_code == 422
+
+
+async def test_the_pull_request_list_filters_sorts_and_has_githubs_list_shape(
+    gh: GitHubAPI, sandbox: GitHubSandbox, private_key: str
+) -> None:
+    recorded = _load("github-api/pulls/list.cpython-last-page.json")  # a real page of the list (gidgethub)
+    pull = _load("github-webhooks/pull_request/closed.merged.app.json")["pull_request"]
+    for number, updated in ((3, "2026-11-02T00:00:00Z"), (4, "2026-11-05T00:00:00Z"), (5, "2026-11-03T00:00:00Z")):
+        sandbox.add_pull(PR_REPO, {**pull, "number": number, "updated_at": updated, "created_at": updated})
+    sandbox.add_pull(PR_REPO, {**pull, "number": 6, "state": "open", "merged_at": None})
+    token = await _token(gh, private_key)
+    url = f"/repos/{PR_REPO}/pulls?state=closed&sort=updated&direction=desc&per_page=2"
+    listed = [p async for p in gh.getiter(url, oauth_token=token)]
+    assert [p["number"] for p in listed] == [4, 5, 3, 2]  # closed ones, last updated first, over two pages
+    assert set(recorded[0]) <= set(listed[0])  # every field of GitHub's list items...
+    assert not {"merged", "comments", "additions", "deletions", "changed_files", "commits"} & set(
+        listed[0]
+    )  # ...not more
+    open_ones = [p["number"] async for p in gh.getiter(f"/repos/{PR_REPO}/pulls", oauth_token=token)]
+    assert open_ones == [6]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import html
 import io
 import json
 import os
@@ -45,11 +44,10 @@ from bot.setup_flow import (
     run_setup,
     write_private_file,
 )
+from tests.helpers import form_of, register_over_http
 
 if TYPE_CHECKING:
     from tests.browser import Browser
-
-pytest_plugins = ["tests.browser"]  # the `browser` fixture (imported by pytest, so its asserts are rewritten)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_YML = ROOT / "app.yml"
@@ -294,29 +292,6 @@ async def test_a_wrong_or_missing_state_is_refused_and_nothing_is_written(
 # -- the same server over plain HTTP (runs without a browser) -----------------------------------------------
 
 
-def _form(page: str, form_id: str | None = None) -> tuple[str, dict[str, str]]:
-    """The action and the named fields of the page's (first, or `form_id`) form."""
-    start = page.index(f'<form id="{form_id}"' if form_id else "<form")
-    chunk = page[start : page.index("</form>", start)]
-    action = html.unescape(re.search(r'action="([^"]*)"', chunk).group(1))  # type: ignore[union-attr]
-    fields = {
-        html.unescape(m.group(1)): html.unescape(m.group(2))
-        for m in re.finditer(r'name="([^"]+)" value="([^"]*)"', chunk)
-    }
-    return action, fields
-
-
-async def register_over_http(session: aiohttp.ClientSession, run: SetupRun, base_url: str) -> aiohttp.ClientResponse:
-    """What the browser does, without one: the local form, GitHub's form, the redirect back."""
-    async with session.get(run.url) as start:
-        action, fields = _form(await start.text(), "register")
-    async with session.post(action, data=fields) as github_page:
-        confirm_action, confirm_fields = _form(await github_page.text())
-    response = await session.post(base_url + confirm_action, data=confirm_fields)  # follows the redirect
-    await response.read()
-    return response
-
-
 async def test_plain_http_flow_replaces_values_when_told_yes(
     github: tuple[ManifestSandbox, str], start_setup: Starter, in_tmp_dir: Path
 ) -> None:
@@ -325,7 +300,7 @@ async def test_plain_http_flow_replaces_values_when_told_yes(
     env_file.write_text("APP_ID=1\r\nOTHER='x y'\r\nAPP_SLUG=old\r\n")
     run: SetupRun = await start_setup(answer=lambda _q: True)
     async with aiohttp.ClientSession() as session:
-        response = await register_over_http(session, run, base_url)
+        response = await register_over_http(session, run.url, base_url)
     assert response.status == 200 and str(response.url).startswith(run.callback)
     assert await run.exit_code() == 0
     app = sandbox.app("hookwise")
@@ -343,7 +318,7 @@ async def test_the_org_option_registers_on_that_organization(
     async with aiohttp.ClientSession() as session:
         async with session.get(run.url) as start:
             assert 'value="prefilled-org"' in await start.text()
-        response = await register_over_http(session, run, base_url)
+        response = await register_over_http(session, run.url, base_url)
     assert response.status == 200 and await run.exit_code() == 0
     app = sandbox.app("hookwise")
     assert app.organization == "prefilled-org"
@@ -358,7 +333,7 @@ async def test_a_failed_exchange_exits_non_zero_with_one_line(
     sandbox.fail_next_conversion(422, "Validation Failed")
     run: SetupRun = await start_setup()
     async with aiohttp.ClientSession() as session:
-        response = await register_over_http(session, run, base_url)
+        response = await register_over_http(session, run.url, base_url)
     assert response.status == 502
     assert await run.exit_code() == 1
     err = run.err.getvalue().splitlines()
@@ -374,7 +349,7 @@ async def test_an_unreadable_env_file_is_left_alone_and_named(
     env_file.write_bytes(b"APP_ID=\xff\n")
     run: SetupRun = await start_setup()
     async with aiohttp.ClientSession() as session:
-        response = await register_over_http(session, run, base_url)
+        response = await register_over_http(session, run.url, base_url)
     assert response.status == 502
     assert await run.exit_code() == 1
     err = run.err.getvalue().splitlines()
@@ -389,7 +364,7 @@ async def test_an_unknown_code_exits_non_zero(
     run: SetupRun = await start_setup()
     async with aiohttp.ClientSession() as session:
         async with session.get(run.url) as start:
-            action, _ = _form(await start.text(), "register")
+            action, _ = form_of(await start.text(), "register")
         state = action.split("state=")[1]
         async with session.get(run.callback, params={"code": "0" * 40, "state": state}) as answer:
             assert answer.status == 502

@@ -12,6 +12,6 @@ from bot.worker.supervise import run_worker_forever
 
 if __name__ == "__main__":
     settings = load_settings()
-    configure(settings.LOG_LEVEL.value)
+    configure(settings.LOG_LEVEL.value, settings.LOG_FORMAT)
     settings.check_worker()
     asyncio.run(run_worker_forever(settings, job_timeout_s=float(os.environ["TEST_JOB_TIMEOUT_S"]), poll_delay=0.05))

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 import aiohttp
 import gidgethub
@@ -27,8 +28,9 @@ from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.config import Settings
-from bot.core.budget import FileChange
+from bot.core.diff_budget import PullFile
 from bot.core.errors import HookwiseError, PermanentError, TransientError
+from bot.core.release_notes import MergedPull, parse_time
 from bot.core.render import has_marker
 
 log = logging.getLogger("hookwise.github")
@@ -59,6 +61,24 @@ class Label:
 
 
 @dataclass(frozen=True, slots=True)
+class Write:
+    """One write to GitHub, made or (in a dry run) only described: what `receive` prints."""
+
+    kind: str  # "comment" | "edit" | "reaction" | "labels"
+    repository: str
+    number: int | None = None  # the issue or pull request, when the write names it
+    comment_id: int | None = None  # the comment made (0 in a dry run), edited or reacted to
+    body: str = ""
+    labels: tuple[str, ...] = ()
+    reaction: str = ""
+    dry_run: bool = False
+
+
+Journal = list[Write]
+"""Writes in the order they were made; a GitHubApp given one appends every write of its repos."""
+
+
+@dataclass(frozen=True, slots=True)
 class PullDetails:
     number: int
     title: str
@@ -66,6 +86,17 @@ class PullDetails:
     merged: bool
     merge_commit_sha: str | None
     author: str
+    merged_at: str | None = None  # ISO 8601, GitHub's `2026-11-30T12:00:00Z`
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A published release (`GET /repos/{owner}/{repo}/releases/latest` or `.../releases/tags/{tag}`)."""
+
+    tag_name: str
+    name: str
+    created_at: str  # GitHub: the date of the commit the release was made from
+    published_at: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +170,16 @@ class GitHubApp:
     """The App's identity: JWTs, its slug, and installation tokens reused until near expiry."""
 
     @classmethod
-    def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> GitHubApp:
+    def from_settings(
+        cls, session: aiohttp.ClientSession, settings: Settings, *, journal: Journal | None = None
+    ) -> GitHubApp:
         return cls(
             session,
             app_id=settings.APP_ID or 0,
             private_key=settings.private_key(),
             base_url=settings.GITHUB_API_URL,
             dry_run=settings.DRY_RUN,
+            journal=journal,
         )
 
     def __init__(
@@ -156,8 +190,10 @@ class GitHubApp:
         private_key: str,
         base_url: str,
         dry_run: bool = False,
+        journal: Journal | None = None,
     ) -> None:
         self._session = session
+        self.journal = journal
         self._app_id = str(app_id)
         self._private_key = private_key
         self.base_url = base_url
@@ -234,6 +270,7 @@ class GitHubApp:
             dry_run=self.dry_run,
             cached_gh=cached,
             installation_id=installation_id,
+            journal=self.journal,
         )
 
 
@@ -249,8 +286,10 @@ class Repo:
         dry_run: bool,
         cached_gh: GitHubAPI | None = None,
         installation_id: int = 0,
+        journal: Journal | None = None,
     ) -> None:
         self.gh = gh
+        self.journal = journal
         self.cached_gh = cached_gh or gh
         self.full_name = full_name
         self.installation_id = installation_id
@@ -292,20 +331,15 @@ class Repo:
             merged=bool(raw.get("merged")),
             merge_commit_sha=raw.get("merge_commit_sha"),
             author=str((raw.get("user") or {}).get("login", "")),
+            merged_at=raw.get("merged_at"),
         )
 
-    async def pull_files(self, number: int, *, limit: int = 3000) -> list[FileChange]:
-        files: list[FileChange] = []
+    async def pull_files(self, number: int, *, limit: int = 3000) -> list[PullFile]:
+        """The PR's files as GitHub lists them (at most 3,000: GitHub's own cap), renames' previous
+        paths included."""
+        files: list[PullFile] = []
         async for raw in self._list(f"/pulls/{number}/files"):
-            files.append(
-                FileChange(
-                    filename=str(raw["filename"]),
-                    status=str(raw.get("status", "modified")),
-                    additions=int(raw.get("additions", 0)),
-                    deletions=int(raw.get("deletions", 0)),
-                    patch=raw.get("patch"),
-                )
-            )
+            files.append(PullFile.model_validate(raw))
             if len(files) >= limit:
                 break
         return files
@@ -317,6 +351,59 @@ class Repo:
             if len(messages) >= limit:
                 break
         return messages
+
+    async def latest_release(self) -> Release | None:
+        """The latest published full release (not a draft or prerelease), None when there is none."""
+        return await self._release("/releases/latest")
+
+    async def release_by_tag(self, tag: str) -> Release | None:
+        """The published release of `tag`, None when the tag has none."""
+        return await self._release(f"/releases/tags/{quote(tag, safe='')}")
+
+    async def _release(self, path: str) -> Release | None:
+        try:
+            raw = await self._get(path)
+        except PermanentError as exc:
+            if _not_found(exc):
+                return None
+            raise
+        return Release(
+            tag_name=str(raw.get("tag_name") or ""),
+            name=str(raw.get("name") or ""),
+            created_at=str(raw.get("created_at") or raw.get("published_at") or ""),
+            published_at=raw.get("published_at"),
+        )
+
+    async def commit_date(self, ref: str) -> str | None:
+        """When the commit `ref` (a tag, branch or SHA) was committed; None when there is no such
+        ref (GitHub answers 404, or 422 "No commit found")."""
+        try:
+            raw = await self._get(f"/commits/{quote(ref, safe='')}")
+        except PermanentError as exc:
+            if exc.status in (404, 422):
+                return None
+            raise
+        commit = raw.get("commit") or {}
+        date = (commit.get("committer") or {}).get("date") or (commit.get("author") or {}).get("date")
+        return str(date) if date else None
+
+    async def merged_pulls_since(self, since: str, *, scan: int) -> list[MergedPull]:
+        """Pull requests merged into the default branch after `since` (ISO 8601), newest update
+        first: the closed ones by last update, read until one was last updated before `since`
+        (a PR merged later was updated later) or `scan` were read."""
+        after = parse_time(since)
+        found: list[MergedPull] = []
+        read = 0
+        async for raw in self._list("/pulls?state=closed&sort=updated&direction=desc"):
+            read += 1
+            if parse_time(str(raw.get("updated_at") or "")) < after or read > scan:
+                break
+            merged_at = raw.get("merged_at")
+            base = raw.get("base") or {}
+            default = (base.get("repo") or {}).get("default_branch")
+            if merged_at and (default is None or base.get("ref") == default):
+                found.append(MergedPull(int(raw["number"]), str(raw.get("title") or ""), str(merged_at)))
+        return found
 
     async def issue(self, number: int) -> IssueDetails:
         raw = await self._get(f"/issues/{number}")
@@ -377,6 +464,7 @@ class Repo:
             dry_run=self.dry_run,
             cached_gh=self.cached_gh,
             installation_id=self.installation_id,
+            journal=self.journal,
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -386,27 +474,35 @@ class Repo:
             log.info("dry-run: would %s on %s", what, self.full_name)
         return self.dry_run
 
+    def _note(self, kind: str, **what: Any) -> None:
+        if self.journal is not None:
+            self.journal.append(Write(kind, self.full_name, dry_run=self.dry_run, **what))
+
     async def create_comment(self, number: int, body: str) -> int:
         if self._dry(f"comment on #{number} ({len(body)} characters)"):
+            self._note("comment", number=number, comment_id=0, body=body)
             return 0
         raw = await self._post(f"/issues/{number}/comments", {"body": body})
+        self._note("comment", number=number, comment_id=int(raw["id"]), body=body)
         return int(raw["id"])
 
     async def edit_comment(self, comment_id: int, body: str) -> None:
-        if self._dry(f"edit comment {comment_id} ({len(body)} characters)"):
-            return
-        await self._patch(f"/issues/comments/{comment_id}", {"body": body})
+        if not self._dry(f"edit comment {comment_id} ({len(body)} characters)"):
+            await self._patch(f"/issues/comments/{comment_id}", {"body": body})
+        self._note("edit", comment_id=comment_id, body=body)
 
     async def add_reaction(self, comment_id: int, content: str) -> None:
         """React to an issue or PR comment (`eyes`, `rocket`, `confused`); GitHub keeps one each."""
-        if self._dry(f"react {content} to comment {comment_id}"):
-            return
-        await self._post(f"/issues/comments/{comment_id}/reactions", {"content": content})
+        if not self._dry(f"react {content} to comment {comment_id}"):
+            await self._post(f"/issues/comments/{comment_id}/reactions", {"content": content})
+        self._note("reaction", comment_id=comment_id, reaction=content)
 
     async def add_labels(self, number: int, labels: list[str]) -> None:
-        if not labels or self._dry(f"add labels {labels} to #{number}"):
+        if not labels:
             return
-        await self._post(f"/issues/{number}/labels", {"labels": labels})
+        if not self._dry(f"add labels {labels} to #{number}"):
+            await self._post(f"/issues/{number}/labels", {"labels": labels})
+        self._note("labels", number=number, labels=tuple(labels))
 
     async def file_text(self, path: str) -> str | None:
         """A file's text on the default branch (never a PR's head: a PR must not rewrite the bot's

@@ -2,7 +2,8 @@
 
 Answers come back through a forced tool call whose input schema is the pydantic model's; they are
 validated before anything else sees them. An answer that fails validation is sent back once with
-the validation error (a repair turn); a second failure is `InvalidAnswer`, which is permanent.
+the validation error (a repair turn, unless the question asks for one call only); a second
+failure is `InvalidAnswer`, which is permanent and carries what the calls cost.
 The SDK's exceptions do not leave this module: `model_error` turns them into hookwise's own
 transient or permanent errors (bot/core/errors.py), with the wait the API asked for.
 
@@ -94,6 +95,7 @@ class Question(Generic[T]):
     max_tokens: int = 1500
     schema: dict[str, Any] | None = None  # overrides answer.model_json_schema() (e.g. a label enum)
     tool: Mapping[str, Any] | None = None  # the whole tool definition (e.g. with cache_control)
+    repair: bool = True  # False: one call only; an invalid answer is InvalidAnswer at once
 
 
 class Meter(Protocol):
@@ -177,7 +179,7 @@ class AnthropicLLM:
         messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
         spent: ModelUsage | None = None
         problem = ""
-        for _turn in range(2):
+        for _turn in range(2 if question.repair else 1):
             if meter is not None:
                 await meter.before_call(question, model)
             try:
@@ -206,7 +208,8 @@ class AnthropicLLM:
                 messages.extend(_repair_turn(message, tool_use_id, question.tool_name, problem))
                 continue
             return ModelAnswer(value, spent)
-        raise InvalidAnswer(f"the model's answer failed validation twice: {problem}")
+        times = "twice" if spent is not None and spent.calls > 1 else "once"
+        raise InvalidAnswer(f"the model's answer failed validation {times}: {problem}", usage=spent)
 
 
 def _repair_turn(message: Message, tool_use_id: str, tool_name: str, problem: str) -> list[dict[str, Any]]:

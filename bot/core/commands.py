@@ -10,6 +10,10 @@ The web process does not know the App's slug (it makes no GitHub call), so it as
 `might_hold_command`, which is this same grammar with any slug: a comment it drops is one no slug
 could make a command of, and the worker's `parse_commands` never sees a command the web dropped.
 
+`release-notes` is the one command that reads the rest of its line, `since TAG`
+(`@hookwise release-notes since v1.2.0`): it is kept as the command's `argument` (ARGUMENTS), and
+bot/core/release_notes.py's `parse_since` reads it.
+
 Where the markup is ambiguous the parser leans towards "not a command": a missed command costs the
 user one more comment, a phantom one costs a model call nobody asked for.
 """
@@ -29,6 +33,7 @@ class CommandKind(StrEnum):
     SUMMARIZE = "summarize"
     TRIAGE = "triage"
     HELP = "help"
+    RELEASE_NOTES = "release-notes"
     UNKNOWN = "unknown"
 
 
@@ -36,6 +41,7 @@ class CommandKind(StrEnum):
 class Command:
     kind: CommandKind
     word: str  # the command word as written: "Summarise", "deploy", ...
+    argument: str = ""  # what follows the word on its line, for the commands that take one (ARGUMENTS)
 
 
 # The words hookwise answers to, folded; anything else after the mention is UNKNOWN (see below).
@@ -44,7 +50,11 @@ WORDS: Mapping[str, CommandKind] = {
     "summarise": CommandKind.SUMMARIZE,
     "triage": CommandKind.TRIAGE,
     "help": CommandKind.HELP,
+    "release-notes": CommandKind.RELEASE_NOTES,
 }
+# The commands that read the rest of their line (`release-notes since v1.2.0`), and how much of it.
+ARGUMENTS: Mapping[CommandKind, str] = {CommandKind.RELEASE_NOTES: "[since TAG]"}
+ARGUMENT_CHARS = 200
 
 # -- user-facing text (the lead renders the replies; tests compare against these) -----------------
 
@@ -55,6 +65,9 @@ HELP_LINE = "- `@{slug} {word}`: {description}"
 HELP_DESCRIPTIONS: Mapping[CommandKind, str] = {
     CommandKind.SUMMARIZE: "write this pull request's summary again (pull requests only)",
     CommandKind.TRIAGE: "choose this issue's labels again (issues only)",
+    CommandKind.RELEASE_NOTES: (
+        "release notes from the summaries of the pull requests merged since the latest release (or since TAG)"
+    ),
     CommandKind.HELP: "list these commands and this repository's hookwise settings",
 }
 
@@ -63,8 +76,8 @@ def help_lines(slug: str) -> list[str]:
     """One markdown list item per command, the command in a code span (so it pings nobody and is
     never read back as a command)."""
     return [
-        HELP_LINE.format(slug=slug, word=kind.value, description=description)
-        for kind, description in HELP_DESCRIPTIONS.items()
+        HELP_LINE.format(slug=slug, word=" ".join([kind.value, ARGUMENTS.get(kind, "")]).strip(), description=text)
+        for kind, text in HELP_DESCRIPTIONS.items()
     ]
 
 
@@ -150,7 +163,8 @@ def _parse(body: str, slug_pattern: str) -> list[Command]:
             key = ""
         if (kind, key) not in seen:
             seen.add((kind, key))
-            found.append(Command(kind, word))
+            argument = " ".join(rest.split())[:ARGUMENT_CHARS] if kind in ARGUMENTS else ""
+            found.append(Command(kind, word, argument))
     return found
 
 

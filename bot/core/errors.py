@@ -8,6 +8,8 @@ Permanent: fails once, with a reason a maintainer can read.
 
 from __future__ import annotations
 
+from bot.core.outcome import ModelUsage
+
 
 class HookwiseError(Exception):
     """An error whose `reason` is the one line the job's record shows."""
@@ -39,7 +41,12 @@ class LockBusy(TransientError):
 
 
 class InvalidAnswer(PermanentError):
-    """The model's answer still failed validation after one repair turn."""
+    """The model's answer still failed validation after one repair turn (or at once, for a
+    question that allows one call only); `usage` is what the calls cost."""
+
+    def __init__(self, reason: str, *, usage: ModelUsage | None = None) -> None:
+        super().__init__(reason)
+        self.usage = usage
 
 
 class UnreadableJob(PermanentError):

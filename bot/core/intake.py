@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -156,8 +157,17 @@ def _label_change(delivery_id: str, event: str, parsed: EventPayload) -> Job | I
         label=label.name,
         added=parsed.action == "labeled",
         actor=Author(login=sender.login, type=sender.type),
-        at=time.time(),
+        at=_epoch(issue.updated_at),
     )
+
+
+def _epoch(iso: str | None) -> float:
+    """GitHub's time of the change (a redelivery keeps it, so it is recognised as the same change),
+    or now when the payload does not say."""
+    try:
+        return datetime.fromisoformat((iso or "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
 
 
 ROUTES: Mapping[tuple[str, str], tuple[JobKind, Builder]] = {

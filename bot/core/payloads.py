@@ -47,6 +47,7 @@ class Issue(_Model):
     state: str | None = None
     pull_request: IssuePullRequestLink | None = None
     user: User | None = None
+    updated_at: str | None = None  # ISO 8601; for a label change, when GitHub made it
 
 
 class Comment(_Model):

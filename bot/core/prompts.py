@@ -42,6 +42,7 @@ class Prompts:
     # The repository's label list: its own system block after triage's system text, so the label
     # list is part of the cached prefix while the issue (which varies) stays in the user turn.
     triage_labels: Template
+    release_notes: PromptPair
 
     @classmethod
     def load(cls, directory: Path = PROMPTS_DIR) -> Prompts:
@@ -52,4 +53,6 @@ class Prompts:
             )
 
         labels = Template((directory / "triage.labels.md").read_text(encoding="utf-8"))
-        return cls(summary=pair("summary"), triage=pair("triage"), triage_labels=labels)
+        return cls(
+            summary=pair("summary"), triage=pair("triage"), triage_labels=labels, release_notes=pair("release_notes")
+        )

@@ -8,13 +8,14 @@ at most `cap` per run. `plan_redeliveries` is that decision; the rest formats wh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
+
+from bot.core.durations import parse_duration
 
 # GitHub keeps deliveries (and accepts redelivery requests) for 3 days.
 MAX_AGE = timedelta(days=3)
@@ -173,24 +174,9 @@ def format_report(report: SweepReport) -> str:
     return "\n".join(lines)
 
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """`45s`, `90m`, `2h`, `3d` (or `1h30m`) as a timedelta."""
-    compact = text.strip().lower()
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"expected a duration such as 45s, 90m, 2h or 3d, got {text!r}")
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(compact))
-    if seconds <= 0:
-        raise ValueError(f"the duration must be more than zero, got {text!r}")
-    return timedelta(seconds=seconds)
-
-
 def parse_since(text: str) -> timedelta:
-    """A duration (`parse_duration`), at most 3 days (GitHub keeps no more)."""
-    return min(parse_duration(text), MAX_AGE)
+    """`45s`, `90m`, `2h`, `3d` (or `1h30m`) as a timedelta, at most 3 days (GitHub keeps no more)."""
+    return parse_duration(text, most=MAX_AGE)
 
 
 def iso(moment: datetime) -> str:

@@ -84,6 +84,13 @@ def _pattern(pattern: str) -> str:
     return pattern
 
 
+def _share(value: Any) -> Any:
+    """A number from 0 to 1 (`yes` or `"0.5"` are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number from 0 to 1, like 0.6")
+    return float(value)
+
+
 def _language(name: str) -> str:
     name = " ".join(name.split())
     if not _LANGUAGE.fullmatch(name):
@@ -126,6 +133,10 @@ class TriageConfig(_Section):
     allow_labels: Labels | None = None  # None: any label the repository has
     deny_labels: Labels = ()
     max_labels: Annotated[StrictInt, Field(ge=1, le=10)] = 3
+    shadow: StrictBool = False  # choose and record labels, write nothing (bot/core/agreement.py measures them)
+    min_precision: Annotated[float, BeforeValidator(_share), Field(ge=0, le=1)] = 0.6  # the trust floor
+    always_apply: Labels = ()  # pinned on: applied whatever their measured precision
+    suggest_only: Labels = ()  # pinned off: only ever recorded as suggestions
 
 
 class RepoConfig(_Section):
@@ -294,6 +305,8 @@ def describe(config: RepoConfig) -> list[str]:
         if triage.deny_labels:
             labels_line += " except " + _codes(triage.deny_labels)
     instructions = config.instructions.strip()
+    if triage.shadow:
+        labels_line = "- Labels on new issues: shadow mode (chosen and recorded, never added)"
     return [
         summary_line,
         labels_line,

@@ -78,7 +78,7 @@ def demo_summary(request: dict[str, Any]) -> dict[str, Any]:
     """The sandbox model's summary: built from the request's own data, standing in for the model."""
     text = str(request["messages"][0]["content"])
     title = re.search(r'<untrusted name="title">(.*?)</untrusted>', text, re.S)
-    files = re.findall(r"^--- (\S+)$", text, re.M)
+    files = re.findall(r"^--- (\S+) \(", text, re.M)  # the diff's file headers: `--- path (modified, +2 −0)`
     return {
         "overview": f"Merges “{title.group(1).strip() if title else 'this change'}” ({len(files)} file(s) read).",
         "changes": [f"Changes `{path}`" for path in files[:5]] or ["No readable diff"],

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Ledger
+from bot.adapters.store.status import DEFAULT_SOURCES, StatusSources
 from bot.config import Settings
 from bot.web.drain import Drain
-from bot.web.keys import DRAIN, LEDGER, METRICS, REDIS, SECRETS, SETTINGS
+from bot.web.keys import DRAIN, LEDGER, METRICS, REDIS, SECRETS, SETTINGS, STATUS_READERS
 from bot.web.metrics import WebMetrics
+from bot.web.status import status_page
 from bot.web.webhook import MAX_BODY_BYTES, handle_webhook
 
 log = logging.getLogger("hookwise.web")
@@ -27,12 +29,16 @@ def connect_redis(url: str) -> Redis:
     return redis
 
 
-async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    redis = connect_redis(app[SETTINGS].REDIS_URL)
-    app[REDIS] = redis
-    app[LEDGER] = Ledger(redis)
-    yield
-    await redis.aclose()
+def _redis_ctx(sources: StatusSources) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        redis = connect_redis(app[SETTINGS].REDIS_URL)
+        app[REDIS] = redis
+        app[LEDGER] = Ledger(redis)
+        app[STATUS_READERS] = sources.readers(redis, app[SETTINGS])
+        yield
+        await redis.aclose()
+
+    return ctx
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -54,7 +60,8 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": request.app[METRICS].content_type})
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, status_sources: StatusSources = DEFAULT_SOURCES) -> web.Application:
+    """The web process. `status_sources` makes the status page's budget and agreement readers."""
     settings.check_web()
     # A little over GitHub's cap, so an oversized body is refused by our own check with a JSON 413.
     drain = Drain()
@@ -64,9 +71,11 @@ def create_app(settings: Settings) -> web.Application:
     app[SECRETS] = settings.webhook_secrets()
     app[METRICS] = WebMetrics()
     app[METRICS].in_flight.set_function(lambda: drain.in_flight)
-    app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_redis_ctx(status_sources))
     app.router.add_post(settings.WEBHOOK_PATH, handle_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if settings.STATUS_PASSWORD is not None:  # without it the page does not exist: 404 like any unknown path
+        app.router.add_get("/status", status_page)
     return app

@@ -6,6 +6,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import Ledger
+from bot.adapters.store.status import StatusReaders
 from bot.config import Settings
 from bot.web.drain import Drain
 from bot.web.metrics import WebMetrics
@@ -16,3 +17,4 @@ LEDGER = web.AppKey("ledger", Ledger)
 METRICS = web.AppKey("metrics", WebMetrics)
 SECRETS = web.AppKey("webhook_secrets", list[bytes])
 DRAIN = web.AppKey("drain", Drain)
+STATUS_READERS = web.AppKey("status_readers", StatusReaders)

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Accepted
 from bot.core import intake, signature
+from bot.logs import bound
 from bot.web.keys import LEDGER, METRICS, SECRETS
 
 log = logging.getLogger("hookwise.webhook")
@@ -93,7 +94,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
     event = "-"
     try:
         event, delivery_id, text = await _read_verified(request)
-        response, outcome = await _dispatch(request, event, delivery_id, text)
+        with bound(delivery=delivery_id):
+            response, outcome = await _dispatch(request, event, delivery_id, text)
     except Rejected as rejection:
         response, outcome = _answer(rejection.status, {"error": rejection.message}), rejection.outcome
         log.info("delivery rejected status=%d reason=%r", rejection.status, rejection.message)
@@ -114,25 +116,17 @@ async def _dispatch(request: web.Request, event: str, delivery_id: str, text: by
         raise Rejected(400, decision.error, "bad_request")
     if isinstance(decision, intake.Ignore):
         status = "pong" if event == "ping" else "ignored"
-        log.debug("delivery=%s event=%s ignored: %s", delivery_id, event, decision.reason)
+        log.debug("event=%s ignored: %s", event, decision.reason)
         return _answer(200, {"status": status, "reason": decision.reason}), "ignored"
     job = decision.job
-    try:
-        result = await request.app[LEDGER].accept(job)
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.warning("delivery=%s event=%s not queued, Redis unavailable: %s", delivery_id, event, exc)
-        return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
-    if isinstance(result, Accepted):
-        log.info(
-            "delivery=%s event=%s action=%s installation=%s repo=%s target=%d queued job=%s",
-            delivery_id,
-            event,
-            job.action,
-            job.installation_id,
-            job.repository,
-            job.number,
-            result.job_id,
-        )
-        return _answer(202, {"status": "queued", "delivery": delivery_id, "job": result.job_id}), "queued"
-    log.info("delivery=%s event=%s duplicate (state %s)", delivery_id, event, result.state)
-    return _answer(200, {"status": "duplicate"}), "duplicate"
+    with bound(installation=job.installation_id, repo=job.repository):
+        try:
+            result = await request.app[LEDGER].accept(job)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("event=%s not queued, Redis unavailable: %s", event, exc)
+            return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
+        if isinstance(result, Accepted):
+            log.info("event=%s action=%s target=%d queued job=%s", event, job.action, job.number, result.job_id)
+            return _answer(202, {"status": "queued", "delivery": delivery_id, "job": result.job_id}), "queued"
+        log.info("event=%s duplicate (state %s)", event, result.state)
+        return _answer(200, {"status": "duplicate"}), "duplicate"

@@ -6,17 +6,17 @@ from dataclasses import dataclass
 
 from bot.adapters.github import GitHubApp
 from bot.adapters.llm import LLM
+from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.permissions import Permissions
+from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import TriageQueue
+from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+from bot.core.grounding import GITHUB_WEB
 from bot.core.prompts import Prompts
-
-# The diff a summary may read, in tokens; with the PR text and instructions a summary request
-# stays under ~12k input tokens however large the pull request is.
-DIFF_BUDGET_TOKENS = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,5 +39,11 @@ class Deps:
     meter: CostLedger  # the cost ledger and daily budget: checked before, counted after each model call
     models: Models
     triage_queue: TriageQueue  # micro-batched triage; `batching` False sends every issue alone
+    agreement: AgreementStore
+    summaries: SummaryRecords
     batching: bool = True
-    diff_budget_tokens: int = DIFF_BUDGET_TOKENS
+    # SUMMARY_DIFF_TOKENS and SUMMARY_MAX_INPUT_TOKENS: what a summary's diff may take, and the
+    # hard ceiling of the whole call (docs/summary-budget.md).
+    diff_budget_tokens: int = DEFAULT_DIFF_BUDGET_TOKENS
+    max_input_tokens: int = DEFAULT_PROMPT_CEILING_TOKENS
+    web_url: str = GITHUB_WEB  # GITHUB_URL: links to issues and pull requests

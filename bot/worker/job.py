@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from arq import Retry
@@ -38,7 +39,7 @@ log = logging.getLogger("hookwise.worker")
 JOB_TIMEOUT_S = 60
 
 
-def _record_for(job: Job, job_try: int) -> JobRecord:
+def record_for(job: Job, job_try: int, *, accepted_at: float | None = None, origin: str = "") -> JobRecord:
     return JobRecord(
         delivery_id=job.delivery_id,
         event=job.event,
@@ -47,7 +48,15 @@ def _record_for(job: Job, job_try: int) -> JobRecord:
         target=job.number,
         installation_id=job.installation_id,
         job_try=job_try,
+        accepted_at=accepted_at,
+        origin=origin,
     )
+
+
+def _accepted_at(ctx: dict[str, Any]) -> float | None:
+    """When the job was queued (arq's `enqueue_time`, which a retry keeps): the web's acceptance."""
+    enqueued = ctx.get("enqueue_time")
+    return enqueued.timestamp() if isinstance(enqueued, datetime) else None
 
 
 async def process_delivery(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -56,12 +65,16 @@ async def process_delivery(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         job = job_of(kwargs)
     except UnreadableJob as exc:
         return await _unreadable(ctx, kwargs, exc, job_try)
-    record = _record_for(job, job_try)
+    record = record_for(job, job_try, accepted_at=_accepted_at(ctx))
     with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):
-        return await _process(ctx, job, record)
+        await run_job(ctx, job, record)
+    return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
 
 
-async def _process(ctx: dict[str, Any], job: Job, record: JobRecord) -> dict[str, Any]:
+async def run_job(ctx: dict[str, Any], job: Job, record: JobRecord) -> None:
+    """Dispatch `job` to its handler, merge what it did into `record`, save the record and the
+    delivery's state. Raises arq's `Retry` for a transient failure (the record says `retrying`).
+    Shared by the worker and `python -m bot receive` (with `ctx` holding deps, records and ledger)."""
     deps: Deps = ctx["deps"]
     job_try = record.job_try
     started = time.perf_counter()
@@ -89,7 +102,6 @@ async def _process(ctx: dict[str, Any], job: Job, record: JobRecord) -> dict[str
         record.ended(OutcomeKind.FAILED, final.reason)
         log.error("%s failed: %s", where, final.reason, exc_info=isinstance(final, retry.Permanent))
     await _finish(ctx, record, started, where)
-    return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
 
 
 async def _unreadable(ctx: dict[str, Any], kwargs: dict[str, Any], exc: UnreadableJob, job_try: int) -> dict[str, Any]:
@@ -105,6 +117,7 @@ async def _unreadable(ctx: dict[str, Any], kwargs: dict[str, Any], exc: Unreadab
         target=0,
         installation_id=0,
         job_try=job_try,
+        accepted_at=_accepted_at(ctx),
     )
     record.ended(OutcomeKind.FAILED, exc.reason)
     log.error("delivery=%s failed: %s", delivery_id, exc.reason)

@@ -7,13 +7,15 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from anthropic import AsyncAnthropic
 from arq.connections import RedisSettings
 
-from bot.adapters.github import GitHubApp
+from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.llm import LLM, AnthropicLLM
+from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.costs import CostLedger
@@ -21,6 +23,7 @@ from bot.adapters.store.effects import Effects
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.records import Records
+from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import Settings
 from bot.core import retry
@@ -36,6 +39,25 @@ GITHUB_TIMEOUT_S = 20.0
 # arq refuses to start a job past its max_tries without calling it, which would leave no record;
 # allow a few more than our own policy so `retry.MAX_TRIES` always decides.
 ARQ_MAX_TRIES = retry.LOCK_WAIT_TRIES + 1
+
+
+# The TLS options redis-py reads from a `rediss://` URL's query (the web and the operator commands
+# connect with redis-py's from_url); arq's `RedisSettings.from_dsn` drops the query, so the worker
+# passes them on itself. `ssl_cert_reqs=none` is what Heroku Redis's self-signed certificate needs.
+REDIS_TLS_QUERY = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's RedisSettings for REDIS_URL, TLS options of a `rediss://` URL's query included."""
+    options = RedisSettings.from_dsn(url)
+    query = parse_qs(urlsplit(url).query)
+    for name in REDIS_TLS_QUERY:
+        if name in query:
+            value: object = query[name][-1]
+            if name == "ssl_check_hostname":
+                value = str(value).lower() in ("1", "true", "yes", "on")
+            setattr(options, name, value)
+    return options
 
 
 def anthropic_client(settings: Settings) -> AsyncAnthropic:
@@ -55,11 +77,13 @@ def build_deps(
     *,
     lock_ttl_s: float,
     clock: Callable[[], float] = time.time,
+    journal: Journal | None = None,
 ) -> Deps:
-    """`lock_ttl_s` outlives the longest a job may run; a batch round's claims last as long.
-    `clock` tells the budget which UTC day it is (tests pass one; the product uses the time)."""
+    """What the handlers get. `lock_ttl_s` outlives the longest a job may run; a batch round's claims
+    last as long. `clock` tells the budget which UTC day it is (tests pass one; the product uses the
+    time). `journal` (for `receive`) collects every write to GitHub, made or dry."""
     return Deps(
-        github=GitHubApp.from_settings(session, settings),
+        github=GitHubApp.from_settings(session, settings, journal=journal),
         llm=llm,
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),
@@ -75,6 +99,11 @@ def build_deps(
             claim_ttl_s=lock_ttl_s,
         ),
         batching=settings.batching,
+        agreement=AgreementStore(redis),
+        summaries=SummaryRecords(redis, dry_run=settings.DRY_RUN),
+        diff_budget_tokens=settings.SUMMARY_DIFF_TOKENS,
+        max_input_tokens=settings.SUMMARY_MAX_INPUT_TOKENS,
+        web_url=settings.GITHUB_URL,
     )
 
 
@@ -140,7 +169,7 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
         "cron_jobs": [sweeper, rescue],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.REDIS_URL),
+        "redis_settings": redis_settings(settings.REDIS_URL),
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,

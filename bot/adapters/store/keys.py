@@ -9,6 +9,7 @@ from __future__ import annotations
 # arq
 QUEUE = "arq:queue"  # sorted set: job id by score (arq's default queue)
 JOB = "arq:job:"  # + job id: the serialised arq job
+IN_PROGRESS = "arq:in-progress:"  # + job id: set while a worker runs the job (read by the status page)
 
 # deliveries and provenance
 DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, event, attempt, accepted_ms, job}; 4 days
@@ -20,6 +21,9 @@ DEAD = "hookwise:dead"  # sorted set: delivery ids whose job failed for good
 LOCK = "hookwise:lock:"  # + "owner/repo#number": redis-py Lock serialising writes to one issue or PR
 EFFECT = "hookwise:effect:"  # + effect key: what was done (e.g. the comment id); 30 days
 DRAFT = "hookwise:draft:"  # + job and effect: a model answer a retry reuses; 1 hour
+
+# what release notes are made of
+SUMMARY_RECORD = "hookwise:summary-record:"  # + "owner/repo#number": the posted summary, compact (JSON); 183 days
 
 # caches shared by every worker
 CONFIG_GENERATION = "hookwise:config-gen:"  # + owner: bumped by a push that changes a config file
@@ -54,6 +58,10 @@ def record(delivery_id: str) -> str:
 
 def target(repository: str, number: int) -> str:
     return f"{repository}#{number}"
+
+
+def summary_record(repository: str, number: int) -> str:
+    return f"{SUMMARY_RECORD}{repository.lower()}#{number}"
 
 
 def permission(repository: str, login: str) -> str:
@@ -95,3 +103,27 @@ def triage_queue(repository: str) -> dict[str, str]:
 
 def batch_job_id(repository: str, round_number: int | str) -> str:
     return f"{BATCH_JOB}{repository.lower()}:{round_number}"
+
+
+# triage agreement (bot/core/agreement.py): what hookwise chose for an issue, and people's changes since
+TRIAGE = "hookwise:triage:"  # + "owner/repo#number": the TriageRecord (JSON, without its changes); 90 days
+TRIAGE_CHANGES = "hookwise:triage-changes:"  # + "owner/repo#number": list of a person's label changes (JSON)
+TRIAGED = "hookwise:triaged:"  # + "owner/repo": sorted set of issue numbers by triage time
+TRIAGED_REPOS = "hookwise:triaged-repos"  # sorted set of "owner/repo" by last triage time
+TRIAGE_POLICY = "hookwise:triage-policy:"  # + "owner/repo": the trust floor and pins its config had
+
+
+def triage(repository: str, number: int) -> str:
+    return f"{TRIAGE}{repository.lower()}#{number}"
+
+
+def triage_changes(repository: str, number: int) -> str:
+    return f"{TRIAGE_CHANGES}{repository.lower()}#{number}"
+
+
+def triaged(repository: str) -> str:
+    return TRIAGED + repository.lower()
+
+
+def triage_policy(repository: str) -> str:
+    return TRIAGE_POLICY + repository.lower()

@@ -27,6 +27,7 @@ class JobRecord:
     installation_id: int
     job_try: int = 1
     started_at: float = field(default_factory=time.time)
+    accepted_at: float | None = None  # epoch s the web accepted the delivery (None: not known, e.g. older records)
     duration_ms: int = 0
     outcome: str = "running"  # done | skipped | retrying | failed
     detail: str = ""
@@ -41,6 +42,18 @@ class JobRecord:
     batch_size: int = 0  # answered in one model call with this many issues (0: not batched)
     rate_limit: str = ""
     error: str = ""
+    origin: str = ""  # "": the worker; "receive" or "receive --sandbox": `python -m bot receive` ran it
+
+    @property
+    def finished_at(self) -> float:
+        return self.started_at + self.duration_ms / 1000
+
+    @property
+    def latency_ms(self) -> int | None:
+        """From the web accepting the delivery to the job's end (queue wait, retries and work), when known."""
+        if self.accepted_at is None:
+            return None
+        return max(int((self.finished_at - self.accepted_at) * 1000), 0)
 
     def merge(self, outcome: Outcome) -> None:
         """Take what a handler did into the record."""

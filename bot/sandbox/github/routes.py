@@ -57,6 +57,7 @@ class Routes(Auth, FailureInjection):
         r.add_get(f"{repo}/installation", self._get_repo_installation)
         r.add_get(repo, self._get_repo)
         r.add_get(f"{repo}/labels", self._list_repo_labels)
+        r.add_get(f"{repo}/pulls", self._list_pulls)
         r.add_get(f"{repo}/pulls/{num}", self._get_pull)
         r.add_get(f"{repo}/pulls/{num}/files", self._list_pull_files)
         r.add_get(f"{repo}/pulls/{num}/commits", self._list_pull_commits)
@@ -75,6 +76,10 @@ class Routes(Auth, FailureInjection):
         r.add_post(f"{repo}/issues/comments/{cid}/reactions", self._create_reaction)
         r.add_get(f"{repo}/collaborators/{{user}}/permission", self._get_permission)
         r.add_get(f"{repo}/contents/{{path:.+}}", self._get_contents)
+        r.add_get(f"{repo}/releases/latest", self._latest_release)
+        r.add_get(f"{repo}/releases/tags/{{tag:.+}}", self._release_by_tag)
+        r.add_get(f"{repo}/commits/{{ref:.+}}", self._get_commit)
+        self.manifest.add_routes(app)  # the manifest flow's pages and `POST /app-manifests/{code}/conversions`
         return app
 
     @web.middleware
@@ -101,6 +106,8 @@ class Routes(Auth, FailureInjection):
                 response = await handler(request)
             except _ApiError as exc:
                 response = self._json(exc.body, status=exc.status)
+            except web.HTTPRedirection as exc:  # the manifest flow's "Create GitHub App" sends the browser back
+                response = web.Response(status=exc.status, headers=exc.headers)
             except web.HTTPException as exc:  # no route / wrong method: GitHub answers 404
                 status = 404 if exc.status in (404, 405) else exc.status
                 response = self._json(
@@ -325,6 +332,24 @@ class Routes(Auth, FailureInjection):
         pull["labels"], pull["comments"] = issue["labels"], issue["comments"]
         return self._json(pull)
 
+    async def _list_pulls(self, request: web.Request) -> web.Response:
+        """``GET /repos/{o}/{r}/pulls``: ``state`` (open, closed, all), ``sort`` (created,
+        updated) and ``direction``, paginated; each item without the fields only a single pull
+        request's JSON has (``merged``, ``comments``, ``additions``...), as GitHub lists them."""
+        repo = self._repo(request)
+        state = request.query.get("state", "open")
+        sort = request.query.get("sort", "created")
+        if state not in ("open", "closed", "all"):
+            raise _validation_failed("PullRequest", "state", "invalid")
+        if sort not in ("created", "updated", "popularity", "long-running"):
+            raise _validation_failed("PullRequest", "sort", "invalid")
+        key = "updated_at" if sort == "updated" else "created_at"
+        newest_first = request.query.get("direction", "desc") == "desc"
+        pulls = [p for p in repo.pulls.values() if state == "all" or p.get("state") == state]
+        pulls.sort(key=lambda p: (str(p.get(key) or ""), int(p["number"])), reverse=newest_first)
+        listed = [{k: v for k, v in copy.deepcopy(p).items() if k not in _SINGLE_PULL_ONLY} for p in pulls]
+        return self._page(request, listed)
+
     async def _list_pull_files(self, request: web.Request) -> web.Response:
         repo = self._repo(request)
         return self._page(request, repo.pull_files[self._number(request, repo, pull=True)])
@@ -497,6 +522,31 @@ class Routes(Auth, FailureInjection):
         user["role_name"] = role
         return self._json({"permission": LEGACY_PERMISSION[role], "role_name": role, "user": user})
 
+    async def _latest_release(self, request: web.Request) -> web.Response:
+        """The most recent published full release (not a draft or prerelease) by ``created_at``."""
+        repo = self._repo(request)
+        published = [r for r in repo.releases if not r["draft"] and not r["prerelease"]]
+        if not published:
+            raise _not_found()
+        return self._json(max(published, key=lambda r: (r["created_at"], r["id"])))
+
+    async def _release_by_tag(self, request: web.Request) -> web.Response:
+        """A published release with that tag (drafts are not found by tag)."""
+        repo = self._repo(request)
+        tag = request.match_info["tag"]
+        for release in repo.releases:
+            if release["tag_name"] == tag and not release["draft"]:
+                return self._json(release)
+        raise _not_found()
+
+    async def _get_commit(self, request: web.Request) -> web.Response:
+        """``GET /repos/{o}/{r}/commits/{ref}``: a tag, branch or SHA; 422 for no such commit."""
+        repo = self._repo(request)
+        commit = repo.commits.get(request.match_info["ref"])
+        if commit is None:
+            raise _ApiError(422, f"No commit found for SHA: {request.match_info['ref']}")
+        return self._json(commit)
+
     async def _get_contents(self, request: web.Request) -> web.Response:
         """A file's contents; strong ETag so ``If-None-Match`` gives 304 (checked in _finish)."""
         repo = self._repo(request)
@@ -535,6 +585,13 @@ class Routes(Auth, FailureInjection):
         }
         return self._json(body, headers={"etag": etag})
 
+
+
+# Fields of `GET /repos/{o}/{r}/pulls/{n}` that the pull request list does not carry.
+_SINGLE_PULL_ONLY = frozenset(
+    "merged mergeable rebaseable mergeable_state merged_by comments review_comments maintainer_can_modify "
+    "commits additions deletions changed_files".split()
+)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from cryptography.hazmat.primitives import serialization
 
+from bot.sandbox.manifest import ManifestSandbox
+
 if TYPE_CHECKING:
     from bot.sandbox.github.failures import Pause, _Injection
 
@@ -112,6 +114,8 @@ class Repo:
     pull_files: dict[int, list[JSONDict]] = field(default_factory=dict)
     pull_commits: dict[int, list[JSONDict]] = field(default_factory=dict)
     files: dict[tuple[str, str], str] = field(default_factory=dict)  # (ref, path) -> text
+    releases: list[JSONDict] = field(default_factory=list)  # in the order they were made
+    commits: dict[str, JSONDict] = field(default_factory=dict)  # sha, tag or branch -> commit JSON
     permissions: dict[str, str] = field(default_factory=dict)  # lower-cased login -> role
 
     @property
@@ -132,6 +136,7 @@ class SandboxState:
         private_key_pem: str,
         app_slug: str = "hookwise",
         base_url: str = "",
+        manifest_user: str = "octocat",
     ) -> None:
         self.app_id = app_id
         self.app_slug = app_slug
@@ -156,6 +161,9 @@ class SandboxState:
         self._next_id = 3_000_000_000
         self._next_request = 0
         self.bot_user = self._user(f"{app_slug}[bot]", "Bot")
+        # GitHub's side of the App manifest flow (`python -m bot setup`), on the same server: its
+        # pages are this server's GITHUB_URL, its conversion endpoint is under GITHUB_API_URL.
+        self.manifest = ManifestSandbox(user=manifest_user)
 
     # ------------------------------------------------------------------ helpers for state
 
@@ -466,6 +474,73 @@ class SandboxState:
             repo.files.pop(key, None)
         else:
             repo.files[key] = content
+
+    def add_release(
+        self,
+        full_name: str,
+        tag: str,
+        *,
+        created_at: str,
+        published_at: str | None = None,
+        name: str | None = None,
+        body: str = "",
+        draft: bool = False,
+        prerelease: bool = False,
+    ) -> JSONDict:
+        """A release of ``tag``, shaped like GitHub's (tests/fixtures/github-api/releases/, a real
+        recording); ``created_at`` is, as on GitHub, the date of the commit it was made from."""
+        repo = self._repo_by_name(full_name)
+        rid = self._new_id()
+        api, web = repo.url, f"https://github.com/{repo.full_name}"
+        release: JSONDict = {
+            "url": f"{api}/releases/{rid}",
+            "assets_url": f"{api}/releases/{rid}/assets",
+            "upload_url": f"https://uploads.github.com/repos/{repo.full_name}/releases/{rid}/assets{{?name,label}}",
+            "html_url": f"{web}/releases/tag/{quote(tag)}",
+            "id": rid,
+            "node_id": _node_id("RE", rid),
+            "tag_name": tag,
+            "target_commitish": repo.default_branch,
+            "name": tag if name is None else name,
+            "draft": draft,
+            "author": self._user(str(repo.data["owner"]["login"])),
+            "prerelease": prerelease,
+            "created_at": created_at,
+            "published_at": None if draft else (published_at or created_at),
+            "assets": [],
+            "tarball_url": f"{api}/tarball/{quote(tag)}",
+            "zipball_url": f"{api}/zipball/{quote(tag)}",
+            "body": body,
+        }
+        repo.releases.append(release)
+        return copy.deepcopy(release)
+
+    def add_tag(self, full_name: str, tag: str, *, sha: str, date: str, message: str = "Release") -> None:
+        """A tag on a commit made at ``date``, so ``GET .../commits/{tag}`` (and ``{sha}``) find it."""
+        repo = self._repo_by_name(full_name)
+        person = {"name": "Release Bot", "email": "release@example.com", "date": date}
+        commit: JSONDict = {
+            "sha": sha,
+            "node_id": _node_id("C", int(sha[:12], 16)),
+            "commit": {
+                "author": person,
+                "committer": person,
+                "message": message,
+                "tree": {"sha": "0" * 40, "url": f"{repo.url}/git/trees/{'0' * 40}"},
+                "url": f"{repo.url}/git/commits/{sha}",
+                "comment_count": 0,
+                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None},
+            },
+            "url": f"{repo.url}/commits/{sha}",
+            "html_url": f"https://github.com/{repo.full_name}/commit/{sha}",
+            "comments_url": f"{repo.url}/commits/{sha}/comments",
+            "author": None,
+            "committer": None,
+            "parents": [],
+            "stats": {"total": 0, "additions": 0, "deletions": 0},
+            "files": [],
+        }
+        repo.commits[sha] = repo.commits[tag] = commit
 
     def set_permission(self, full_name: str, login: str, permission: str) -> None:
         """Give ``login`` a role: admin, maintain, write, triage, read or none."""

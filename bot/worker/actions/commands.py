@@ -1,4 +1,4 @@
-"""Maintainer commands in comments (`@slug summarize | triage | help`).
+"""Maintainer commands in comments (`@slug summarize | triage | release-notes [since TAG] | help`).
 
 Only people with write, maintain or admin permission may run them; anyone else (and every bot)
 gets nothing at all - no reply, no reaction, no model call - so commands cannot spam or spend. An
@@ -7,14 +7,18 @@ accepted command is acknowledged with `eyes`, then `rocket` on success or `confu
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from bot.adapters.github import Repo
+from bot.core import agreement, render, retry
 from bot.core import commands as cmd
-from bot.core import render, retry
 from bot.core.costs import BudgetLine, budget_status
 from bot.core.errors import BudgetExhausted
 from bot.core.job import CommandJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
+from bot.worker.actions.release_notes import release_notes
 from bot.worker.actions.summarize import summarize
 from bot.worker.actions.triage import triage
 from bot.worker.deps import Deps
@@ -25,7 +29,9 @@ COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again 
 MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE})
 
 
-def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None) -> str:
+def help_reply(
+    slug: str, config: ConfigResult, budget: BudgetLine | None = None, measured: Sequence[str] = ()
+) -> str:
     lines = [
         "**hookwise commands**",
         *cmd.help_lines(slug),
@@ -37,9 +43,18 @@ def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None
     ]
     if budget is not None:
         lines += ["", f"**Model budget of this installation:** {budget_status(budget.used, budget.limit)}"]
+    if measured:
+        lines += ["", "**Measured in this repository**", *(f"- {line}" for line in measured)]
     if config.problem:
         lines += ["", config_warning(config)]
     return "\n".join(lines)
+
+
+async def _help(slug: str, repo: Repo, deps: Deps, installation_id: int) -> str:
+    reports = await deps.agreement.reports(repo.full_name, now=time.time())
+    measured = [agreement.help_line(reports[0] if reports else None)]
+    budget = await deps.meter.status(installation_id)
+    return help_reply(slug, await deps.configs.get(repo), budget, measured)
 
 
 def config_warning(config: ConfigResult) -> str:
@@ -58,17 +73,24 @@ async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
     return await repo.create_comment(number, body)
 
 
-async def _run(command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps) -> tuple[str | None, Outcome | None]:
-    """Run one command: the reply text it answers with, if any, and what a summary or triage did."""
+async def _run(
+    command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps, job_try: int
+) -> tuple[str | None, Outcome | None]:
+    """Run one command: the reply text it answers with, if any, and what a summary, triage or the
+    release notes did."""
     slug = await deps.github.slug()
     if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
-        return help_reply(slug, await deps.configs.get(repo), await deps.meter.status(job.installation_id)), None
+        return await _help(slug, repo, deps, job.installation_id), None
     problem = cmd.where_allowed(command.kind, is_pull_request=job.is_pull_request)
     if problem:
         return problem, None
     if not await deps.cooldowns.claim(repo.full_name, job.number, command.kind.value, job.delivery_id):
         thing = "pull request" if job.is_pull_request else "issue"
         return COOLDOWN_TEXT.format(word=command.kind.value, thing=thing), None
+    if command.kind is cmd.CommandKind.RELEASE_NOTES:
+        return await release_notes(
+            repo, job.number, command.argument, slug=slug, deps=deps, delivery_id=job.delivery_id, job_try=job_try
+        )
     act = summarize if command.kind is cmd.CommandKind.SUMMARIZE else triage
     done = await act(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=True)
     config = await deps.configs.get(repo)
@@ -94,7 +116,7 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
     usage: list[ModelUsage] = []
     try:
         for command in commands:
-            text, done = await _run(command, job, repo, deps)
+            text, done = await _run(command, job, repo, deps, job_try)
             if text:
                 replies.append(text)
             if done is not None:

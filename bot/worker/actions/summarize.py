@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
+
 from pydantic import BaseModel
 
 from bot.adapters.github import PullDetails, Repo
 from bot.adapters.llm import Question
 from bot.core import budget, render
 from bot.core.answers import PullSummary
+from bot.core.diff_budget import BudgetedDiff, PullFile, diff_budget, fit_diff
+from bot.core.grounding import closing_links, closing_references
 from bot.core.job import SummaryJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence, instructions_block
+from bot.core.release_notes import record_of
 from bot.core.repo_config import RepoConfig
+from bot.core.tokens import estimate_tokens
 from bot.worker.deps import Deps
+
+TOOL = "record_summary"
+REFITS = 3  # fits again at most, each smaller by what the whole call was over its ceiling, and a margin
+REFIT_MARGIN = 200
 
 
 class Draft(BaseModel):
@@ -20,6 +31,7 @@ class Draft(BaseModel):
 
     body: str
     usage: ModelUsage
+    summary: PullSummary | None = None  # grounded; None in drafts of earlier versions
 
 
 async def on_merged(job: SummaryJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
@@ -48,39 +60,96 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, delivery_id: str, fo
             await repo.edit_comment(existing.id, draft.body)
             comment_id, detail = existing.id, "summary edited"
         await deps.effects.record(effect, str(comment_id))
+        if draft.summary is not None:
+            record = record_of(number, pull.title, draft.summary, merged_at=pull.merged_at, comment_id=comment_id)
+            await deps.summaries.save(repo.full_name, record)
     return Outcome.done(detail, comment_id=comment_id, usage=draft.usage)
 
 
 async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) -> Draft:
     files = await repo.pull_files(pull.number)
-    diff = budget.fit_diff(files, deps.diff_budget_tokens, excluded=config.summaries.exclude_paths)
     commits = await repo.pull_commit_messages(pull.number)
-    answer = await deps.llm.ask(_question(repo, pull, commits, diff, config, deps), meter=deps.meter)
-    body = render.summary_comment(answer.value, skipped=diff.skipped, shortened=diff.shortened, model=answer.model)
-    return Draft(body=body, usage=answer.usage)
+    diff, question = fit_question(
+        files,
+        lambda d: _question(repo.full_name, pull, commits, d, config, deps, installation_id=repo.installation_id),
+        diff_tokens=deps.diff_budget_tokens,
+        ceiling=deps.max_input_tokens,
+        exclude_paths=config.summaries.exclude_paths,
+    )
+    answer = await deps.llm.ask(question, meter=deps.meter)
+    summary = render.grounded_summary(answer.value, diff.pr_paths)
+    references = closing_references("\n\n".join([pull.body, *commits]), repo.full_name, web_root=deps.web_url)
+    closes = closing_links(references, repo.full_name, web_root=deps.web_url)
+    body = render.summary_comment(summary, diff, closes=closes, model=answer.model)
+    return Draft(body=body, usage=answer.usage, summary=summary)
+
+
+def question_tokens(question: Question[PullSummary]) -> int:
+    """The estimated input tokens of a call: system prompt, user prompt and the tool's schema."""
+    schema = question.schema or question.answer.model_json_schema()
+    tool = json.dumps({"name": question.tool_name, "description": question.tool_description, "input_schema": schema})
+    system = question.system
+    text = system if isinstance(system, str) else "\n".join(str(block.get("text", "")) for block in system)
+    return estimate_tokens(text) + estimate_tokens(question.user) + estimate_tokens(tool)
+
+
+def fit_question(
+    files: list[PullFile],
+    question_for: Callable[[BudgetedDiff], Question[PullSummary]],
+    *,
+    diff_tokens: int,
+    ceiling: int,
+    exclude_paths: Sequence[str] = (),
+) -> tuple[BudgetedDiff, Question[PullSummary]]:
+    """The diff within `diff_tokens` (SUMMARY_DIFF_TOKENS) and within what `ceiling`
+    (SUMMARY_MAX_INPUT_TOKENS) leaves after the rest of the call; fitted again, smaller, while the
+    whole call is over the ceiling (the list of files not shown grows as the diff shrinks)."""
+    rest = question_tokens(question_for(BudgetedDiff()))
+    tokens = diff_budget(diff_tokens, ceiling=ceiling, rest=rest)
+    diff = fit_diff(files, tokens, exclude_paths)
+    question = question_for(diff)
+    for _ in range(REFITS):
+        over = question_tokens(question) - ceiling
+        if over <= 0:
+            return diff, question
+        tokens = max(0, tokens - over - REFIT_MARGIN)
+        diff = fit_diff(files, tokens, exclude_paths)
+        question = question_for(diff)
+    if question_tokens(question) > ceiling:  # the last resort (not reached on tests/test_summary_budget.py's cases)
+        diff = fit_diff(files, 0, exclude_paths)
+        question = question_for(diff)
+    return diff, question
 
 
 def _question(
-    repo: Repo, pull: PullDetails, commits: list[str], diff: budget.BudgetedDiff, config: RepoConfig, deps: Deps
+    repository: str,
+    pull: PullDetails,
+    commits: list[str],
+    diff: BudgetedDiff,
+    config: RepoConfig,
+    deps: Deps,
+    *,
+    installation_id: int = 0,
 ) -> Question[PullSummary]:
     prompts = deps.prompts.summary
     return Question(
         system=prompts.system.safe_substitute(
-            tool="record_summary", language=config.language, instructions=instructions_block(config.instructions)
+            tool=TOOL, language=config.language, instructions=instructions_block(config.instructions)
         ),
         user=prompts.user.safe_substitute(
-            repository=repo.full_name,
-            title=fence(pull.title),
-            body=fence(budget.clip(pull.body, budget.BODY_CHARS)),
-            commits=fence(budget.clip("\n---\n".join(commits), budget.COMMITS_CHARS)),
-            diff=fence("\n\n".join(f"--- {path}\n{patch}" for path, patch in diff.included)),
-            skipped=fence(budget.clip("\n".join(diff.skipped) or "none", budget.SKIPPED_CHARS)),
+            repository=repository,
+            title=fence(pull.title[: budget.TITLE_CHARS]),
+            body=fence(budget.clip(pull.body, budget.BODY_CHARS, tokens=budget.BODY_TOKENS)),
+            commits=fence(budget.clip("\n---\n".join(commits), budget.COMMITS_CHARS, tokens=budget.COMMITS_TOKENS)),
+            coverage=diff.coverage(names=False),
+            diff=fence(diff.text),
+            skipped=fence(budget.clip(diff.not_shown_text(), budget.SKIPPED_CHARS, tokens=budget.SKIPPED_TOKENS)),
         ),
         answer=PullSummary,
-        tool_name="record_summary",
+        tool_name=TOOL,
         tool_description="Record the summary of the merged pull request.",
         model=deps.models.summary,
         task="summary",
-        installation_id=repo.installation_id,
-        repository=repo.full_name,
+        installation_id=installation_id,
+        repository=repository,
     )

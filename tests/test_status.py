@@ -1,0 +1,321 @@
+"""GET /status: 404 without STATUS_PASSWORD, 401 without the password, and with it a page a person
+reads in a real browser - the deliveries this test sent through the real web app and a worker run,
+with outcomes and costs, the queue, dead letters - that never shows secrets, tokens or issue text.
+
+`HOOKWISE_UPDATE_SCREENSHOT=1 pytest tests/test_status.py -k browser` rewrites docs/status.png from
+what the browser test sees (sandbox data only).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from bot.adapters.store import keys
+from bot.adapters.store.ledger import Accepted, Ledger
+from bot.adapters.store.records import JobRecord, Records
+from bot.adapters.store.status import StatusSources, queue_state
+from bot.config import Settings, load_settings
+from bot.core import pricing
+from bot.core.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
+from bot.sandbox import redis_server, world
+from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
+from bot.sandbox.github import GitHubSandbox
+from bot.web.app import create_app
+from tests.helpers import (
+    ISSUE,
+    ISSUE_REPO,
+    MERGED,
+    PR_NUMBER,
+    PR_REPO,
+    ROOT,
+    deliver,
+    guid,
+    run_worker,
+    seed_issue,
+    seed_merged_pr,
+    summary_job,
+    triage_job,
+)
+
+if TYPE_CHECKING:
+    from tests.browser import Browser
+
+PASSWORD = "correct horse: battery"  # a colon in it: only the first one separates the user name
+SCREENSHOT = ROOT / "docs" / "status.png"
+TOKEN = "ghs_16C7e42F292c6912E7710c838347Ae178B4a"
+ISSUE_BODY = "It looks like you accidently spelled 'commit' with two 't's."
+ISSUE_TITLE = "Spelling error in the README file"
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def status_settings(settings_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return load_settings(**settings_env, STATUS_PASSWORD=PASSWORD)
+
+
+async def status_client(aiohttp_client: Any, settings: Settings, **kwargs: Any) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, **kwargs))
+    return client
+
+
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    if request["tool_choice"]["name"] == "choose_labels":
+        return {"labels": ["documentation"], "reason": "A spelling mistake in the README."}
+    return fake_tool_input(request["tools"][0]["input_schema"])
+
+
+async def send_a_day_of_deliveries(client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox) -> None:
+    """What the page shows: a summary, a triage, a maintainer's command, a passer-by's (skipped), a
+    merged PR GitHub no longer has (a dead letter); then one delivery left waiting in the queue."""
+    seed_merged_pr(github)
+    seed_issue(github)
+    github.set_permission(PR_REPO, "maintainer-mia", "maintain")
+    text = "Secret plans inside.\n\n@hookwise help"
+    command = world.command_delivery(github, MERGED, PR_NUMBER, text, "maintainer-mia")
+    outsider = world.command_delivery(github, MERGED, PR_NUMBER, "@hookwise summarize", "passer-by")
+    gone = json.loads(MERGED)
+    gone["pull_request"]["number"] = 99
+    assert await deliver(client, "pull_request", MERGED, "status-pr") == 202
+    assert await deliver(client, "issues", ISSUE, "status-issue") == 202
+    assert await deliver(client, "issue_comment", command, "status-command") == 202
+    assert await deliver(client, "issue_comment", outsider, "status-outsider") == 202
+    assert await deliver(client, "pull_request", json.dumps(gone).encode(), "status-gone") == 202
+    await run_worker(settings)
+    assert await deliver(client, "issues", ISSUE, "status-waiting") == 202  # no worker runs now
+
+
+async def test_status_page_in_a_browser(
+    browser: Browser,
+    aiohttp_client: Any,
+    status_settings: Settings,
+    github: GitHubSandbox,
+    model: AnthropicSandbox,
+    redis: Redis,
+    tmp_path: Path,
+) -> None:
+    model.responder = _answer
+    client = await status_client(aiohttp_client, status_settings)
+    await send_a_day_of_deliveries(client, status_settings, github)
+    url = str(client.make_url("/status"))
+
+    assert await browser.open(url) == 401  # no password: the browser gets the Basic challenge
+    await browser.basic_auth("operator", "wrong")
+    assert await browser.open(url) == 401
+    await browser.basic_auth("operator", PASSWORD)
+    assert await browser.open(url) == 200
+    await browser.wait_for_text("hookwise status", "h1")
+
+    shown = await browser.page.locator("#deliveries tbody tr").all_inner_texts()
+    rows = {row.split("\t")[-1].strip(): row for row in shown}  # by the delivery column
+    expected = {
+        "status-pr": ("pull_request.closed", f"{PR_REPO}#{PR_NUMBER}", "done", "summary posted"),
+        "status-issue": ("issues.opened", f"{ISSUE_REPO}#1", "done", "labels added"),
+        "status-command": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "done", "commands: help"),
+        "status-outsider": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "skipped", "passer-by may not run"),
+        "status-gone": ("pull_request.closed", f"{PR_REPO}#99", "failed", "GitHub 404"),
+    }
+    assert sorted(rows) == sorted(guid(name)[:8] for name in expected)
+    records = {r.delivery_id: r for r in await Records(redis).recent(10)}
+    for name, cells in expected.items():
+        row, record = rows[guid(name)[:8]], records[guid(name)]
+        assert all(cell in row for cell in cells), (name, row)
+        if record.model:  # the page's cost is the price table's, for the record's model and tokens
+            cost = pricing.cost_usd(record.model, pricing.Usage.of(record))
+            assert record.model in row and dollars(cost) in row and f"{record.input_tokens:,} /" in row
+        else:
+            assert "—" in row
+    tiles = await browser.text(".tiles")
+    assert "5\nrecent deliveries shown" in tiles and "3\ndone" in tiles and "1\ndead letters" in tiles
+    assert "1 job(s) in the queue: 1 waiting, 0 running" in await browser.text("#queue")
+    assert f"{guid('status-waiting')}:1" in await browser.text("#queue")
+    dead = await browser.text("#dead")
+    assert guid("status-gone") in dead and "GitHub 404" in dead
+    assert await browser.text("#budgets") == NOT_RECORDED
+    assert await browser.text("#agreement") == "No triaged issue has been judged yet."  # issue 10's reader
+    page = await browser.text()
+    for hidden in (ISSUE_BODY, ISSUE_TITLE, "Secret plans inside", PASSWORD, "test-secret"):
+        assert hidden not in page
+
+    shot = await browser.screenshot(tmp_path / "status.png")
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("HOOKWISE_UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, SCREENSHOT)
+    assert browser.errors == []
+
+
+async def test_status_is_404_in_a_browser_without_the_setting(
+    browser: Browser, aiohttp_client: Any, settings: Settings, redis: Redis
+) -> None:
+    assert settings.STATUS_PASSWORD is None
+    client = await status_client(aiohttp_client, settings)
+    await browser.basic_auth("operator", PASSWORD)
+    assert await browser.open(str(client.make_url("/status"))) == 404
+    assert (await client.get("/status", headers=basic("operator", PASSWORD))).status == 404
+
+
+async def test_status_asks_for_the_password_and_takes_any_user_name(
+    aiohttp_client: Any, status_settings: Settings, redis: Redis
+) -> None:
+    client = await status_client(aiohttp_client, status_settings)
+    for headers in (
+        {},
+        basic("operator", "wrong"),
+        basic("operator", PASSWORD + " "),
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": "Basic " + base64.b64encode(b"no colon").decode()},
+        {"Authorization": f"Bearer {PASSWORD}"},
+    ):
+        response = await client.get("/status", headers=headers)
+        assert response.status == 401, headers
+        assert response.headers["WWW-Authenticate"].startswith('Basic realm="hookwise status"')
+        assert PASSWORD not in await response.text()
+    for user in ("operator", "", "someone else"):
+        response = await client.get("/status", headers=basic(user, PASSWORD))
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    page = await (await client.get("/status?refresh=2", headers=basic("x", PASSWORD))).text()
+    assert '<meta http-equiv="refresh" content="5">' in page  # bounded below
+
+
+async def test_status_never_shows_secrets_tokens_or_issue_text(
+    aiohttp_client: Any, status_settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    model.responder = _answer
+    client = await status_client(aiohttp_client, status_settings)
+    await send_a_day_of_deliveries(client, status_settings, github)
+    # A failed job whose error quotes credentials, and a detail with markup, as a record can hold them.
+    leaky = JobRecord(guid("leaky"), "issues", "opened", ISSUE_REPO, 7, 461842, job_try=5, outcome="failed")
+    leaky.detail = '<script>alert("x")</script> ' + "very long " * 200
+    leaky.error = (
+        f"GitHub 401 Bad credentials for token {TOKEN}; Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiI0MjQyIn0"
+        ".c2lnbmF0dXJlLXNpZ25hdHVyZQ; secret test-secret; redis rediss://default:hunter2@cache:6380; "
+        f"key {status_settings.private_key()}"
+    )
+    await Records(redis).save(leaky)
+
+    page = await (await client.get("/status", headers=basic("operator", PASSWORD))).text()
+    for hidden in (
+        TOKEN,
+        "eyJhbGciOiJSUzI1NiJ9",
+        "test-secret",
+        "hunter2",
+        "PRIVATE KEY",
+        PASSWORD,
+        ISSUE_BODY,
+        ISSUE_TITLE,
+        "Secret plans inside",
+        "@hookwise summarize",
+        "<script",
+    ):
+        assert hidden not in page, hidden
+    assert "token [redacted]" in page and "Bearer [redacted]" in page and "rediss://[redacted]@cache" in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "very long " * 40 not in page  # bounded
+
+
+async def test_status_answers_503_while_redis_is_away(aiohttp_client: Any, status_settings: Settings) -> None:
+    away = status_settings.model_copy(update={"REDIS_URL": f"redis://127.0.0.1:{redis_server.free_port()}"})
+    client = await status_client(aiohttp_client, away)
+    response = await client.get("/status", headers=basic("operator", PASSWORD))
+    assert response.status == 503 and "Redis unavailable" in await response.text()
+    assert (await client.get("/status")).status == 401  # the password is still asked first
+
+
+class Budgets:
+    def __init__(self, uses: Sequence[BudgetUse]) -> None:
+        self.uses = uses
+
+    async def budgets_today(self) -> Sequence[BudgetUse]:
+        return self.uses
+
+
+class Agreement:
+    async def agreement(self) -> Sequence[RepoAgreement]:
+        return [RepoAgreement(ISSUE_REPO, judged=20, exact=17, pending=3), RepoAgreement(PR_REPO, 0, 0, 4, shadow=True)]
+
+
+class Unreadable:
+    async def agreement(self) -> Sequence[RepoAgreement]:
+        raise RedisConnectionError("Connection refused by the agreement store")
+
+
+async def test_budget_and_agreement_sections_show_what_their_readers_give(
+    aiohttp_client: Any, status_settings: Settings, redis: Redis
+) -> None:
+    uses = [BudgetUse(461842, 1_900_000, 2_000_000, skipped=2, cost_usd=0.21), BudgetUse(7, 1200, 0)]
+    sources = StatusSources(budgets=lambda _redis, _settings: Budgets(uses), agreement=lambda _r, _s: Agreement())
+    client = await status_client(aiohttp_client, status_settings, status_sources=sources)
+    page = await (await client.get("/status", headers=basic("operator", PASSWORD))).text()
+    assert NOT_RECORDED not in page
+    assert "<td class=\"mono\">461842</td><td class=\"num\">1,900,000</td><td class=\"num\">2,000,000</td>" in page
+    assert "95%" in page and "no limit" in page and "$0.2100" in page
+    assert f"<td>{ISSUE_REPO}</td><td class=\"num\">20</td><td class=\"num\">17</td><td class=\"num\">85%</td>" in page
+    assert 'shadow</span></td><td class="num">0</td><td class="num">0</td><td class="num">—</td>' in page
+
+    broken = StatusSources(agreement=lambda _r, _s: Unreadable())
+    client = await status_client(aiohttp_client, status_settings, status_sources=broken)
+    response = await client.get("/status", headers=basic("operator", PASSWORD))
+    page = await response.text()
+    assert response.status == 200  # the rest of the page still shows
+    assert "triage agreement could not be read: Connection refused by the agreement store" in page
+    assert page.count(NOT_RECORDED) == 2  # budgets (no source) and agreement (unreadable)
+
+
+async def test_queue_state_counts_waiting_running_and_deferred_jobs(redis: Redis) -> None:
+    ledger = Ledger(redis)
+    first = await ledger.accept(summary_job("q-first"))
+    second = await ledger.accept(triage_job("q-second"))
+    assert isinstance(first, Accepted) and isinstance(second, Accepted)
+    now = time.time()
+    await redis.set(keys.IN_PROGRESS + first.job_id, b"1")  # a worker runs it: arq's marker
+    await redis.zadd(keys.QUEUE, {"retry-later:1": (now + 60) * 1000})  # a retry waiting out its backoff
+    queue = await queue_state(redis, now + 1)
+    assert (queue.depth, queue.due, queue.running, queue.waiting, queue.deferred) == (3, 2, 1, 1, 1)
+    assert queue.oldest_waiting_job == second.job_id
+    assert queue.oldest_waiting_since is not None and queue.oldest_waiting_since <= now + 1
+    await redis.delete(keys.QUEUE)
+    empty = await queue_state(redis, now)
+    assert (empty.depth, empty.waiting, empty.oldest_waiting_job) == (0, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"token {TOKEN} refused", "token [redacted] refused"),
+        ("ghp_" + "a" * 36 + " and github_pat_" + "B" * 30, "[redacted] and [redacted]"),
+        ("x-api-key: sk-ant-api03-abcdefghijklmnop", "x-api-key: [redacted]"),
+        ("password=hunter2&next=1", "password=[redacted]&next=1"),
+        ("https://user:pw@example.com/x", "https://[redacted]@example.com/x"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- after", "[redacted] after"),
+        ("GitHub 404: Not Found", "GitHub 404: Not Found"),
+        ("installation token requested again", "installation token requested again"),
+        ("Authorization: Bearer abcdefghijklmnopqrstuvwx", "Authorization: Bearer [redacted]"),
+    ],
+)
+def test_redact_hides_credentials_and_keeps_the_rest(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+def test_safe_text_redacts_known_values_bounds_and_escapes() -> None:
+    assert redact("the secret is s3cr3t-value", known=["s3cr3t-value", "abc"]) == "the secret is [redacted]"
+    assert redact("abc stays: too short to be a secret", known=["abc"]) == "abc stays: too short to be a secret"
+    shown = safe_text("<b>" + "x" * 1000, limit=50)
+    assert shown.startswith("&lt;b&gt;") and len(shown) < 60 and shown.endswith("…")
