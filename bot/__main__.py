@@ -43,11 +43,38 @@ def _replay(settings: Settings, delivery_id: str) -> int:
     return asyncio.run(replay(settings, delivery_id))
 
 
+def _costs(settings: Settings, since: str) -> int:
+    from redis.exceptions import RedisError
+
+    from bot.cli import print_costs
+
+    try:
+        window = _cost_window(since)
+    except argparse.ArgumentTypeError as exc:
+        print(f"hookwise: costs --since: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(print_costs(settings, since=window, label=since))
+    except (RedisError, OSError) as exc:
+        print(f"hookwise: cannot read the cost ledger from REDIS_URL: {exc}", file=sys.stderr)
+        return 1
+
+
 def _since(text: str) -> timedelta:
     from bot.core.redelivery import parse_since
 
     try:
         return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _cost_window(text: str) -> timedelta:
+    from bot.core.costs import MAX_SINCE_S
+    from bot.core.durations import parse_duration
+
+    try:
+        return parse_duration(text, most=timedelta(seconds=MAX_SINCE_S))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -198,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     redeliver.add_argument("--since", type=_since, default=None, help="how far back, e.g. 2h, 90m, 3d (at most 3d)")
     redeliver.add_argument("--cap", type=int, default=50, help="at most this many redeliveries")
+    costs = commands.add_parser(
+        "costs", help="model calls, tokens and estimated US dollars per installation, repository and task"
+    )
+    costs.add_argument("--since", default="1d", help="how far back, e.g. 2h, 1d, 7d (at most 31d); default 1d")
     accuracy = commands.add_parser("accuracy", help="triage agreement with maintainers: exact match, precision, recall")
     accuracy.add_argument("repository", nargs="?", metavar="OWNER/REPO", help="one repository (default: all)")
     accuracy.add_argument(
@@ -232,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.cli import redeliver as run_redeliver
 
             return asyncio.run(run_redeliver(settings, since=args.since, cap=args.cap))
+        elif args.command == "costs":
+            return _costs(settings, args.since)
         elif args.command == "setup":
             return _setup(settings, args)
     except ConfigError as exc:

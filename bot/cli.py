@@ -1,4 +1,4 @@
-"""Operator commands: `history` (provenance and dead letters) and `replay`."""
+"""Operator commands: `history` (provenance and dead letters), `replay`, `redeliver` and `costs`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
+from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.ledger import Accepted, Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
+from bot.core.costs import Report, format_report, utc_day
 from bot.core.errors import UnreadableJob
 
 
@@ -29,6 +31,9 @@ def format_record(record: JobRecord) -> str:
     )
     if record.model:
         line += f" model={record.model} tokens={record.input_tokens}/{record.output_tokens}"
+        if record.cache_write_tokens or record.cache_read_tokens:
+            line += f" cache={record.cache_write_tokens}/{record.cache_read_tokens}"
+        line += f" cost=${record.cost_usd:.6f}"
     if done or record.detail:
         line += f" — {record.detail}{' (' + done + ')' if done else ''}"
     if record.error:
@@ -87,6 +92,26 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
         await redis.aclose()
     print(format_report(report))
     return 1 if report.errors else 0
+
+
+async def print_costs(settings: Settings, *, since: timedelta, label: str, now: float | None = None) -> int:
+    """`python -m bot costs`: model calls, tokens and estimated dollars per installation,
+    repository and task since `since` ago (by UTC hour), today's budget per installation."""
+    redis = Redis.from_url(settings.REDIS_URL)
+    def clock() -> float:
+        return time.time() if now is None else now
+
+    try:
+        ledger = CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock)
+        start = clock() - since.total_seconds()
+        rows = await ledger.rows(start)
+        budgets = await ledger.budgets(row.installation_id for row in rows)
+    finally:
+        await redis.aclose()
+    since_label = time.strftime("%Y-%m-%d %H:00 UTC", time.gmtime(start)) + f" ({label})"
+    report = Report(since_label=since_label, rows=rows, budgets=budgets, day=utc_day(clock()))
+    print(format_report(report, settings.prices()))
+    return 0
 
 
 async def print_accuracy(settings: Settings, *, repository: str | None, since: timedelta) -> int:

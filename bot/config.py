@@ -13,7 +13,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core import batch
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+from bot.core.pricing import ModelPrice, parse_model_prices, price_table
 
 DEFAULT_MODEL = "claude-haiku-5-5"
 # A summary call's parts other than the diff (system prompt, tool schema, the description, commits
@@ -66,6 +68,12 @@ class Settings(BaseSettings):
     ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
     ANTHROPIC_MODEL_SUMMARY: str | None = None
     MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
+    # Prices override (USD per million tokens), e.g. "claude-haiku-5-5=0.1/0.5" (bot/core/pricing.py).
+    MODEL_PRICES: str = ""
+    # Micro-batched triage: up to this many new issues of one repository per model call, a lone
+    # issue waiting at most TRIAGE_BATCH_WAIT_S for company; 1 (or a wait of 0) turns batching off.
+    TRIAGE_BATCH_MAX: int = Field(default=batch.MAX_BATCH, ge=1, le=batch.MAX_BATCH)
+    TRIAGE_BATCH_WAIT_S: float = Field(default=batch.MAX_WAIT_S, ge=0, le=60)
     # The summary's diff budget and the hard ceiling of one summary call (docs/summary-budget.md).
     SUMMARY_DIFF_TOKENS: int = Field(default=DEFAULT_DIFF_BUDGET_TOKENS, ge=1_000, le=150_000)
     SUMMARY_MAX_INPUT_TOKENS: int = Field(
@@ -120,6 +128,12 @@ class Settings(BaseSettings):
     def _task_model(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
+    @field_validator("MODEL_PRICES")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        parse_model_prices(value)  # a PriceOverrideError (a ValueError) says which entry is wrong
+        return value
+
     @field_validator("STATUS_PASSWORD")
     @classmethod
     def _password_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
@@ -129,6 +143,14 @@ class Settings(BaseSettings):
         """The model of one AI step (`triage` or `summary`): its own setting, else ANTHROPIC_MODEL."""
         chosen = {"triage": self.ANTHROPIC_MODEL_TRIAGE, "summary": self.ANTHROPIC_MODEL_SUMMARY}.get(task)
         return chosen or self.ANTHROPIC_MODEL
+
+    def prices(self) -> dict[str, ModelPrice]:
+        """The price table: the documented defaults with MODEL_PRICES applied."""
+        return price_table(self.MODEL_PRICES)
+
+    @property
+    def batching(self) -> bool:
+        return self.TRIAGE_BATCH_MAX > 1 and self.TRIAGE_BATCH_WAIT_S > 0
 
     # -- what each process needs ---------------------------------------------------------------
 

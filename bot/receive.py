@@ -148,7 +148,9 @@ async def run(
             if llm is None:
                 client = anthropic_client(settings)
                 llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
-            deps = build_deps(settings, session, redis, llm, lock_ttl_s=JOB_TIMEOUT_S + 5, journal=journal)
+            # One delivery, here and now: a new issue is answered alone, not left waiting for a batch.
+            single = settings.model_copy(update={"TRIAGE_BATCH_MAX": 1})
+            deps = build_deps(single, session, redis, llm, lock_ttl_s=JOB_TIMEOUT_S + 5, journal=journal)
             ctx = {"deps": deps, "records": Records(redis), "ledger": Ledger(redis), "job_timeout_s": JOB_TIMEOUT_S}
             record = record_for(job, 1, accepted_at=time.time(), origin=origin)
             with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):

@@ -21,12 +21,16 @@ from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from bot.adapters.github import Repo
 from bot.config import Settings
 from bot.core import signature
 from bot.core.diff_budget import PullFile
-from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob
+from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
+from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
+from bot.worker.actions.triage_batch import IssueResult, RoundResult, run_round
+from bot.worker.deps import Deps
 from bot.worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +137,44 @@ def any_job(delivery_id: str) -> Job:
     return triage_job("any").model_copy(update={"delivery_id": delivery_id})
 
 
+# -- model answers and requests ----------------------------------------------------------------------
+
+
+def triage_answer(*labels: str, reason: str = "Because.") -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A sandbox responder giving every issue `labels`: as the single answer (`choose_labels`) or
+    as each item of a batched one (`label_issues`); any other tool gets a schema-valid answer."""
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        tool = request["tools"][0]
+        if tool["name"] == BATCH_TOOL:
+            numbers = [number for number, _ in batch_issues(user_text(request))]
+            return {"issues": [{"number": n, "labels": list(labels), "reason": reason} for n in numbers]}
+        if tool["name"] == "choose_labels":
+            return {"labels": list(labels), "reason": reason}
+        return fake_tool_input(tool["input_schema"])
+
+    return respond
+
+
+def system_text(request: dict[str, Any]) -> str:
+    """A request's system prompt as text, whether sent as a string or as blocks."""
+    system = request.get("system") or ""
+    return system if isinstance(system, str) else "\n".join(str(block.get("text", "")) for block in system)
+
+
+def label_enum(request: dict[str, Any]) -> list[str]:
+    """The label names a triage request's tool lets the model choose (single or batched tool)."""
+    schema = request["tools"][0]["input_schema"]
+    if "issues" in schema["properties"]:
+        schema = schema["properties"]["issues"]["items"]
+    return list(schema["properties"]["labels"]["items"]["enum"])
+
+
+def label_posts(github: GitHubSandbox, number: int) -> list[Any]:
+    """The bodies of every POST that added labels to issue `number` (each one a write)."""
+    return [r.json for r in github.requests if r.method == "POST" and r.path.endswith(f"/issues/{number}/labels")]
+
+
 # -- the sandbox world most pipeline tests start from ----------------------------------------------------
 
 MERGED = webhook_bytes("pull_request/closed.merged.app.json")
@@ -154,6 +196,49 @@ def seed_issue(github: GitHubSandbox) -> None:
     """GitHub's `issues.opened` example's repository and issue, with GitHub's default labels."""
     github.seed_from_payload(json.loads(ISSUE))
     github.add_repo(ISSUE_REPO, installation_id=461842, labels=DEFAULT_LABELS)
+
+
+def add_issues(github: GitHubSandbox, texts: dict[int, str], *, repository: str = ISSUE_REPO) -> None:
+    """Open issues `number -> body` (each titled after its number) in the sandbox repository."""
+    template = webhook_payload("issues/opened.json")["issue"]
+    for number, body in texts.items():
+        issue = {**template, "number": number, "title": f"Issue {number}", "body": body, "labels": []}
+        issue["url"] = f"https://api.github.com/repos/{repository}/issues/{number}"
+        github.add_issue(repository, issue)
+
+
+def issue_delivery(number: int, *, repository: str = ISSUE_REPO, installation_id: int = 461842) -> bytes:
+    """The real `issues.opened` delivery, for issue `number` of `repository`."""
+    payload = json.loads(ISSUE)
+    owner, name = repository.split("/")
+    payload["repository"] = {**payload["repository"], "full_name": repository, "name": name}
+    payload["repository"]["owner"] = {**payload["repository"]["owner"], "login": owner}
+    payload["issue"] = {**payload["issue"], "number": number}
+    payload["installation"] = {"id": installation_id}
+    return json.dumps(payload).encode()
+
+
+def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = ISSUE_REPO) -> list[str]:
+    """Every label the App added to issue `number`, once per time it was added (GitHub's events)."""
+    events = github._repo_by_name(repository).events.get(number, [])
+    return [e["label"]["name"] for e in events if e["event"] == "labeled" and e["actor"]["type"] == "Bot"]
+
+
+async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int | None = None) -> RoundResult:
+    """Run the batch round `job_id` (a `Registered.round_job`) as its arq job does, here; each
+    issue judged ends its claim (the job also writes its delivery's record)."""
+    round_number = int(job_id.rsplit(":", 1)[1])
+    job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=round_number)
+
+    async def open_repo() -> Repo:
+        return repo
+
+    async def settle(result: IssueResult) -> None:
+        if result.error is None:
+            await deps.triage_queue.finish(repo.full_name, result.issue.number, job_id)
+
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return await run_round(job, job_id, open_repo, deps, now_ms=now, settle=settle)
 
 
 def github_files(files: list[PullFile]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ back as an Outcome value; the end-to-end and process tests keep what only they c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -33,6 +34,11 @@ from tests.helpers import (
 
 def labels_answer(*labels: str) -> Any:
     return lambda request: {"labels": list(labels), "reason": "Because."}
+
+
+def one_at_a_time(deps: Deps) -> Deps:
+    """The worker with batching off (`TRIAGE_BATCH_MAX=1`): a new issue is triaged by its own job."""
+    return replace(deps, batching=False)
 
 
 async def test_a_merged_pull_request_gets_a_summary_and_the_outcome_says_what_it_cost(
@@ -73,7 +79,7 @@ async def test_triage_adds_only_existing_labels_and_says_so(
     seed_issue(github)
     model.responder = labels_answer("documentation", "invented", "bug")
     repo = await deps.github.repo(461842, ISSUE_REPO)
-    outcome = await triage.on_opened(triage_job("t-1"), repo, deps, job_try=1)
+    outcome = await triage.on_opened(triage_job("t-1"), repo, one_at_a_time(deps), job_try=1)
     assert (outcome.kind, outcome.labels) == (OutcomeKind.DONE, ("documentation",))  # "bug" was already on
     assert outcome.detail == "labels added: documentation"
     assert github.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
@@ -87,7 +93,7 @@ async def test_triage_posts_its_comment_only_where_the_config_asks(
     github.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  comment: true\n")
     model.responder = labels_answer("question")
     repo = await deps.github.repo(461842, ISSUE_REPO)
-    outcome = await triage.on_opened(triage_job("t-c"), repo, deps, job_try=1)
+    outcome = await triage.on_opened(triage_job("t-c"), repo, one_at_a_time(deps), job_try=1)
     [comment] = github.comments(ISSUE_REPO, 1)
     assert comment["body"].startswith(TRIAGE_MARKER) and outcome.comment_id == comment["id"]
 

@@ -15,7 +15,7 @@ from bot.adapters.store.records import Records
 from bot.config import Settings
 from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import world as sandbox_world
-from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
+from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import (
     HOOK,
@@ -25,11 +25,14 @@ from tests.helpers import (
     PR_NUMBER,
     PR_REPO,
     delivery_headers,
+    label_enum,
     merged_pull,
     run_worker,
     seed_issue,
     seed_merged_pr,
     seed_merged_pulls,
+    system_text,
+    triage_answer,
     webhook_bytes,
 )
 
@@ -44,11 +47,7 @@ def world(github: GitHubSandbox, model: AnthropicSandbox) -> GitHubSandbox:
     for repo in (PR_REPO, ISSUE_REPO):
         github.set_permission(repo, MAINTAINER, "maintain")
         github.set_permission(repo, OUTSIDER, "read")
-    model.responder = lambda request: (
-        {"labels": ["documentation", "question"], "reason": "A README question."}
-        if request["tool_choice"]["name"] == "choose_labels"
-        else fake_tool_input(request["tools"][0]["input_schema"])
-    )
+    model.responder = triage_answer("documentation", "question", reason="A README question.")
     return github
 
 
@@ -245,8 +244,8 @@ async def test_config_shapes_the_prompt_and_the_labels(
     await send(client, "issues", ISSUE)
     await run_worker(settings, **FAST)
     request = model.requests[0]
-    assert "Prefer the documentation label." in request["system"] and "Deutsch" in request["system"]
-    assert "question" not in request["tools"][0]["input_schema"]["properties"]["labels"]["items"]["enum"]
+    assert "Prefer the documentation label." in system_text(request) and "Deutsch" in system_text(request)
+    assert "question" not in label_enum(request)
     assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
     [triage_comment] = [c["body"] for c in world.comments(ISSUE_REPO, 1)]
     assert triage_comment.startswith("<!-- hookwise:triage -->")

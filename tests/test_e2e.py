@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from bot.core.render import SUMMARY_MARKER
-from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
+from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
 from tests.helpers import (
@@ -20,16 +20,11 @@ from tests.helpers import (
     delivery_headers,
     guid,
     healthy,
+    triage_answer,
     wait_until,
     webhook_bytes,
     with_installation,
 )
-
-
-def _answer(model_request: dict[str, Any]) -> dict[str, Any]:
-    if model_request["tool_choice"]["name"] == "choose_labels":
-        return {"labels": ["documentation", "spelling"], "reason": "A typo in the README."}
-    return fake_tool_input(model_request["tools"][0]["input_schema"])
 
 
 async def test_web_and_worker_processes_act_on_real_deliveries(
@@ -44,7 +39,7 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
     )
     github.seed_from_payload(json.loads(issue))
     github.add_repo("Codertocat/Hello-World", installation_id=461842, labels=DEFAULT_LABELS)
-    model.responder = _answer
+    model.responder = triage_answer("documentation", "spelling", reason="A typo in the README.")
 
     web = processes.start("web", "web")
     worker = processes.start("worker", "worker")

@@ -31,9 +31,12 @@ from tests.helpers import (
     deliver,
     github_files,
     guid,
+    label_enum,
+    label_posts,
     run_worker,
     seed_issue,
     seed_merged_pr,
+    triage_answer,
 )
 
 
@@ -65,7 +68,7 @@ async def test_issue_gets_only_existing_labels(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
 ) -> None:
     seed_issue(github)
-    model.responder = lambda request: {"labels": ["documentation", "typo", "bug"], "reason": "A README typo."}
+    model.responder = triage_answer("documentation", "typo", "bug", reason="A README typo.")
     labels_before = github.repo_labels(ISSUE_REPO)
     assert await deliver(client, "issues", ISSUE, "issue-1") == 202
     await run_worker(settings)
@@ -73,10 +76,8 @@ async def test_issue_gets_only_existing_labels(
     # "typo" does not exist (GitHub would create it silently); "bug" was already on the issue.
     assert github.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
     assert github.repo_labels(ISSUE_REPO) == labels_before
-    posts = [r.json for r in github.requests if r.method == "POST" and r.path.endswith("/issues/1/labels")]
-    assert posts == [{"labels": ["documentation"]}]
-    enum = model.requests[0]["tools"][0]["input_schema"]["properties"]["labels"]["items"]["enum"]
-    assert enum == [label["name"] for label in DEFAULT_LABELS]
+    assert label_posts(github, 1) == [{"labels": ["documentation"]}]
+    assert label_enum(model.requests[0]) == [label["name"] for label in DEFAULT_LABELS]
     assert github.comments(ISSUE_REPO, 1) == []  # no triage comment unless the config asks
 
 
@@ -84,7 +85,7 @@ async def test_model_choosing_no_label_adds_none(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
 ) -> None:
     seed_issue(github)
-    model.responder = lambda request: {"labels": [], "reason": "Nothing fits."}
+    model.responder = triage_answer(reason="Nothing fits.")
     await deliver(client, "issues", ISSUE)
     await run_worker(settings)
     assert github.issue_labels(ISSUE_REPO, 1) == ["bug"]
@@ -234,11 +235,7 @@ async def test_dry_run_calls_the_model_but_writes_nothing(
     dry_client = await aiohttp_client(create_app(dry))
     seed_merged_pr(github)
     seed_issue(github)
-    model.responder = lambda request: (
-        {"labels": ["documentation"], "reason": "docs"}
-        if request["tool_choice"]["name"] == "choose_labels"
-        else fake_tool_input(request["tools"][0]["input_schema"])
-    )
+    model.responder = triage_answer("documentation", reason="docs")
     await deliver(dry_client, "pull_request", MERGED)
     await deliver(dry_client, "issues", ISSUE)
     with caplog.at_level(logging.INFO, logger="hookwise.github"):

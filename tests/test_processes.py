@@ -15,18 +15,23 @@ from redis.asyncio import Redis
 
 from bot.core.render import SUMMARY_MARKER
 from bot.sandbox import redis_server
-from bot.sandbox.anthropic import AnthropicSandbox
+from bot.sandbox.anthropic import AnthropicSandbox, batch_issues, user_text
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import (
     HOOK,
+    ISSUE_REPO,
     MERGED,
     PR_NUMBER,
     PR_REPO,
     Processes,
+    add_issues,
+    bot_label_events,
     delivery_headers,
     delivery_state,
     guid,
     healthy,
+    issue_delivery,
+    seed_issue,
     seed_merged_pr,
     wait_until,
 )
@@ -252,3 +257,75 @@ async def test_sigterm_with_a_body_mid_upload_answers_it_before_exiting(
     assert web.returncode == 0, processes.log("web")
     if status_line.split()[1] == b"202":
         assert await redis.exists(f"hookwise:delivery:{guid('mid-upload')}")
+
+
+# -- micro-batched triage across processes ---------------------------------------------------------
+
+
+async def post_issue(session: aiohttp.ClientSession, base: str, number: int) -> int:
+    body = issue_delivery(number)
+    headers = delivery_headers("issues", body, f"issue-{number}")
+    async with session.post(f"{base}{HOOK}", data=body, headers=headers) as response:
+        return response.status
+
+
+def meant(number: int) -> list[str]:
+    return ["bug"] if number % 2 else ["enhancement"]
+
+
+def open_issues(github: GitHubSandbox, numbers: range) -> None:
+    seed_issue(github)
+    add_issues(github, {n: f"Issue {n} reports a {'bug' if n % 2 else 'wish for an enhancement'}." for n in numbers})
+
+
+async def test_two_workers_share_a_burst_of_new_issues_and_each_is_labelled_exactly_once(
+    processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    numbers = range(101, 131)  # 30 issues: a full batch of 20 at once, the other 10 after the wait
+    open_issues(github, numbers)
+    processes.env["TRIAGE_BATCH_WAIT_S"] = "5"
+    base = start_web(processes, "web")
+    start_worker(processes, "worker-a")
+    start_worker(processes, "worker-b")
+    await wait_until(lambda: healthy(session, f"{base}/healthz"), "web up")
+    statuses = await asyncio.gather(*(post_issue(session, base, n) for n in numbers))
+    assert set(statuses) == {202}
+
+    await wait_until(lambda: all(github.issue_labels(ISSUE_REPO, n) for n in numbers), "every issue labelled", 60)
+    for number in numbers:
+        assert bot_label_events(github, number) == meant(number), number  # its own labels, added once
+    batched = [[n for n, _ in batch_issues(user_text(r))] for r in model.requests]
+    assert sorted(len(b) for b in batched) == [10, 20]  # two calls, each issue in exactly one of them
+    assert sorted(n for b in batched for n in b) == list(numbers)
+
+
+async def test_a_worker_killed_mid_batch_leaves_every_issue_labelled_exactly_once(
+    processes: Processes, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis, session: aiohttp.ClientSession
+) -> None:
+    numbers = range(201, 206)
+    open_issues(github, numbers)
+    processes.env.update(TRIAGE_BATCH_MAX="5", TRIAGE_BATCH_WAIT_S="10")  # one round, due once all 5 wait
+    # The round labels two issues, then is killed while adding a third's (GitHub never acts on it).
+    held = github.pause_next("POST", r"/issues/\d+/labels$", after=2)
+    base = start_web(processes, "web")
+    doomed = start_worker(processes, "worker-doomed", short=True)
+    await wait_until(lambda: healthy(session, f"{base}/healthz"), "web up")
+    statuses = await asyncio.gather(*(post_issue(session, base, n) for n in numbers))
+    assert set(statuses) == {202}
+
+    await asyncio.wait_for(held.arrived.wait(), 30)  # mid-batch: two issues written, three not
+    assert len([n for n in numbers if github.issue_labels(ISSUE_REPO, n)]) == 2
+    doomed.send_signal(signal.SIGKILL)
+    await wait_until(lambda: doomed.poll() is not None, "the worker to die")
+    held.release.set()
+
+    start_worker(processes, "worker-rescuer-a", short=True)
+    start_worker(processes, "worker-rescuer-b", short=True)
+    names = [f"issue-{n}" for n in numbers]
+    await wait_until(lambda: _all_done(redis, names), "every delivery done after the crash", 90)
+    for number in numbers:
+        assert bot_label_events(github, number) == meant(number), number  # once each, never another's
+    assert len([r for r in model.requests if r["tools"][0]["name"] == "label_issues"]) == 1  # its answer reused
+    for number in numbers:
+        record = json.loads(await redis.get(f"hookwise:record:{guid(f'issue-{number}')}"))
+        assert record["outcome"] == "done" and "answered in a batch of 5" in record["detail"], record

@@ -29,6 +29,7 @@ def test_load_finds_all_four_templates() -> None:
         "triage.user.md",
         "release_notes.system.md",
         "release_notes.user.md",
+        "triage.labels.md",
     }
 
 
@@ -36,7 +37,9 @@ def test_load_from_another_directory(tmp_path: Path) -> None:
     for name in ("summary", "triage", "release_notes"):
         (tmp_path / f"{name}.system.md").write_text(f"{name} system $tool", encoding="utf-8")
         (tmp_path / f"{name}.user.md").write_text(f"{name} user $title", encoding="utf-8")
+    (tmp_path / "triage.labels.md").write_text("labels: $labels", encoding="utf-8")
     prompts = Prompts.load(tmp_path)
+    assert prompts.triage_labels.substitute(labels="bug") == "labels: bug"
     assert prompts.triage.user.substitute(title="T") == "triage user T"
     assert prompts.summary.system.substitute(tool="x") == "summary system x"
 

@@ -123,6 +123,8 @@ async def test_forced_tool_call_validates_against_the_pydantic_schema(
     assert sandbox.usage_totals == {
         "input_tokens": message.usage.input_tokens,
         "output_tokens": message.usage.output_tokens,
+        "cache_creation_input_tokens": 0,  # nothing marked for the cache
+        "cache_read_input_tokens": 0,
     }
     [sent] = sandbox.requests
     assert sent["messages"][0]["content"] == "Please summarise."

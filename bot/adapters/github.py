@@ -269,6 +269,7 @@ class GitHubApp:
             bot_login=f"{await self.slug()}[bot]",
             dry_run=self.dry_run,
             cached_gh=cached,
+            installation_id=installation_id,
             journal=self.journal,
         )
 
@@ -284,12 +285,14 @@ class Repo:
         bot_login: str,
         dry_run: bool,
         cached_gh: GitHubAPI | None = None,
+        installation_id: int = 0,
         journal: Journal | None = None,
     ) -> None:
         self.gh = gh
         self.journal = journal
         self.cached_gh = cached_gh or gh
         self.full_name = full_name
+        self.installation_id = installation_id
         self.bot_login = bot_login
         self.dry_run = dry_run
         self._url = f"/repos/{full_name}"
@@ -298,10 +301,11 @@ class Repo:
         limit = self.gh.rate_limit
         return f"{limit.remaining}/{limit.limit}" if limit is not None else "unknown"
 
-    async def _list(self, path: str) -> AsyncIterator[dict[str, Any]]:
+    async def _list(self, path: str, *, cached: bool = False) -> AsyncIterator[dict[str, Any]]:
         sep = "&" if "?" in path else "?"
+        gh = self.cached_gh if cached else self.gh
         with _translated():
-            async for item in self.gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}"):
+            async for item in gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}"):
                 yield cast(dict[str, Any], item)
 
     async def _get(self, path: str, *, cached: bool = False) -> Any:
@@ -413,7 +417,11 @@ class Repo:
         )
 
     async def labels(self) -> list[Label]:
-        return [Label(str(raw["name"]), str(raw.get("description") or "")) async for raw in self._list("/labels")]
+        """The repository's labels. Through the App's ETag cache: they rarely change, and a list
+        read before costs a conditional request per page, which GitHub answers 304 without using
+        rate limit."""
+        found = self._list("/labels", cached=True)
+        return [Label(str(raw["name"]), str(raw.get("description") or "")) async for raw in found]
 
     async def find_own_comment(self, number: int, marker: str, *, containing: str = "") -> Comment | None:
         """The first comment on `number` written by this App (never anyone else's, whatever it
@@ -455,6 +463,7 @@ class Repo:
             bot_login=self.bot_login,
             dry_run=self.dry_run,
             cached_gh=self.cached_gh,
+            installation_id=self.installation_id,
             journal=self.journal,
         )
 

@@ -6,23 +6,30 @@ the validation error (a repair turn, unless the question asks for one call only)
 failure is `InvalidAnswer`, which is permanent and carries what the calls cost.
 The SDK's exceptions do not leave this module: `model_error` turns them into hookwise's own
 transient or permanent errors (bot/core/errors.py), with the wait the API asked for.
+
+Some models refuse a forced `tool_choice` with a 400; `tool_choice_for` is the one place that
+knows which, and asks those with `auto` plus an instruction, treating an answer without the tool
+call as invalid (the repair turn asks again). Each call is priced when it is made
+(bot/core/pricing.py) and, with a `Meter`, checked against the day's budget before it and
+counted after it, so a job overshoots the budget by at most the call it was making.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import anthropic
 from anthropic import AsyncAnthropic
-from anthropic.types import Message, ToolUseBlock
+from anthropic.types import Message, TextBlock, ToolUseBlock
 from pydantic import BaseModel, ValidationError
 
 from bot.core.errors import HookwiseError, InvalidAnswer, PermanentError, TransientError
 from bot.core.outcome import ModelUsage
+from bot.core.pricing import DEFAULT_PRICES, PriceTable, Usage, cost_usd, match_model
 
 log = logging.getLogger("hookwise.llm")
 
@@ -76,18 +83,72 @@ class ModelAnswer(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Question(Generic[T]):
-    system: str
+    system: str | Sequence[Mapping[str, Any]]  # text, or text blocks (a cached prefix's are marked)
     user: str
     answer: type[T]
     tool_name: str
     tool_description: str
+    model: str = ""  # the task's model (Settings.model_for); empty: the adapter's default
+    task: str = ""  # what the cost ledger files the call under: triage, triage-batch, summary
+    installation_id: int = 0
+    repository: str = ""
     max_tokens: int = 1500
     schema: dict[str, Any] | None = None  # overrides answer.model_json_schema() (e.g. a label enum)
+    tool: Mapping[str, Any] | None = None  # the whole tool definition (e.g. with cache_control)
     repair: bool = True  # False: one call only; an invalid answer is InvalidAnswer at once
 
 
+class Meter(Protocol):
+    """Checks the budget before each model call and counts each call after it."""
+
+    async def before_call(self, question: Question[Any], model: str) -> None:
+        """Raise `BudgetExhausted` when the question's installation has used today's budget."""
+
+    async def after_call(self, question: Question[Any], usage: ModelUsage) -> None:
+        """Record one call's tokens and cost."""
+
+
 class LLM(Protocol):
-    async def ask(self, question: Question[T]) -> ModelAnswer[T]: ...
+    async def ask(self, question: Question[T], *, meter: Meter | None = None) -> ModelAnswer[T]: ...
+
+
+# Models that answer a forced tool_choice ({"type": "tool"}) with a 400 (Anthropic's tool-use docs):
+# they are asked with tool_choice auto and an instruction instead. Matched like the price table
+# (dated and suffixed ids resolve; a newer version is not taken for an older one).
+NO_FORCED_TOOL_CHOICE = (
+    "claude-opus-5-5",
+    "claude-sonnet-5-5",
+    "claude-fable-5-1",
+    "claude-mythos-5-1",
+    "claude-mythos-preview",
+)
+AUTO_TOOL_INSTRUCTION = "Answer only by calling the `{tool}` tool, exactly once; do not answer in text."
+
+
+def forces_tool(model: str) -> bool:
+    """Whether `model` accepts a forced tool_choice (most do; the ones listed above do not)."""
+    return match_model(model, NO_FORCED_TOOL_CHOICE) is None
+
+
+def tool_choice_for(model: str, tool_name: str) -> dict[str, str]:
+    """The `tool_choice` to send: forced where the model accepts it, otherwise `auto` (the user
+    turn then carries AUTO_TOOL_INSTRUCTION, and an answer without the call is invalid)."""
+    return {"type": "tool", "name": tool_name} if forces_tool(model) else {"type": "auto"}
+
+
+def call_usage(model: str, usage: object, prices: PriceTable) -> ModelUsage:
+    """One call's tokens (the SDK's `message.usage`) and its price, computed for this call alone:
+    a long-prompt rate applies per request, so prices of sums would be wrong."""
+    counted = Usage.of(usage)
+    return ModelUsage(
+        model=model,
+        input_tokens=counted.input_tokens,
+        output_tokens=counted.output_tokens,
+        cache_write_tokens=counted.cache_creation_input_tokens,
+        cache_read_tokens=counted.cache_read_input_tokens,
+        calls=1,
+        cost_usd=cost_usd(model, counted, prices),
+    )
 
 
 def _tool_input(message: Message, tool_name: str) -> tuple[str, Any]:
@@ -98,79 +159,82 @@ def _tool_input(message: Message, tool_name: str) -> tuple[str, Any]:
 
 
 class AnthropicLLM:
-    def __init__(self, client: AsyncAnthropic, model: str) -> None:
+    def __init__(self, client: AsyncAnthropic, model: str, *, prices: PriceTable = DEFAULT_PRICES) -> None:
         self._client = client
-        self.model = model
+        self.model = model  # the default, for a question that names none
+        self.prices = prices
 
-    async def ask(self, question: Question[T]) -> ModelAnswer[T]:
-        schema = question.schema or question.answer.model_json_schema()
-        tool = {"name": question.tool_name, "description": question.tool_description, "input_schema": schema}
-        messages: list[dict[str, Any]] = [{"role": "user", "content": question.user}]
-        input_tokens = output_tokens = cache_write = cache_read = calls = 0
+    async def ask(self, question: Question[T], *, meter: Meter | None = None) -> ModelAnswer[T]:
+        model = question.model or self.model
+        tool: dict[str, Any] = dict(question.tool) if question.tool is not None else {
+            "name": question.tool_name,
+            "description": question.tool_description,
+            "input_schema": question.schema or question.answer.model_json_schema(),
+        }
+        choice = tool_choice_for(model, question.tool_name)
+        user = question.user
+        if choice["type"] != "tool":
+            user = f"{user}\n\n{AUTO_TOOL_INSTRUCTION.format(tool=question.tool_name)}"
+        system: Any = question.system if isinstance(question.system, str) else [dict(b) for b in question.system]
+        messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
+        spent: ModelUsage | None = None
         problem = ""
         for _turn in range(2 if question.repair else 1):
+            if meter is not None:
+                await meter.before_call(question, model)
             try:
                 message: Message = await cast(Any, self._client.messages).create(
-                    model=self.model,
+                    model=model,
                     max_tokens=question.max_tokens,
-                    system=question.system,
+                    system=system,
                     messages=messages,
                     tools=[tool],
-                    tool_choice={"type": "tool", "name": question.tool_name},
+                    tool_choice=choice,
                 )
             except (anthropic.APIError, json.JSONDecodeError) as exc:
                 error = model_error(exc)
                 assert isinstance(error, HookwiseError)
                 raise error from exc
-            calls += 1
-            input_tokens += message.usage.input_tokens
-            output_tokens += message.usage.output_tokens
-            cache_write += message.usage.cache_creation_input_tokens or 0
-            cache_read += message.usage.cache_read_input_tokens or 0
+            this_call = call_usage(message.model or model, message.usage, self.prices)
+            if meter is not None:
+                await meter.after_call(question, this_call)
+            spent = this_call if spent is None else spent + this_call
             tool_use_id, raw = _tool_input(message, question.tool_name)
             try:
                 value = question.answer.model_validate(raw)
             except ValidationError as exc:
-                problem = _short_errors(exc)
+                problem = _short_errors(exc) if raw is not None else f"no call of the {question.tool_name} tool"
                 log.info("model answer failed validation (%s); asking once more", problem)
-                if not tool_use_id:
-                    messages.append({"role": "assistant", "content": "(no tool call)"})
-                    messages.append({"role": "user", "content": f"Call the {question.tool_name} tool."})
-                    continue
-                messages.append({"role": "assistant", "content": [b.model_dump() for b in message.content]})
-                messages.append(
-                    {
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "tool_result",
-                                "tool_use_id": tool_use_id,
-                                "is_error": True,
-                                "content": f"Invalid input: {problem}. Call the tool again with valid input.",
-                            }
-                        ],
-                    }
-                )
+                messages.extend(_repair_turn(message, tool_use_id, question.tool_name, problem))
                 continue
-            usage = ModelUsage(
-                model=message.model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cache_write_tokens=cache_write,
-                cache_read_tokens=cache_read,
-                calls=calls,
-            )
-            return ModelAnswer(value, usage)
-        spent = ModelUsage(
-            model=self.model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_write_tokens=cache_write,
-            cache_read_tokens=cache_read,
-            calls=calls,
-        )
-        times = "twice" if calls > 1 else "once"
+            return ModelAnswer(value, spent)
+        times = "twice" if spent is not None and spent.calls > 1 else "once"
         raise InvalidAnswer(f"the model's answer failed validation {times}: {problem}", usage=spent)
+
+
+def _repair_turn(message: Message, tool_use_id: str, tool_name: str, problem: str) -> list[dict[str, Any]]:
+    """The turns that send an invalid answer back: the error as the tool's result, or (no tool
+    call at all, possible with tool_choice auto) the model's text and a request to call the tool."""
+    if not tool_use_id:
+        said = [b.model_dump(exclude_none=True) for b in message.content if isinstance(b, TextBlock) and b.text]
+        return [
+            {"role": "assistant", "content": said or "(no tool call)"},
+            {"role": "user", "content": f"Call the {tool_name} tool."},
+        ]
+    return [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": tool_use_id,
+                    "is_error": True,
+                    "content": f"Invalid input: {problem}. Call the tool again with valid input.",
+                }
+            ],
+        },
+    ]
 
 
 def _short_errors(exc: ValidationError) -> str:

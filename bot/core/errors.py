@@ -51,3 +51,25 @@ class InvalidAnswer(PermanentError):
 
 class UnreadableJob(PermanentError):
     """A queued job this version cannot read (e.g. one queued by a much older version)."""
+
+
+class BudgetExhausted(HookwiseError):
+    """The installation has used its model tokens for the current UTC day (`MODEL_TOKENS_PER_DAY`).
+
+    Neither transient nor permanent: the event is recorded as skipped for the budget, nothing is
+    posted about it, and no model call is made (bot/worker/job.py)."""
+
+    def __init__(self, installation_id: int, used: int, limit: int, day: str) -> None:
+        super().__init__(budget_reason(used, limit, day))
+        self.installation_id = installation_id
+        self.used = used
+        self.limit = limit
+        self.day = day
+
+
+BUDGET_SKIP_PREFIX = "skipped for the budget"
+
+
+def budget_reason(used: int, limit: int, day: str) -> str:
+    """The one line a record shows for an event skipped because the day's budget is used up."""
+    return f"{BUDGET_SKIP_PREFIX}: {used:,} of {limit:,} model tokens used on {day} (UTC); resumes at 00:00 UTC"

@@ -89,3 +89,37 @@ def parse_job(data: Any) -> Job:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "job"
         raise UnreadableJob(f"queued job not readable by this version: {where}: {first['msg']}") from exc
+
+
+# -- micro-batched triage ---------------------------------------------------------------------------
+
+
+class WaitingIssue(BaseModel):
+    """A new issue registered for a triage batch by its TriageJob: what the batch job needs to ask
+    about it and to finish its delivery's record, so the batch reads nothing from GitHub again
+    but the label list (a conditional request) and, after the model answers, the issue's events."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    number: int
+    delivery_id: str
+    installation_id: int
+    repository: str = ""  # owner/name as GitHub spells it
+    event: str = "issues"
+    action: str = "opened"
+    title: str
+    body: str
+    labels: list[str] = Field(default_factory=list)  # on the issue when its TriageJob read it
+    arrived_ms: int  # when it was registered (orders the batch; a lone issue waits from here)
+    started_at: float  # when its TriageJob started: the final record's duration counts from here
+    job_try: int = 1
+
+
+class TriageRound(BaseModel):
+    """The arq job `triage_batch`: one round of one repository's waiting issues."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: str
+    installation_id: int
+    round: int

@@ -17,6 +17,9 @@ class OutcomeKind(enum.StrEnum):
     SKIPPED = "skipped"
     RETRYING = "retrying"
     FAILED = "failed"
+    # Handed on: a new issue registered for a triage batch. The batch job writes this delivery's
+    # final record (and marks it done or failed) once the issue is labelled or judged skipped.
+    WAITING = "waiting"
 
 
 class ModelUsage(BaseModel):
@@ -30,10 +33,42 @@ class ModelUsage(BaseModel):
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     calls: int = 1
+    cost_usd: float = 0.0  # priced per call when it was made (bot/core/pricing.py), then summed
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    def __add__(self, other: ModelUsage) -> ModelUsage:
+        """Two calls of one step (a repair turn); the model named is the later call's."""
+        return ModelUsage(
+            model=other.model,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            calls=self.calls + other.calls,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
+
+    def share(self, parts: int, index: int) -> ModelUsage:
+        """Part `index` (0-based) of `parts` equal parts of this usage: what one issue of a batch
+        of `parts` is charged in its record. The parts add up to the whole, tokens exactly (the
+        remainder goes to the first parts), so history's per-issue figures sum to the real call."""
+        parts = max(parts, 1)
+
+        def cut(total: int) -> int:
+            return total // parts + (1 if index < total % parts else 0)
+
+        return ModelUsage(
+            model=self.model,
+            input_tokens=cut(self.input_tokens),
+            output_tokens=cut(self.output_tokens),
+            cache_write_tokens=cut(self.cache_write_tokens),
+            cache_read_tokens=cut(self.cache_read_tokens),
+            calls=self.calls,
+            cost_usd=self.cost_usd / parts,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +78,7 @@ class Outcome:
     comment_id: int | None = None
     labels: tuple[str, ...] = ()
     usage: tuple[ModelUsage, ...] = field(default=())
+    batch_size: int = 0  # answered in one model call with this many issues (0: not batched)
 
     @classmethod
     def done(
@@ -60,5 +96,13 @@ class Outcome:
     def skipped(cls, detail: str) -> Outcome:
         return cls(OutcomeKind.SKIPPED, detail)
 
+    @classmethod
+    def waiting(cls, detail: str) -> Outcome:
+        return cls(OutcomeKind.WAITING, detail)
+
     def with_usage(self, *usage: ModelUsage) -> Outcome:
-        return Outcome(self.kind, self.detail, self.comment_id, self.labels, (*self.usage, *usage))
+        return Outcome(self.kind, self.detail, self.comment_id, self.labels, (*self.usage, *usage), self.batch_size)
+
+    def in_batch(self, size: int) -> Outcome:
+        """This outcome, as one issue's of a batched answer of `size` issues."""
+        return Outcome(self.kind, self.detail, self.comment_id, self.labels, self.usage, size)

@@ -39,6 +39,9 @@ class PromptPair:
 class Prompts:
     summary: PromptPair
     triage: PromptPair
+    # The repository's label list: its own system block after triage's system text, so the label
+    # list is part of the cached prefix while the issue (which varies) stays in the user turn.
+    triage_labels: Template
     release_notes: PromptPair
 
     @classmethod
@@ -49,4 +52,7 @@ class Prompts:
                 Template((directory / f"{name}.user.md").read_text(encoding="utf-8")),
             )
 
-        return cls(summary=pair("summary"), triage=pair("triage"), release_notes=pair("release_notes"))
+        labels = Template((directory / "triage.labels.md").read_text(encoding="utf-8"))
+        return cls(
+            summary=pair("summary"), triage=pair("triage"), triage_labels=labels, release_notes=pair("release_notes")
+        )

@@ -4,26 +4,63 @@ The bot talks to it through the real ``anthropic`` SDK, so the SDK's own request
 retry policy (``retry-after-ms``, ``x-should-retry``), error mapping and response parsing all run
 over a real socket. Answers are deterministic: forced tool calls are filled in from the tool's
 JSON schema (or by ``AnthropicSandbox.responder``), and failures are injected on demand.
+
+Like the real API it also:
+
+- reports prompt caching: a request whose `tools`/`system`/`messages` carry `cache_control` on a
+  prefix at least the model's minimum cacheable length gets `cache_creation_input_tokens` the
+  first time and `cache_read_input_tokens` afterwards (5 minutes, refreshed by each read). As on
+  the real API, an entry becomes readable only once the response that wrote it has been sent, so
+  requests sent in parallel before the first one answers all write;
+- refuses a forced `tool_choice` (``{"type": "tool"}``) with a 400 for the models whose docs say
+  they do not support it (`NO_FORCED_TOOL_CHOICE`);
+- answers a batched triage call (tool ``label_issues``) per issue: each item's labels come from
+  that issue's own text in the user turn (``labeller``), so a test can tell whether an issue got
+  another issue's labels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import re
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from aiohttp import web
 
+from bot.core.caching import cache_minimum
+from bot.core.pricing import match_model
+
 JSON = dict[str, Any]
 Failure = str | int
 Responder = Callable[[JSON], JSON]
+Labeller = Callable[[str, Sequence[str]], list[str]]  # (one issue's text, the label enum) -> labels
 
-FAILURES: Final[frozenset[Failure]] = frozenset({429, 529, 500, 400, "garbage-tool", "garbage-json", "spend-limit"})
-"""Every value ``fail_next`` and ``always_fail`` accept."""
+FAILURES: Final[frozenset[Failure]] = frozenset(
+    {429, 529, 500, 400, "garbage-tool", "garbage-json", "spend-limit", "no-tool-call"}
+)
+"""Every value ``fail_next`` and ``always_fail`` accept (``no-tool-call``: a text answer only)."""
+
+# Models that answer a forced tool_choice with a 400, per Anthropic's tool-use docs.
+NO_FORCED_TOOL_CHOICE: Final = (
+    "claude-opus-5-5",
+    "claude-sonnet-5-5",
+    "claude-fable-5-1",
+    "claude-mythos-5-1",
+    "claude-mythos-preview",
+)
+CACHE_TTL_S: Final = 300.0
+BATCH_TOOL: Final = "label_issues"
+_BATCH_ISSUE = re.compile(
+    r'Issue (\d+):\n<untrusted name="issue \1 title">(.*?)</untrusted>\n'
+    r'<untrusted name="issue \1 body">(.*?)</untrusted>',
+    re.S,
+)
 
 _ERROR_STATUS: Final[dict[str, int]] = {
     "invalid_request_error": 400,
@@ -52,6 +89,11 @@ class AnthropicSandbox:
         self.base_url = base_url
         self.requests: list[JSON] = []
         self.responder: Responder | None = None
+        # Chooses one issue's labels from its text; the default picks every allowed label the text
+        # mentions as a word. Used for `choose_labels` and each item of `label_issues`.
+        self.labeller: Labeller = mentioned_labels
+        self.latency_s = 0.0  # every answer takes this long (a slow model), without holding others
+        self._cache: dict[str, float] = {}  # prefix hash -> expiry (monotonic)
         # While `hold` is set and not released, answers wait (a slow model): tests kill a worker
         # mid-call. `arrived` is set whenever a request has been received.
         self.hold: asyncio.Event | None = None
@@ -60,6 +102,8 @@ class AnthropicSandbox:
         self._always: Failure | None = None
         self._input_tokens = 0
         self._output_tokens = 0
+        self._cache_write_tokens = 0
+        self._cache_read_tokens = 0
         self._ids = itertools.count(1)
         self._request_ids = itertools.count(1)
 
@@ -80,7 +124,12 @@ class AnthropicSandbox:
     @property
     def usage_totals(self) -> dict[str, int]:
         """Tokens billed by successful answers, so tests can check usage logging."""
-        return {"input_tokens": self._input_tokens, "output_tokens": self._output_tokens}
+        return {
+            "input_tokens": self._input_tokens,
+            "output_tokens": self._output_tokens,
+            "cache_creation_input_tokens": self._cache_write_tokens,
+            "cache_read_input_tokens": self._cache_read_tokens,
+        }
 
     # --- the web application ---------------------------------------------------------------
 
@@ -115,12 +164,15 @@ class AnthropicSandbox:
         if self.hold is not None:
             await self.hold.wait()
         failure = self._take_failure()
-        if failure is not None and failure not in ("garbage-tool", "garbage-json"):
+        if failure is not None and failure not in ("garbage-tool", "garbage-json", "no-tool-call"):
             return self._injected_error(failure)
         try:
             _validate(body)
         except _InvalidRequest as exc:
             return self._error("invalid_request_error", str(exc))
+        cache = self._cache_lookup(body)  # as the request arrives: a write still in flight is no hit
+        if self.latency_s > 0:
+            await asyncio.sleep(self.latency_s)  # a model that takes its time; others answer meanwhile
         if failure == "garbage-json":
             return web.Response(
                 status=200,
@@ -128,7 +180,7 @@ class AnthropicSandbox:
                 content_type="application/json",
                 headers=self._headers(),
             )
-        return self._answer(body, garbage=failure == "garbage-tool")
+        return self._answer(body, cache, garbage=failure == "garbage-tool", text_only=failure == "no-tool-call")
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens, for callers that budget prompts before sending."""
@@ -182,18 +234,22 @@ class AnthropicSandbox:
             return self._error("api_error", "Internal server error (sandbox)", headers=retry)
         return self._error("invalid_request_error", "Injected invalid request (sandbox)")
 
-    def _answer(self, body: JSON, *, garbage: bool) -> web.Response:
+    def _answer(
+        self, body: JSON, cache: tuple[str, int, bool] | None, *, garbage: bool, text_only: bool = False
+    ) -> web.Response:
         """A well-formed Message: one tool_use block when a tool is chosen, else one text block."""
         n = next(self._ids)
-        tool = _chosen_tool(body)
+        tool = None if text_only else _chosen_tool(body)
         content: list[JSON]
         if tool is not None:
             if garbage:
                 tool_input = garbage_tool_input(tool["input_schema"])
             elif self.responder is not None:
                 tool_input = self.responder(body)
+            elif tool["name"] == BATCH_TOOL:
+                tool_input = batch_answer(body, tool["input_schema"], self.labeller)
             else:
-                tool_input = fake_tool_input(tool["input_schema"], user_text(body))
+                tool_input = self._single_answer(body, tool["input_schema"])
             block = {"type": "tool_use", "id": f"toolu_sandbox{n:012d}", "name": tool["name"]}
             content = [{**block, "input": tool_input}]
             stop_reason = "tool_use"
@@ -201,10 +257,14 @@ class AnthropicSandbox:
             text = _reply_text(body)
             content = [{"type": "text", "text": text}]
             stop_reason = "end_turn"
-        input_tokens = _input_tokens(body)
-        output_tokens = max(1, len(json.dumps(content)) // 4)
+        total = _input_tokens(body)
+        write, read = self._cache_settle(cache)
+        input_tokens = max(1, total - write - read)
+        output_tokens = _output_tokens(content)
         self._input_tokens += input_tokens
         self._output_tokens += output_tokens
+        self._cache_write_tokens += write
+        self._cache_read_tokens += read
         message = {
             "id": f"msg_sandbox{n:012d}",
             "type": "message",
@@ -216,11 +276,41 @@ class AnthropicSandbox:
             "usage": {
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": write,
+                "cache_read_input_tokens": read,
             },
         }
         return web.json_response(message, headers=self._headers())
+
+    def _single_answer(self, body: JSON, schema: JSON) -> JSON:
+        value = fake_tool_input(schema, user_text(body))
+        allowed = _label_enum(schema)
+        if allowed and isinstance(value.get("labels"), list) and self.labeller is not mentioned_labels:
+            value["labels"] = self.labeller(user_text(body), allowed)
+        return value
+
+    def _cache_lookup(self, body: JSON) -> tuple[str, int, bool] | None:
+        """(prefix hash, its tokens, whether a live entry holds it) for this request's marked
+        prefix; None when nothing is marked or the prefix is shorter than the model's minimum.
+        Counted by the same four characters a token as everything else here."""
+        prefix = _cached_prefix(body)
+        if prefix is None:
+            return None
+        tokens = max(1, len(json.dumps(prefix)) // 4)
+        if tokens < cache_minimum(str(body.get("model", ""))):
+            return None
+        key = hashlib.sha256(json.dumps([body.get("model"), prefix], sort_keys=True).encode()).hexdigest()
+        expiry = self._cache.get(key)
+        return key, tokens, expiry is not None and expiry > time.monotonic()
+
+    def _cache_settle(self, cache: tuple[str, int, bool] | None) -> tuple[int, int]:
+        """(cache write, cache read) tokens; the entry is written (or refreshed) as the response
+        goes out, so it serves only requests that arrive after this one has answered."""
+        if cache is None:
+            return 0, 0
+        key, tokens, hit = cache
+        self._cache[key] = time.monotonic() + CACHE_TTL_S
+        return (0, tokens) if hit else (tokens, 0)
 
     def _headers(self) -> dict[str, str]:
         return {"request-id": f"req_sandbox{next(self._request_ids):012d}"}
@@ -277,6 +367,7 @@ def _validate(body: JSON) -> None:
     tools = body.get("tools")
     names = _validate_tools(tools)
     _validate_tool_choice(body.get("tool_choice"), names)
+    _validate_forced_choice(model, body.get("tool_choice"))
 
 
 def _validate_system(system: object) -> None:
@@ -327,6 +418,14 @@ def _validate_tools(tools: object) -> list[str]:
             raise _InvalidRequest("tools: Tool names must be unique.")
         names.append(name)
     return names
+
+
+def _validate_forced_choice(model: str, choice: object) -> None:
+    if isinstance(choice, dict) and choice.get("type") == "tool" and match_model(model, NO_FORCED_TOOL_CHOICE):
+        raise _InvalidRequest(
+            f"tool_choice: forcing a tool (type 'tool') is not supported with {model}; "
+            "use tool_choice type 'auto' or 'none'"
+        )
 
 
 def _validate_tool_choice(choice: object, names: list[str]) -> None:
@@ -380,10 +479,75 @@ def _reply_text(body: JSON) -> str:
     return text[: max(1, int(body["max_tokens"]) * 4)]
 
 
+def _output_tokens(content: list[JSON]) -> int:
+    """About one token per four characters of what the model wrote: the text, or the tool's name
+    and input (not the block's envelope or id, which the API adds)."""
+    written = [
+        block.get("text", "") if block.get("type") == "text" else {"name": block["name"], "input": block["input"]}
+        for block in content
+    ]
+    return max(1, len(json.dumps(written)) // 4)
+
+
 def _input_tokens(body: JSON) -> int:
     """About one token per four characters of everything the model would read."""
     sent = [body.get("system") or "", body.get("messages") or [], body.get("tools") or []]
     return max(1, len(json.dumps(sent)) // 4)
+
+
+def _cached_prefix(body: JSON) -> list[Any] | None:
+    """Everything up to and including the last block carrying `cache_control`, in the API's order
+    (tools, then system, then messages); None when no block is marked."""
+    parts: list[Any] = []
+    found: list[Any] | None = None
+    for tool in body.get("tools") or []:
+        parts.append(tool)
+        if isinstance(tool, dict) and "cache_control" in tool:
+            found = list(parts)
+    system = body.get("system")
+    for block in system if isinstance(system, list) else ([system] if system else []):
+        parts.append(block)
+        if isinstance(block, dict) and "cache_control" in block:
+            found = list(parts)
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else [content]:
+            parts.append(block)
+            if isinstance(block, dict) and "cache_control" in block:
+                found = list(parts)
+    return found
+
+
+# --- per-issue answers -----------------------------------------------------------------------
+
+
+def mentioned_labels(text: str, allowed: Sequence[str]) -> list[str]:
+    """Every allowed label the text mentions as a whole word (the sandbox's "judgement")."""
+    return [label for label in allowed if _mentioned(label, text)]
+
+
+def _label_enum(schema: JSON) -> list[str]:
+    root = _Faker(schema, "").resolve(schema)
+    labels = _Faker(schema, "").resolve((root.get("properties") or {}).get("labels") or {})
+    items = _Faker(schema, "").resolve(labels.get("items") or {})
+    return [str(v) for v in items.get("enum") or []]
+
+
+def batch_issues(text: str) -> list[tuple[int, str]]:
+    """(number, title and body) of each issue a batched triage prompt fences."""
+    return [(int(number), f"{title}\n{body}") for number, title, body in _BATCH_ISSUE.findall(text)]
+
+
+def batch_answer(body: JSON, schema: JSON, labeller: Labeller) -> JSON:
+    """A `label_issues` answer: one item per issue of the prompt, labels from that issue's text."""
+    items_schema = (schema.get("properties") or {}).get("issues", {}).get("items", {})
+    allowed = [str(v) for v in items_schema.get("properties", {}).get("labels", {}).get("items", {}).get("enum", [])]
+    return {
+        "issues": [
+            {"number": number, "labels": labeller(text, allowed), "reason": "Sandbox: from the issue's own text."}
+            for number, text in batch_issues(user_text(body))
+        ]
+    }
 
 
 # --- schema-driven tool input ----------------------------------------------------------------

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,30 @@ def new_private_key() -> str:
     ).decode()
 
 
+def demo_labeller(text: str, allowed: Sequence[str]) -> list[str]:
+    """The sandbox model's choice of labels for one issue: a keyword match standing in for the
+    real model's judgement."""
+    lowered = text.lower()
+    keywords = {"documentation": ("readme", "docs", "spell", "typo"), "bug": ("error", "crash", "broken")}
+    return [name for name, words in keywords.items() if name in allowed and any(w in lowered for w in words)]
+
+
 def demo_labels(request: dict[str, Any]) -> dict[str, Any]:
-    """The sandbox model's triage answer: a keyword match standing in for the real model's judgement."""
-    text = " ".join(str(message.get("content")) for message in request.get("messages", [])).lower()
+    """The sandbox model's single triage answer (`choose_labels`)."""
     tool: dict[str, Any] = next(iter(request.get("tools") or []), {})
     allowed = tool.get("input_schema", {}).get("properties", {}).get("labels", {}).get("items", {}).get("enum", [])
-    keywords = {"documentation": ("readme", "docs", "spell", "typo"), "bug": ("error", "crash", "broken")}
-    chosen = [name for name, words in keywords.items() if name in allowed and any(w in text for w in words)]
-    return {"labels": chosen, "reason": "The issue reports a spelling mistake in the README."}
+    text = " ".join(str(message.get("content")) for message in request.get("messages", []))
+    return {"labels": demo_labeller(text, allowed), "reason": "The issue reports a spelling mistake in the README."}
+
+
+def demo_answer(request: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox model: a summary, a single triage answer, or a batched one (per issue)."""
+    tool: dict[str, Any] = next(iter(request.get("tools") or []), {})
+    if tool.get("name") == anthropic_sandbox.BATCH_TOOL:
+        return anthropic_sandbox.batch_answer(request, tool["input_schema"], demo_labeller)
+    if tool.get("name") == "choose_labels":
+        return demo_labels(request)
+    return demo_summary(request)
 
 
 def demo_summary(request: dict[str, Any]) -> dict[str, Any]:
@@ -185,9 +201,7 @@ async def _run(log_dir: Path) -> int:
         print("Anthropic: the real API (ANTHROPIC_API_KEY is set); GitHub is the sandbox")
     else:
         model = anthropic_sandbox.AnthropicSandbox()
-        model.responder = lambda request: (
-            demo_labels(request) if request["tool_choice"]["name"] == "choose_labels" else demo_summary(request)
-        )
+        model.responder = demo_answer
         model_runner, model_url = await anthropic_sandbox.start_sandbox(model)
         env.update(ANTHROPIC_API_KEY=model.api_key, ANTHROPIC_BASE_URL=model_url)
         print(f"Anthropic: the sandbox at {model_url} (set ANTHROPIC_API_KEY to use the real model)")

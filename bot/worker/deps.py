@@ -9,12 +9,22 @@ from bot.adapters.llm import LLM
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
+from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.summaries import SummaryRecords
+from bot.adapters.store.triage_queue import TriageQueue
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.grounding import GITHUB_WEB
 from bot.core.prompts import Prompts
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    """The model of each AI step (`ANTHROPIC_MODEL_TRIAGE`, `ANTHROPIC_MODEL_SUMMARY`)."""
+
+    triage: str
+    summary: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +36,12 @@ class Deps:
     configs: ConfigStore
     permissions: Permissions
     cooldowns: Cooldowns
+    meter: CostLedger  # the cost ledger and daily budget: checked before, counted after each model call
+    models: Models
+    triage_queue: TriageQueue  # micro-batched triage; `batching` False sends every issue alone
     agreement: AgreementStore
     summaries: SummaryRecords
+    batching: bool = True
     # SUMMARY_DIFF_TOKENS and SUMMARY_MAX_INPUT_TOKENS: what a summary's diff may take, and the
     # hard ceiling of the whole call (docs/summary-budget.md).
     diff_budget_tokens: int = DEFAULT_DIFF_BUDGET_TOKENS

@@ -1,8 +1,13 @@
-"""The one arq job: run a queued delivery's typed job and leave a provenance record however it ends.
+"""The one arq job of a delivery: run its typed job and leave a provenance record however it ends.
 
 `process_delivery` rebuilds the job the web queued (bot/core/job.py), dispatches it to its handler
 (bot/worker/dispatch.py) and merges the handler's Outcome into the record. Transient failures
-become arq `Retry` with backoff; permanent ones fail once, as a dead letter with the reason.
+become arq `Retry` with backoff; permanent ones fail once, as a dead letter with the reason. An
+installation past its day's model budget gets its event recorded as skipped for the budget.
+
+A new issue's TriageJob, with batching on, ends `waiting`: its delivery stays `queued` in the
+ledger, and the batch round that answers the issue (bot/worker/rounds.py) writes the delivery's
+final record and marks it done or failed.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from bot.adapters.store.errors import store_error
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
-from bot.core.errors import UnreadableJob
-from bot.core.job import Job
-from bot.core.outcome import OutcomeKind
+from bot.core.errors import BudgetExhausted, UnreadableJob
+from bot.core.job import CommandJob, Job, SummaryJob
+from bot.core.outcome import Outcome, OutcomeKind
 from bot.logs import bound
 from bot.worker.deps import Deps
 from bot.worker.dispatch import dispatch
@@ -77,10 +82,13 @@ async def run_job(ctx: dict[str, Any], job: Job, record: JobRecord) -> None:
     try:
         # Our own deadline, inside arq's: arq's timeout is final (not retried) and would leave no
         # record; ours is a TimeoutError, classified as transient and retried.
-        async with asyncio.timeout(_inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
+        async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
             repo = await deps.github.repo(job.installation_id, job.repository)
             record.merge(await dispatch(job, repo, deps, job_try=job_try))
         record.rate_limit = repo.rate_limit()
+    except BudgetExhausted as over:  # no model call was made, nothing is posted about it
+        record.merge(Outcome.skipped(over.reason))
+        await count_skip(deps, job.installation_id, job.repository, task_of(job))
     except Exception as caught:
         exc = store_error(caught)
         verdict = retry.will_retry(exc, job_try)
@@ -123,7 +131,7 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     return data
 
 
-def _inner_timeout(job_timeout_s: float) -> float:
+def inner_timeout(job_timeout_s: float) -> float:
     return job_timeout_s - min(5.0, job_timeout_s * 0.2)
 
 
@@ -131,6 +139,15 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     """Leave the record and the delivery's state. Best effort: with Redis away neither can be
     written, and raising here would turn a retry into a lost job; arq re-runs an unfinished job."""
     record.duration_ms = int((time.perf_counter() - started) * 1000)
+    if await keeps_final_record(ctx, record):  # a re-run after its batch wrote the issue: keep what was done
+        log.info("%s already ended: its record stays", where)
+        return
+    await save_record(ctx, record, where)
+
+
+async def save_record(ctx: dict[str, Any], record: JobRecord, where: str) -> None:
+    """Save the record and, for an outcome that ends the delivery, its ledger state (a waiting
+    record leaves the delivery `queued`: its batch round ends it)."""
     try:
         await ctx["records"].save(record)
         if record.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED):
@@ -140,7 +157,8 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
     except (RedisError, OSError) as exc:
         log.error("%s could not save its record (%s): outcome=%s error=%s", where, exc, record.outcome, record.error)
     log.info(
-        "%s outcome=%s detail=%r comment=%s labels=%s model=%s tokens_in=%d tokens_out=%d rate_limit=%s duration_ms=%d",
+        "%s outcome=%s detail=%r comment=%s labels=%s model=%s tokens_in=%d tokens_out=%d cache_write=%d "
+        "cache_read=%d cost_usd=%.6f rate_limit=%s duration_ms=%d",
         where,
         record.outcome,
         record.detail,
@@ -149,6 +167,37 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
         record.model,
         record.input_tokens,
         record.output_tokens,
+        record.cache_write_tokens,
+        record.cache_read_tokens,
+        record.cost_usd,
         record.rate_limit or "unknown",
         record.duration_ms,
     )
+
+
+def task_of(job: Job) -> str:
+    """What the cost ledger files an event skipped for the budget under."""
+    if isinstance(job, SummaryJob):
+        return "summary"
+    if isinstance(job, CommandJob):
+        return "command"
+    return "triage"
+
+
+async def count_skip(deps: Deps, installation_id: int, repository: str, task: str) -> None:
+    try:
+        await deps.meter.skipped(installation_id, repository, task)
+    except (RedisError, OSError) as exc:
+        log.error("could not count an event skipped for the budget (%s)", exc)
+
+
+async def keeps_final_record(ctx: dict[str, Any], record: JobRecord) -> bool:
+    """A re-run (of a round, or of a TriageJob whose worker died after registering its issue) that
+    finds the issue triaged keeps the record saying what was done rather than "already triaged"."""
+    if record.outcome != OutcomeKind.SKIPPED or record.detail != "issue already triaged":
+        return False
+    try:
+        existing = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError):
+        return False
+    return existing is not None and existing.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED, OutcomeKind.FAILED)

@@ -4,6 +4,8 @@ in `on_startup` (one aiohttp session, one Anthropic client) and closed in `on_sh
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,16 +18,19 @@ from bot.adapters.llm import LLM, AnthropicLLM
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
+from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.records import Records
 from bot.adapters.store.summaries import SummaryRecords
+from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
-from bot.worker.deps import Deps
+from bot.worker.deps import Deps, Models
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
+from bot.worker.rounds import rescue_rounds, triage_batch
 
 log = logging.getLogger("hookwise.worker")
 
@@ -71,9 +76,12 @@ def build_deps(
     llm: LLM,
     *,
     lock_ttl_s: float,
+    clock: Callable[[], float] = time.time,
     journal: Journal | None = None,
 ) -> Deps:
-    """What the handlers get; `journal` (for `receive`) collects every write to GitHub, made or dry."""
+    """What the handlers get. `lock_ttl_s` outlives the longest a job may run; a batch round's claims
+    last as long. `clock` tells the budget which UTC day it is (tests pass one; the product uses the
+    time). `journal` (for `receive`) collects every write to GitHub, made or dry."""
     return Deps(
         github=GitHubApp.from_settings(session, settings, journal=journal),
         llm=llm,
@@ -82,6 +90,15 @@ def build_deps(
         configs=ConfigStore(redis),
         permissions=Permissions(redis),
         cooldowns=Cooldowns(redis),
+        meter=CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock),
+        models=Models(triage=settings.model_for("triage"), summary=settings.model_for("summary")),
+        triage_queue=TriageQueue(
+            redis,
+            max_batch=settings.TRIAGE_BATCH_MAX,
+            max_wait_s=settings.TRIAGE_BATCH_WAIT_S,
+            claim_ttl_s=lock_ttl_s,
+        ),
+        batching=settings.batching,
         agreement=AgreementStore(redis),
         summaries=SummaryRecords(redis, dry_run=settings.DRY_RUN),
         diff_budget_tokens=settings.SUMMARY_DIFF_TOKENS,
@@ -96,16 +113,24 @@ async def startup(ctx: dict[str, Any]) -> None:
     llm: LLM | None = ctx.get("llm")
     if llm is None:
         ctx["anthropic"] = client = anthropic_client(settings)
-        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
+        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL, prices=settings.prices())
     # A target's lock outlives the longest a job may run, so a live job never loses it, and
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
     lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5
-    ctx["deps"] = build_deps(settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s)
+    ctx["deps"] = build_deps(
+        settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s, clock=ctx.get("clock", time.time)
+    )
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
     log.info(
-        "worker ready: model=%s github=%s dry_run=%s",
+        "worker ready: model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f tokens_per_day=%d "
+        "github=%s dry_run=%s",
         settings.ANTHROPIC_MODEL,
+        settings.model_for("triage"),
+        settings.model_for("summary"),
+        settings.TRIAGE_BATCH_MAX,
+        settings.TRIAGE_BATCH_WAIT_S,
+        settings.MODEL_TOKENS_PER_DAY,
         settings.GITHUB_API_URL,
         settings.DRY_RUN,
     )
@@ -135,9 +160,13 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
     # timeout + 10 s, and that must stay near a minute.
     sweeper = cron(sweep_job, name="sweep", minute=set(range(0, 60, 5)), second=20, unique=True, timeout=job_timeout_s)
     job = func(process_delivery, name="process_delivery", timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
+    # Every minute one worker makes sure each repository with issues waiting has a round queued.
+    rescue = cron(rescue_rounds, name="triage-rescue", second=40, unique=True, timeout=job_timeout_s)
+    # One round of micro-batched triage (queued by bot/adapters/store/triage_queue.py).
+    batch = func(triage_batch, name=BATCH_FUNCTION, timeout=job_timeout_s, max_tries=ARQ_MAX_TRIES)
     options: dict[str, Any] = {
-        "functions": [job],
-        "cron_jobs": [sweeper],
+        "functions": [job, batch],
+        "cron_jobs": [sweeper, rescue],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.REDIS_URL),

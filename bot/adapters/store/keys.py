@@ -30,6 +30,19 @@ CONFIG_GENERATION = "hookwise:config-gen:"  # + owner: bumped by a push that cha
 PERMISSION = "hookwise:permission:"  # + "owner/repo:login": "permission|role"; 5 minutes
 COOLDOWN = "hookwise:cooldown:"  # + "owner/repo#number:kind": a command's model run; 1 minute
 
+# the cost ledger and the daily budget (bot/adapters/store/costs.py)
+COST = "hookwise:cost:"  # + UTC hour "YYYY-MM-DDTHH": hash "installation|repo|task|model|column" -> sum; 35 days
+BUDGET = "hookwise:budget:"  # + "installation:YYYY-MM-DD": model tokens used that UTC day, all counted; 2 days
+
+# micro-batched triage, one set of keys per repository (bot/adapters/store/triage_queue.py)
+TRIAGE_WAITING = "hookwise:triage:waiting:"  # + repo: sorted set, issue number by arrival (ms)
+TRIAGE_ENTRY = "hookwise:triage:entry:"  # + repo: hash, issue number -> its WaitingIssue (JSON) until finished
+TRIAGE_CLAIMED = "hookwise:triage:claimed:"  # + repo: sorted set, issue number by claim deadline (ms)
+TRIAGE_CLAIMER = "hookwise:triage:claimer:"  # + repo: hash, issue number -> the batch job holding it
+TRIAGE_PENDING = "hookwise:triage:pending:"  # + repo: id of the batch job queued and not yet started
+TRIAGE_ROUND = "hookwise:triage:round:"  # + repo: counter of the repository's batch rounds
+BATCH_JOB = "triage-batch:"  # + repo + ":" + round: the arq job id of one batch round
+
 # the redelivery sweeper
 SWEEP_CHECKPOINT = "hookwise:sweeper:checkpoint"  # ISO time the next scheduled sweep lists back to
 SWEEP_REQUESTED = "hookwise:sweeper:requested:"  # + guid: a claim, then "requested"; 3 days
@@ -65,6 +78,32 @@ def config_generation(owner: str) -> str:
 
 def sweep_requested(guid: str) -> str:
     return SWEEP_REQUESTED + guid
+
+
+def cost_hour(hour: str) -> str:
+    return COST + hour
+
+
+def budget(installation_id: int, day: str) -> str:
+    return f"{BUDGET}{installation_id}:{day}"
+
+
+def triage_queue(repository: str) -> dict[str, str]:
+    """The keys of one repository's triage batching, by role."""
+    repo = repository.lower()
+    return {
+        "waiting": TRIAGE_WAITING + repo,
+        "entry": TRIAGE_ENTRY + repo,
+        "claimed": TRIAGE_CLAIMED + repo,
+        "claimer": TRIAGE_CLAIMER + repo,
+        "pending": TRIAGE_PENDING + repo,
+        "round": TRIAGE_ROUND + repo,
+    }
+
+
+def batch_job_id(repository: str, round_number: int | str) -> str:
+    return f"{BATCH_JOB}{repository.lower()}:{round_number}"
+
 
 # triage agreement (bot/core/agreement.py): what hookwise chose for an issue, and people's changes since
 TRIAGE = "hookwise:triage:"  # + "owner/repo#number": the TriageRecord (JSON, without its changes); 90 days

@@ -38,6 +38,8 @@ class JobRecord:
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    cost_usd: float = 0.0  # estimated, priced per call (bot/core/pricing.py)
+    batch_size: int = 0  # answered in one model call with this many issues (0: not batched)
     rate_limit: str = ""
     error: str = ""
     origin: str = ""  # "": the worker; "receive" or "receive --sandbox": `python -m bot receive` ran it
@@ -60,12 +62,15 @@ class JobRecord:
             self.comment_id = outcome.comment_id
         if outcome.labels:
             self.labels = list(outcome.labels)
+        if outcome.batch_size:
+            self.batch_size = outcome.batch_size
         for usage in outcome.usage:
             self.model = usage.model
             self.input_tokens += usage.input_tokens
             self.output_tokens += usage.output_tokens
             self.cache_write_tokens += usage.cache_write_tokens
             self.cache_read_tokens += usage.cache_read_tokens
+            self.cost_usd += usage.cost_usd
 
     def ended(self, kind: OutcomeKind, error: str) -> None:
         self.outcome, self.error = kind.value, error
@@ -80,12 +85,35 @@ class JobRecord:
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
+# A waiting record (a TriageJob that handed its issue to a batch) never replaces the final record
+# the batch may already have written for the same delivery.
+_SAVE_UNLESS_FINAL = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local outcome = cjson.decode(current)['outcome']
+  if outcome == 'done' or outcome == 'skipped' or outcome == 'failed' then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
+redis.call('ZREM', KEYS[3], ARGV[4])
+return 1
+"""
+
+
 class Records:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._save_unless_final = redis.register_script(_SAVE_UNLESS_FINAL)
 
     async def save(self, record: JobRecord) -> None:
         now = time.time()
+        if record.outcome == OutcomeKind.WAITING:
+            await self._save_unless_final(
+                keys=[keys.record(record.delivery_id), keys.RECENT, keys.DEAD],
+                args=[record.to_json(), RECORD_TTL_S, now, record.delivery_id, KEEP_RECENT],
+            )
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.record(record.delivery_id), record.to_json(), ex=RECORD_TTL_S)
             pipe.zadd(keys.RECENT, {record.delivery_id: now})

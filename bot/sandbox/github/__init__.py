@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.sandbox.github.failures import Injected
+from bot.sandbox.github.failures import Injected, Pause
 from bot.sandbox.github.routes import Routes
 from bot.sandbox.github.state import RecordedRequest, Repo
 
-__all__ = ["GitHubSandbox", "Injected", "RecordedRequest", "Repo", "start_sandbox"]
+__all__ = ["GitHubSandbox", "Injected", "Pause", "RecordedRequest", "Repo", "start_sandbox"]
 
 
 class GitHubSandbox(Routes):

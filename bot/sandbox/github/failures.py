@@ -3,6 +3,7 @@ bot's retry paths run against real status codes and headers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -78,6 +79,19 @@ class Injected:
 
 
 @dataclass
+class Pause:
+    """A request held before GitHub acts on it (see :meth:`GitHubSandbox.pause_next`): ``arrived``
+    is set when it comes; it waits for ``release``. If its client has gone by then (a worker killed
+    meanwhile) nothing is applied, as when a request never reached GitHub."""
+
+    method: str
+    pattern: re.Pattern[str]
+    after: int = 0  # matching requests let through before the one held
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class _Injection:
     method: str
     pattern: re.Pattern[str]
@@ -90,6 +104,23 @@ class FailureInjection(SandboxState):
     def fail_next(self, method: str, path_regex: str, *responses: Injected) -> None:
         """Answer the next matching requests (``re.search`` on the path) with ``responses``."""
         self._injections.append(_Injection(method.upper(), re.compile(path_regex), list(responses)))
+
+    def pause_next(self, method: str, path_regex: str, *, after: int = 0) -> Pause:
+        """Hold a matching request (``re.search`` on the path) until ``release`` is set: the next
+        one, or the one after `after` more have gone through."""
+        pause = Pause(method.upper(), re.compile(path_regex), after)
+        self._pauses.append(pause)
+        return pause
+
+    def _take_pause(self, method: str, path: str) -> Pause | None:
+        for pause in self._pauses:
+            if pause.method in (method, "*") and pause.pattern.search(path):
+                if pause.after > 0:
+                    pause.after -= 1
+                    return None
+                self._pauses.remove(pause)
+                return pause
+        return None
 
     def _take_injection(self, method: str, path: str) -> Injected | None:
         for inj in self._injections:

@@ -92,6 +92,13 @@ class Routes(Auth, FailureInjection):
             parsed: Any = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode(errors="replace")
+        pause = self._take_pause(request.method, request.path)
+        if pause is not None:
+            pause.arrived.set()
+            await pause.release.wait()
+            if request.transport is None or request.transport.is_closing():  # its client is gone
+                self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), 499, parsed))
+                return web.Response(status=499)
         injected = self._take_injection(request.method, request.path)
         response: web.StreamResponse
         if injected is None or injected.apply:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from bot.sandbox.manifest import ManifestSandbox
 
 if TYPE_CHECKING:
-    from bot.sandbox.github.failures import _Injection
+    from bot.sandbox.github.failures import Pause, _Injection
 
 
 DOCS = "https://docs.github.com/rest"
@@ -156,6 +156,7 @@ class SandboxState:
         self._rate_reset = int(time.time()) + 3600
         self._deliveries: dict[int, JSONDict] = {}
         self._injections: list[_Injection] = []  # see failures.py
+        self._pauses: list[Pause] = []
         self._user_ids: dict[str, int] = {}
         self._next_id = 3_000_000_000
         self._next_request = 0

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from bot.adapters.github import Repo
 from bot.core import agreement, render, retry
 from bot.core import commands as cmd
+from bot.core.costs import BudgetLine, budget_status
+from bot.core.errors import BudgetExhausted
 from bot.core.job import CommandJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
@@ -24,7 +26,12 @@ from bot.worker.deps import Deps
 COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
 
 
-def help_reply(slug: str, config: ConfigResult, measured: Sequence[str] = ()) -> str:
+MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE})
+
+
+def help_reply(
+    slug: str, config: ConfigResult, budget: BudgetLine | None = None, measured: Sequence[str] = ()
+) -> str:
     lines = [
         "**hookwise commands**",
         *cmd.help_lines(slug),
@@ -34,6 +41,8 @@ def help_reply(slug: str, config: ConfigResult, measured: Sequence[str] = ()) ->
         "**Configuration in effect**",
         *describe(config.config),
     ]
+    if budget is not None:
+        lines += ["", f"**Model budget of this installation:** {budget_status(budget.used, budget.limit)}"]
     if measured:
         lines += ["", "**Measured in this repository**", *(f"- {line}" for line in measured)]
     if config.problem:
@@ -41,10 +50,11 @@ def help_reply(slug: str, config: ConfigResult, measured: Sequence[str] = ()) ->
     return "\n".join(lines)
 
 
-async def _help(slug: str, repo: Repo, deps: Deps) -> str:
+async def _help(slug: str, repo: Repo, deps: Deps, installation_id: int) -> str:
     reports = await deps.agreement.reports(repo.full_name, now=time.time())
     measured = [agreement.help_line(reports[0] if reports else None)]
-    return help_reply(slug, await deps.configs.get(repo), measured)
+    budget = await deps.meter.status(installation_id)
+    return help_reply(slug, await deps.configs.get(repo), budget, measured)
 
 
 def config_warning(config: ConfigResult) -> str:
@@ -70,7 +80,7 @@ async def _run(
     release notes did."""
     slug = await deps.github.slug()
     if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
-        return await _help(slug, repo, deps), None
+        return await _help(slug, repo, deps, job.installation_id), None
     problem = cmd.where_allowed(command.kind, is_pull_request=job.is_pull_request)
     if problem:
         return problem, None
@@ -98,6 +108,8 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
     permission, role = await deps.permissions.get(repo.full_name, login, lambda: repo.permission(login))
     if not cmd.may_run(permission=permission, role_name=role, user_type=user_type, login=login, slug=slug):
         return Outcome.skipped(f"{login} may not run commands ({role or permission})")
+    if any(command.kind in MODEL_COMMANDS for command in commands):
+        await deps.meter.check(job.installation_id)  # used up: skipped for the budget, not even a reaction
     await repo.add_reaction(job.comment_id, "eyes")
     replies: list[str] = []
     comment_id: int | None = None
@@ -112,6 +124,8 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
                 usage += done.usage
         if replies:
             await _reply(repo, job.number, job.comment_id, "\n\n".join(replies))
+    except BudgetExhausted:  # the budget ran out between the check and the call: nothing more is posted
+        raise
     except Exception as exc:
         if retry.will_retry(exc, job_try) is None:  # this failure ends the job
             await repo.add_reaction(job.comment_id, "confused")

@@ -35,6 +35,7 @@ class Draft(BaseModel):
 
 
 async def on_merged(job: SummaryJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
+    await deps.meter.check(job.installation_id)  # used up: skipped for the budget before any GitHub read
     return await summarize(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False)
 
 
@@ -70,12 +71,12 @@ async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) 
     commits = await repo.pull_commit_messages(pull.number)
     diff, question = fit_question(
         files,
-        lambda d: _question(repo.full_name, pull, commits, d, config, deps),
+        lambda d: _question(repo.full_name, pull, commits, d, config, deps, installation_id=repo.installation_id),
         diff_tokens=deps.diff_budget_tokens,
         ceiling=deps.max_input_tokens,
         exclude_paths=config.summaries.exclude_paths,
     )
-    answer = await deps.llm.ask(question)
+    answer = await deps.llm.ask(question, meter=deps.meter)
     summary = render.grounded_summary(answer.value, diff.pr_paths)
     references = closing_references("\n\n".join([pull.body, *commits]), repo.full_name, web_root=deps.web_url)
     closes = closing_links(references, repo.full_name, web_root=deps.web_url)
@@ -87,7 +88,9 @@ def question_tokens(question: Question[PullSummary]) -> int:
     """The estimated input tokens of a call: system prompt, user prompt and the tool's schema."""
     schema = question.schema or question.answer.model_json_schema()
     tool = json.dumps({"name": question.tool_name, "description": question.tool_description, "input_schema": schema})
-    return estimate_tokens(question.system) + estimate_tokens(question.user) + estimate_tokens(tool)
+    system = question.system
+    text = system if isinstance(system, str) else "\n".join(str(block.get("text", "")) for block in system)
+    return estimate_tokens(text) + estimate_tokens(question.user) + estimate_tokens(tool)
 
 
 def fit_question(
@@ -119,7 +122,14 @@ def fit_question(
 
 
 def _question(
-    repository: str, pull: PullDetails, commits: list[str], diff: BudgetedDiff, config: RepoConfig, deps: Deps
+    repository: str,
+    pull: PullDetails,
+    commits: list[str],
+    diff: BudgetedDiff,
+    config: RepoConfig,
+    deps: Deps,
+    *,
+    installation_id: int = 0,
 ) -> Question[PullSummary]:
     prompts = deps.prompts.summary
     return Question(
@@ -138,4 +148,8 @@ def _question(
         answer=PullSummary,
         tool_name=TOOL,
         tool_description="Record the summary of the merged pull request.",
+        model=deps.models.summary,
+        task="summary",
+        installation_id=installation_id,
+        repository=repository,
     )

@@ -1,19 +1,37 @@
-"""A new issue gets labels chosen from the repository's own; `@app triage` chooses them again."""
+"""A new issue gets labels chosen from the repository's own; `@app triage` chooses them again.
+
+A new issue's TriageJob makes the cheap checks (still open, triage on in the config, not triaged
+already, the installation's budget not used up) and then, with batching on, registers the issue
+for its repository's next batch round (bot/worker/actions/triage_batch.py) instead of asking the
+model itself. With batching off (`TRIAGE_BATCH_MAX=1` or `TRIAGE_BATCH_WAIT_S=0`), and for
+`@app triage`, one call answers one issue, as here.
+
+Either way the write is `apply_labels`: under the issue's own effect key and lock, the labels a
+person removed are read (after the model answered), `plan_labels` decides, and the labels are
+added - never another issue's, and never one already on it or taken off by a person.
+"""
 
 from __future__ import annotations
+
+import time
 
 from pydantic import BaseModel
 
 from bot.adapters.github import IssueDetails, Label, Repo
 from bot.adapters.llm import Question
+from bot.adapters.store.triage_queue import AlreadyWaiting
 from bot.core import labels as label_policy
 from bot.core import render
+from bot.core import triage as core
 from bot.core.answers import LabelChoice
-from bot.core.job import TriageJob
+from bot.core.batch import BODY_CHARS
+from bot.core.job import TriageJob, WaitingIssue
 from bot.core.outcome import ModelUsage, Outcome
-from bot.core.prompts import fence, instructions_block
+from bot.core.prompts import fence
 from bot.core.repo_config import RepoConfig
 from bot.worker.deps import Deps
+
+TASK = "triage"
 
 
 class TriageDraft(BaseModel):
@@ -24,68 +42,117 @@ class TriageDraft(BaseModel):
     usage: ModelUsage
 
 
-def _label_schema(allowed: list[str]) -> dict[str, object]:
-    """LabelChoice's schema with the label names as an enum, so the model can only pick those."""
-    schema = LabelChoice.model_json_schema()
-    schema["properties"]["labels"]["items"] = {"type": "string", "enum": allowed}
-    schema["properties"]["labels"]["maxItems"] = min(len(allowed), 10)
-    return schema
+def effect_key(repository: str, number: int) -> str:
+    return f"triage:{repository}#{number}"
 
 
 async def on_opened(job: TriageJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
-    return await triage(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False)
+    issue = await repo.issue(job.number)
+    if issue.state != "open":
+        return Outcome.skipped("issue closed before triage")
+    config = (await deps.configs.get(repo)).config
+    if not config.triage.labels and not config.triage.comment:
+        return Outcome.skipped("triage is turned off in .github/hookwise.yml")
+    if await deps.effects.done(effect_key(repo.full_name, job.number)):
+        return Outcome.skipped("issue already triaged")
+    await deps.meter.check(job.installation_id)  # BudgetExhausted: skipped for the budget, no call
+    if not deps.batching:
+        return await triage(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False, issue=issue)
+    waiting = WaitingIssue(
+        number=job.number,
+        delivery_id=job.delivery_id,
+        installation_id=job.installation_id,
+        repository=job.repository,
+        event=job.event,
+        action=job.action,
+        title=issue.title,
+        body=issue.body[:BODY_CHARS],
+        labels=issue.labels,
+        arrived_ms=int(time.time() * 1000),
+        started_at=time.time(),
+        job_try=job_try,
+    )
+    registered = await deps.triage_queue.register(repo.full_name, waiting, now_ms=waiting.arrived_ms)
+    if isinstance(registered, AlreadyWaiting):
+        return Outcome.skipped(f"issue already waiting for a triage batch (delivery {registered.delivery_id})")
+    return Outcome.waiting(f"waiting for a triage batch ({registered.round_job})")
 
 
-async def triage(repo: Repo, number: int, *, deps: Deps, delivery_id: str, force: bool) -> Outcome:
-    """Choose and add labels (and the triage comment where configured). Shared with `@app triage`."""
-    issue = await repo.issue(number)
+async def triage(
+    repo: Repo, number: int, *, deps: Deps, delivery_id: str, force: bool, issue: IssueDetails | None = None
+) -> Outcome:
+    """Choose and add labels with one model call (and the triage comment where configured).
+    Shared with `@app triage`."""
+    if issue is None:
+        issue = await repo.issue(number)
     if issue.state != "open" and not force:
         return Outcome.skipped("issue closed before triage")
     config = (await deps.configs.get(repo)).config
     if not config.triage.labels and not config.triage.comment and not force:
         return Outcome.skipped("triage is turned off in .github/hookwise.yml")
-    effect = f"triage:{repo.full_name}#{number}"
+    effect = effect_key(repo.full_name, number)
     async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
         if not needed:
             return Outcome.skipped("issue already triaged")
         repository_labels = await repo.labels()
-        allowed = label_policy.allowed_labels(
-            [label.name for label in repository_labels],
-            allow=config.triage.allow_labels,
-            deny=config.triage.deny_labels,
-        )
+        allowed = allowed_labels(repository_labels, config)
         if not allowed:
             return Outcome.skipped("no label the bot may use")
         draft = await deps.effects.draft(
             f"{delivery_id}:{effect}",
             TriageDraft,
-            lambda: _choose(repo.full_name, issue, repository_labels, allowed, config, deps),
+            lambda: choose(repo, issue.title, issue.body, repository_labels, allowed, config, deps),
         )
-        # Re-read: a human may have labelled the issue, or taken a label off, meanwhile.
-        current = await repo.issue(number)
-        chosen = label_policy.labels_to_add(
-            draft.labels,
-            allowed=allowed,
-            current=current.labels,
-            removed_by_humans=await repo.humans_removed_labels(number),
-            limit=config.triage.max_labels,
+        outcome = await apply_labels(
+            repo, number, draft.labels, draft.reason, allowed=allowed, current=issue.labels, config=config, force=force
         )
-        if config.triage.labels or force:
-            await repo.add_labels(number, chosen)
-        comment_id = None
-        if config.triage.comment:
-            comment_id = await _post_triage_comment(repo, number, render.triage_comment(chosen, draft.reason))
-        await deps.effects.record(effect, ",".join(chosen))
-    return Outcome.done(
-        f"labels added: {', '.join(chosen) or 'none'}", comment_id=comment_id, labels=chosen, usage=draft.usage
+        await deps.effects.record(effect, ",".join(outcome.labels))
+    return outcome.with_usage(draft.usage)
+
+
+def allowed_labels(repository_labels: list[Label], config: RepoConfig) -> list[str]:
+    return label_policy.allowed_labels(
+        [label.name for label in repository_labels],
+        allow=config.triage.allow_labels,
+        deny=config.triage.deny_labels,
     )
 
 
-async def _choose(
-    repository: str, issue: IssueDetails, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+async def choose(
+    repo: Repo, title: str, body: str, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
 ) -> TriageDraft:
-    answer = await deps.llm.ask(_question(repository, issue, labels, allowed, config, deps))
+    """One issue, one model call (`choose_labels`)."""
+    answer = await deps.llm.ask(question(repo, title, body, labels, allowed, config, deps), meter=deps.meter)
     return TriageDraft(labels=answer.value.labels, reason=answer.value.reason, usage=answer.usage)
+
+
+async def apply_labels(
+    repo: Repo,
+    number: int,
+    chosen: list[str],
+    reason: str,
+    *,
+    allowed: list[str],
+    current: list[str],
+    config: RepoConfig,
+    force: bool,
+) -> Outcome:
+    """Write one issue's triage (the caller holds its effect key's lock). The labels a person took
+    off are read now, after the model answered: the POST only adds, so nothing else needs reading."""
+    plan = core.plan_labels(
+        chosen,
+        allowed=allowed,
+        current=current,
+        removed_by_humans=await repo.humans_removed_labels(number),
+        limit=config.triage.max_labels,
+    )
+    chosen_now = list(plan.apply)
+    if config.triage.labels or force:
+        await repo.add_labels(number, chosen_now)
+    comment_id = None
+    if config.triage.comment:
+        comment_id = await _post_triage_comment(repo, number, render.triage_comment(chosen_now, reason))
+    return Outcome.done(f"labels added: {', '.join(chosen_now) or 'none'}", comment_id=comment_id, labels=chosen_now)
 
 
 async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
@@ -96,27 +163,28 @@ async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
     return existing.id
 
 
-def _question(
-    repository: str, issue: IssueDetails, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+def question(
+    repo: Repo, title: str, body: str, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
 ) -> Question[LabelChoice]:
-    allowed_set = set(allowed)
-    described = "\n".join(
-        f"- {label.name}: {label.description or '(no description)'}" for label in labels if label.name in allowed_set
+    prefix = core.static_prefix(
+        deps.prompts,
+        model=deps.models.triage,
+        labels=[(label.name, label.description) for label in labels],
+        allowed=allowed,
+        language=config.language,
+        instructions=config.instructions,
+        batched=False,
     )
-    prompts = deps.prompts.triage
     return Question(
-        system=prompts.system.safe_substitute(
-            tool="choose_labels",
-            language=config.language,
-            instructions=instructions_block(config.instructions),
-            labels=described,
-        ),
-        user=prompts.user.safe_substitute(
-            repository=repository, title=fence(issue.title), body=fence(issue.body[:8000])
-        ),
+        system=prefix.system,
+        user=core.issue_prompt(deps.prompts, repository=repo.full_name, title=fence(title), body=fence(body[:8000])),
         answer=LabelChoice,
-        tool_name="choose_labels",
-        tool_description="Record which of the repository's labels apply to the issue.",
-        max_tokens=500,
-        schema=_label_schema(allowed),
+        tool_name=core.SINGLE_TOOL_NAME,
+        tool_description=core.SINGLE_TOOL_DESCRIPTION,
+        tool=prefix.tool,
+        model=deps.models.triage,
+        task=TASK,
+        installation_id=repo.installation_id,
+        repository=repo.full_name,
+        max_tokens=core.SINGLE_MAX_TOKENS,
     )

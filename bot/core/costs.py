@@ -1,0 +1,186 @@
+"""The cost ledger's arithmetic and the `python -m bot costs` report. Pure.
+
+Every model call is filed under (installation, repository, task, model) in the UTC hour it was
+made, with its calls, input, output, cache-write and cache-read tokens and its estimated cost (priced
+per call when it was made, bot/core/pricing.py). Events skipped because an installation had used
+its day's budget are filed the same way, as `skipped`. Hours make `--since 2h` exact to the hour;
+the budget counts per UTC day.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from bot.core.pricing import PRICES_CHECKED, PriceTable, resolve_price
+
+SEPARATOR = "|"  # neither an owner/repo name nor a model id can hold one
+COLUMNS = ("calls", "input", "output", "cache_write", "cache_read", "usd", "skipped")
+RETENTION_DAYS = 35
+MAX_SINCE_S = 31 * 24 * 3600
+
+
+def utc_day(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+
+
+def utc_hour(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H", time.gmtime(epoch_s))
+
+
+def hours_between(start_s: float, end_s: float) -> list[str]:
+    """Every UTC hour from the one holding `start_s` to the one holding `end_s`, oldest first."""
+    first = int(start_s // 3600)
+    last = int(end_s // 3600)
+    return [utc_hour(hour * 3600) for hour in range(first, last + 1)]
+
+
+def field_name(installation_id: int, repository: str, task: str, model: str, column: str) -> str:
+    return SEPARATOR.join((str(installation_id), repository, task, model, column))
+
+
+@dataclass(slots=True)
+class CostRow:
+    installation_id: int
+    repository: str
+    task: str
+    model: str  # "" for a row of skipped events only
+    calls: int = 0
+    input: int = 0
+    output: int = 0
+    cache_write: int = 0
+    cache_read: int = 0
+    usd: float = 0.0
+    skipped: int = 0
+
+    @property
+    def key(self) -> tuple[int, str, str, str]:
+        return (self.installation_id, self.repository, self.task, self.model)
+
+    @property
+    def tokens(self) -> int:
+        return self.input + self.output + self.cache_write + self.cache_read
+
+    def add(self, other: CostRow) -> None:
+        self.calls += other.calls
+        self.input += other.input
+        self.output += other.output
+        self.cache_write += other.cache_write
+        self.cache_read += other.cache_read
+        self.usd += other.usd
+        self.skipped += other.skipped
+
+
+def rows_from_hashes(hashes: Iterable[Mapping[str, str]]) -> list[CostRow]:
+    """The hours' hashes (`field_name` -> number) summed into one row per key, sorted."""
+    rows: dict[tuple[int, str, str, str], CostRow] = {}
+    for counters in hashes:
+        for name, value in counters.items():
+            parts = name.split(SEPARATOR)
+            if len(parts) != 5 or parts[4] not in COLUMNS:
+                continue
+            installation, repository, task, model, column = parts
+            try:
+                key = (int(installation), repository, task, model)
+                number = float(value)
+            except ValueError:
+                continue
+            row = rows.setdefault(key, CostRow(*key))
+            current = getattr(row, column)
+            setattr(row, column, current + (number if column == "usd" else int(number)))
+    return sorted(rows.values(), key=lambda r: (r.installation_id, r.repository.lower(), r.task, r.model))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    installation_id: int
+    used: int
+    limit: int  # 0: no limit
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit > 0 and self.used >= self.limit
+
+
+def budget_status(used: int, limit: int) -> str:
+    """One line for `@app help` and `costs`: how much of today's budget is used."""
+    if limit <= 0:
+        return f"{used:,} model tokens used today (UTC); no daily limit"
+    share = 100 * used / limit
+    if used >= limit:
+        return (
+            f"{used:,} of {limit:,} model tokens used today (UTC): used up, so new events are skipped until 00:00 UTC"
+        )
+    return f"{used:,} of {limit:,} model tokens used today (UTC), {share:.1f} %"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    since_label: str  # e.g. "2026-12-01 10:00 UTC (1d)"
+    rows: list[CostRow]
+    budgets: list[BudgetLine] = field(default_factory=list)
+    day: str = ""
+
+
+_HEAD = ("installation", "repository", "task", "model", "calls", "skipped", "input", "output",
+         "cache write", "cache read", "tokens", "est. USD")  # fmt: skip
+
+
+def _cells(row: CostRow, mark: str, first: str = "") -> list[str]:
+    model = (row.model or "-") if row.task else ""  # "-": events skipped for the budget, no call made
+    return [
+        first or str(row.installation_id),
+        row.repository,
+        row.task,
+        model + mark,
+        f"{row.calls:,}",
+        f"{row.skipped:,}",
+        f"{row.input:,}",
+        f"{row.output:,}",
+        f"{row.cache_write:,}",
+        f"{row.cache_read:,}",
+        f"{row.tokens:,}",
+        f"${row.usd:,.4f}",
+    ]
+
+
+def format_report(report: Report, prices: PriceTable) -> str:
+    """The `costs` report: a row per installation, repository, task and model, a subtotal per
+    installation, the total, today's budget per installation, and notes for estimated prices."""
+    lines = [f"model calls and estimated cost since {report.since_label}; prices checked {PRICES_CHECKED}"]
+    if not report.rows:
+        lines.append("no model calls and no skipped events in that time")
+    notes: dict[str, str] = {}
+    table: list[list[str]] = [list(_HEAD)]
+    total = CostRow(0, "", "", "")
+    installations = sorted({row.installation_id for row in report.rows})
+    for installation in installations:
+        mine = [row for row in report.rows if row.installation_id == installation]
+        subtotal = CostRow(installation, "(all)", "", "")
+        for row in mine:
+            note = resolve_price(row.model, prices).note if row.model else ""
+            if note:
+                notes[row.model] = note
+            table.append(_cells(row, " *" if note else ""))
+            subtotal.add(row)
+        if len(mine) > 1:
+            table.append(_cells(subtotal, ""))
+        total.add(subtotal)
+    if report.rows:
+        table.append(_cells(total, "", first="total"))
+        widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
+        numeric = set(range(4, len(_HEAD)))
+        for cells in table:
+            padded = [
+                c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            ]
+            lines.append("  ".join(padded).rstrip())
+    if report.budgets:
+        lines.append(f"budget today ({report.day} UTC), per installation:")
+        for budget in report.budgets:
+            lines.append(f"  {budget.installation_id}: {budget_status(budget.used, budget.limit)}")
+    if notes:
+        lines.append("notes:")
+        lines += [f"  * {model}: {note}" for model, note in sorted(notes.items())]
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""The arq jobs of micro-batched triage: one batch round (`triage_batch`), and the rescue cron.
+
+A round (queued by bot/adapters/store/triage_queue.py) runs bot/worker/actions/triage_batch.py and
+settles each issue as soon as it is judged: its delivery's record (the TriageJob left it `waiting`),
+its ledger state, and the end of its claim. A transient failure of one issue keeps that issue's
+claim and retries the round for it; one of the whole round before any issue was judged retries the
+round; a round out of tries ends each claimed issue's delivery as failed. A round that crashes
+keeps its claims until their deadline: arq's re-run of it (the same job id) takes them again, or
+any later round, or the rescue, once they have expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from arq import Retry
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from bot.adapters.github import Repo
+from bot.adapters.store.errors import store_error
+from bot.adapters.store.records import JobRecord
+from bot.core import retry
+from bot.core.errors import BudgetExhausted
+from bot.core.job import TriageRound
+from bot.core.outcome import Outcome, OutcomeKind
+from bot.logs import bound
+from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
+from bot.worker.deps import Deps
+from bot.worker.job import JOB_TIMEOUT_S, count_skip, inner_timeout, keeps_final_record, save_record
+
+log = logging.getLogger("hookwise.worker")
+
+
+async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The arq job of one batch round (queued by bot/adapters/store/triage_queue.py)."""
+    job_try = int(ctx.get("job_try", 1))
+    job_id = str(ctx.get("job_id", ""))
+    try:
+        job = TriageRound.model_validate(kwargs.get("round"))
+    except ValidationError as exc:
+        log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
+        return {"outcome": "failed"}
+    with bound(installation=job.installation_id, repo=job.repository):
+        return await _round(ctx, job, job_id, job_try)
+
+
+async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int) -> dict[str, Any]:
+    deps: Deps = ctx["deps"]
+    where = f"batch={job_id} try={job_try}"
+    started = time.perf_counter()
+    retries: list[retry.Transient] = []
+
+    async def open_repo() -> Repo:
+        return await deps.github.repo(job.installation_id, job.repository)
+
+    async def settle(item: IssueResult) -> None:
+        verdict = await _settle(ctx, job, job_id, job_try, item)
+        if verdict is not None:
+            retries.append(verdict)
+
+    try:
+        async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
+            result = await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000), settle=settle)
+    except Exception as caught:  # the claim, the timeout, or Redis while settling
+        exc = store_error(caught)
+        verdict = retry.will_retry(exc, job_try)
+        if verdict is not None:  # the round's unfinished claims stay its own: the retry takes them
+            delay = retry.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
+            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
+            raise Retry(defer=delay) from caught
+        reason = retry.classify(exc).reason
+        log.error("%s failed: %s", where, reason, exc_info=True)
+
+        async def give_up(item: IssueResult) -> None:
+            await _settle(ctx, job, job_id, retry.LOCK_WAIT_TRIES, item)
+
+        with contextlib.suppress(RedisError, OSError):  # end each claimed issue's delivery, as failed
+            await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000), settle=give_up)
+        return {"outcome": "failed", "error": reason}
+    usage = result.batch_usage
+    log.info(
+        "%s issues=%d next_round=%s batch_calls=%d tokens_in=%d tokens_out=%d cache_write=%d cache_read=%d "
+        "cost_usd=%.6f problems=%s duration_ms=%d",
+        where,
+        len(result.results),
+        result.next_round or "none",
+        usage.calls if usage else 0,
+        usage.input_tokens if usage else 0,
+        usage.output_tokens if usage else 0,
+        usage.cache_write_tokens if usage else 0,
+        usage.cache_read_tokens if usage else 0,
+        usage.cost_usd if usage else 0.0,
+        list(result.problems),
+        int((time.perf_counter() - started) * 1000),
+    )
+    if retries:
+        delay = retry.backoff(job_try, retries[0].wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
+        log.warning("%s retrying its unfinished issues in %.1fs: %s", where, delay, retries[0].reason)
+        raise Retry(defer=delay)
+    return {"outcome": "done", "issues": len(result.results)}
+
+
+async def _settle(
+    ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int, item: IssueResult
+) -> retry.Transient | None:
+    """One issue's delivery record, its ledger state and the end of its claim; the verdict when
+    it is to be tried again with the round (it keeps its claim, its record says `retrying`)."""
+    deps: Deps = ctx["deps"]
+    issue = item.issue
+    record = JobRecord(
+        delivery_id=issue.delivery_id,
+        event=issue.event,
+        action=issue.action,
+        repository=job.repository,
+        target=issue.number,
+        installation_id=job.installation_id,
+        job_try=max(issue.job_try, job_try),
+        started_at=issue.started_at,
+    )
+    verdict = await _judge(deps, job, record, item)
+    record.rate_limit = item.rate_limit
+    record.duration_ms = int((time.time() - issue.started_at) * 1000)
+    where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
+    with bound(delivery=issue.delivery_id):
+        if verdict is None and await keeps_final_record(ctx, record):
+            log.info("%s already ended: its record stays", where)
+        else:
+            await save_record(ctx, record, where)
+    if verdict is None:
+        await deps.triage_queue.finish(job.repository, issue.number, job_id)
+    return verdict
+
+
+async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:
+    """Merge one issue's result into its record; a transient failure worth a retry is returned."""
+    if item.outcome is not None:
+        record.merge(item.outcome)
+        return None
+    exc = store_error(item.error or RuntimeError("no result"))
+    if isinstance(exc, BudgetExhausted):
+        record.merge(Outcome.skipped(exc.reason))
+        await count_skip(deps, job.installation_id, job.repository, "triage")
+        return None
+    verdict = retry.will_retry(exc, record.job_try)
+    if verdict is not None:
+        record.ended(OutcomeKind.RETRYING, verdict.reason)
+        return verdict
+    final = retry.classify(exc)
+    record.ended(OutcomeKind.FAILED, final.reason)
+    log.error("target=%s failed: %s", record.target, final.reason, exc_info=isinstance(final, retry.Permanent))
+    return None
+
+
+async def rescue_rounds(ctx: dict[str, Any]) -> dict[str, Any]:
+    """arq cron job: every repository with issues waiting gets a round, whatever became of the one
+    queued for it (bot/adapters/store/triage_queue.py: _RESCUE)."""
+    deps: Deps = ctx["deps"]
+    rounds = await deps.triage_queue.rescue(now_ms=int(time.time() * 1000))
+    if rounds:
+        log.info("triage rounds checked: %s", rounds)
+    return {"rounds": rounds}
