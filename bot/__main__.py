@@ -17,11 +17,11 @@ from bot.logs import configure
 
 def _run_web(settings: Settings) -> None:
     from bot.web.app import create_app
-    from bot.web.serve import serve
+    from bot.web.serve import run_loop, serve
 
     app = create_app(settings)
     # On SIGTERM: stop accepting, answer every request in flight (bodies mid-upload too), exit.
-    asyncio.run(serve(app, host=settings.HOST, port=settings.PORT))
+    run_loop(serve(app, host=settings.HOST, port=settings.PORT))
 
 
 def _run_worker(settings: Settings) -> None:

@@ -14,9 +14,12 @@ preformatted string, so each format prints them its own way:
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import queue
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,7 +29,7 @@ from typing import Any
 
 from bot.config import LogFormat
 
-__all__ = ["ContextFilter", "JsonFormatter", "bound", "bound_fields", "configure"]
+__all__ = ["BackgroundWriter", "ContextFilter", "JsonFormatter", "bound", "bound_fields", "configure"]
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _FIELDS: ContextVar[Mapping[str, object]] = ContextVar("hookwise_log_fields", default=_EMPTY)
@@ -51,13 +54,34 @@ def bound_fields() -> Mapping[str, object]:
 
 
 class ContextFilter(logging.Filter):
-    """Puts the bound fields on each record: `fields` (a dict) and `context` (their text form)."""
+    """Puts the bound fields on each record as `fields` (the read-only mapping bound in this task:
+    cheap, on the event loop) and `context` (their text form, for formats that name it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        fields = dict(_FIELDS.get())
+        fields = _FIELDS.get()
         record.fields = fields
-        record.context = "".join(f" {key}={value}" for key, value in fields.items())
+        if not hasattr(record, "context"):
+            record.context = _context(fields)
         return True
+
+
+def _context(fields: Mapping[str, object]) -> str:
+    return "".join(f" {key}={value}" for key, value in fields.items())
+
+
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT`, with the time formatted once per second rather than once per line."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, super().formatTime(record, datefmt).rsplit(",", 1)[0]
+        return f"{self._stamp},{int(record.msecs):03d}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,15 +105,99 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure(level: str, log_format: LogFormat | str = LogFormat.TEXT) -> None:
-    """Send every logger's lines to stderr in `log_format`, from `level` up."""
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == LogFormat.JSON:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(ContextFilter())
+_Item = logging.LogRecord | threading.Event | None  # a record; a flush request; the end
+
+
+class _Enqueue(logging.Handler):
+    """The handler on the event loop's side: it only hands the record (with its bound fields, which
+    live in this task's context) to the writer thread. Formatting and the write happen there."""
+
+    def __init__(self, writer: BackgroundWriter, records: queue.SimpleQueue[_Item]) -> None:
+        super().__init__()
+        self.writer = writer
+        self._records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.put(record)
+
+    def flush(self) -> None:
+        """Wait (a few seconds at most) until the writer has written every record handed to it.
+        Nothing to wait for once the writer has stopped (logging's own flush at exit comes after)."""
+        if not self.writer.running:
+            return
+        written = threading.Event()
+        self._records.put(written)
+        written.wait(timeout=5)
+
+
+class BackgroundWriter:
+    """A thread that formats records and writes them to a stream, as many as are waiting in one
+    write (under load a burst of delivery lines costs one syscall, not one each), so neither the
+    formatting nor the write of every delivery's line runs on the event loop."""
+
+    def __init__(self, stream: Any, formatter: logging.Formatter) -> None:
+        self._stream = stream
+        self._formatter = formatter
+        self._records: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hookwise-log", daemon=True)
+        self._thread.start()
+
+    def handler(self) -> logging.Handler:
+        return _Enqueue(self, self._records)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Write what is waiting and end the thread (at exit, and before a new configure)."""
+        if self._thread.is_alive():
+            self._records.put(None)
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._records.get()]
+            while batch[-1] is not None:
+                try:
+                    batch.append(self._records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = [self._line(item) for item in batch if isinstance(item, logging.LogRecord)]
+            if lines:
+                try:
+                    self._stream.write("\n".join(lines) + "\n")
+                    self._stream.flush()
+                except (OSError, ValueError):  # stderr closed at exit: nothing to write to
+                    pass
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if batch[-1] is None:
+                return
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            return self._formatter.format(record)
+        except Exception as exc:  # a bad format string in somebody's log call: say so, go on
+            return f"(unformattable log record from {record.name}: {exc!r})"
+
+
+def configure(level: str, log_format: LogFormat | str = LogFormat.TEXT, *, stream: Any = None) -> None:
+    """Send every logger's lines to `stream` (stderr) in `log_format`, from `level` up, through the
+    writer thread."""
     root = logging.getLogger()
+    for previous in root.handlers:  # configured again (tests, `receive`): one writer thread, not two
+        if isinstance(previous, _Enqueue):
+            previous.writer.stop()
+    formatter = JsonFormatter() if log_format == LogFormat.JSON else TextFormatter()
+    # The logging HOWTO's own optimisations: no caller lookup, thread or process names per record.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    writer = BackgroundWriter(stream if stream is not None else sys.stderr, formatter)
+    atexit.register(writer.stop)
+    handler = writer.handler()
+    handler.addFilter(ContextFilter())
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # aiohttp's access log duplicates our delivery lines; keep it for debug only.

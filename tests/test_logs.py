@@ -82,11 +82,15 @@ def captured() -> Iterator[io.StringIO]:
     root.setLevel(level)
 
 
+def _written(stream: io.StringIO) -> str:
+    """What the log writer thread has written, once it wrote everything logged so far."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return stream.getvalue()
+
+
 def _to(stream: io.StringIO, log_format: LogFormat) -> None:
-    configure("info", log_format)
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
+    configure("info", log_format, stream=stream)
 
 
 def test_json_format_has_the_fields_nested_bindings_and_tracebacks(captured: io.StringIO) -> None:
@@ -100,7 +104,7 @@ def test_json_format_has_the_fields_nested_bindings_and_tracebacks(captured: io.
         except ValueError:
             log.exception("failed")
     log.warning("outside")
-    inner, failed, outside = json_lines(captured.getvalue())
+    inner, failed, outside = json_lines(_written(captured))
     assert inner["msg"] == "inner line" and inner["logger"] == "hookwise.test" and inner["level"] == "info"
     assert (inner["delivery"], inner["installation"], inner["repo"]) == ("d-1", 7, "o/r")
     assert "repo" not in failed and failed["level"] == "error" and "ValueError: boom" in failed["exc"]
@@ -111,7 +115,7 @@ def test_text_format_stays_key_value_with_the_bound_fields(captured: io.StringIO
     _to(captured, LogFormat.TEXT)
     with bound(delivery="d-2", installation=8, repo="o/r"):
         logging.getLogger("hookwise.test").info("hello")
-    [line] = captured.getvalue().splitlines()
+    [line] = _written(captured).splitlines()
     assert line.endswith(" level=INFO logger=hookwise.test hello delivery=d-2 installation=8 repo=o/r")
 
 

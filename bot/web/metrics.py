@@ -28,5 +28,15 @@ class WebMetrics:
             "hookwise_requests_in_flight", "Requests being read or answered right now", registry=self.registry
         )
 
+        self._counted: dict[tuple[str, str], Counter] = {}
+
+    def delivered(self, event: str, outcome: str, seconds: float) -> None:
+        """Count one answered delivery (its labelled child looked up once per pair, not per request)."""
+        child = self._counted.get((event, outcome))
+        if child is None:
+            child = self._counted[(event, outcome)] = self.deliveries.labels(event=event, outcome=outcome)
+        child.inc()
+        self.latency.observe(seconds)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

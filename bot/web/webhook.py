@@ -9,6 +9,7 @@ would fail on again is a 400, and a bug is logged with its traceback and answere
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -43,7 +44,16 @@ class Rejected(Exception):
 
 
 def _answer(status: int, body: dict[str, Any]) -> web.Response:
-    return web.json_response(body, status=status)
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type=JSON_TYPE)
+
+
+_DUPLICATE = b'{"status":"duplicate"}'
+
+
+def _queued(delivery_id: str, job_id: str) -> web.Response:
+    """The 202, written without a JSON encoder: both ids are GUID-like (checked at the door)."""
+    body = b'{"status":"queued","delivery":"%s","job":"%s"}' % (delivery_id.encode(), job_id.encode())
+    return web.Response(body=body, status=202, content_type=JSON_TYPE)
 
 
 def json_text(body: bytes, content_type: str) -> bytes | str:
@@ -105,8 +115,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         delivery = request.headers.get("X-GitHub-Delivery", "-")[:64]
         log.exception("delivery=%r event=%r unexpected error answering a delivery", delivery, event[:64])
         response, outcome, event = _answer(400, {"error": UNEXPECTED}), "error", "-"
-    metrics.deliveries.labels(event=event, outcome=outcome).inc()
-    metrics.latency.observe(time.perf_counter() - started)
+    metrics.delivered(event, outcome, time.perf_counter() - started)
     return response
 
 
@@ -127,6 +136,6 @@ async def _dispatch(request: web.Request, event: str, delivery_id: str, text: by
             return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
         if isinstance(result, Accepted):
             log.info("event=%s action=%s target=%d queued job=%s", event, job.action, job.number, result.job_id)
-            return _answer(202, {"status": "queued", "delivery": delivery_id, "job": result.job_id}), "queued"
+            return _queued(delivery_id, result.job_id), "queued"
         log.info("event=%s duplicate (state %s)", event, result.state)
-        return _answer(200, {"status": "duplicate"}), "duplicate"
+        return web.Response(body=_DUPLICATE, content_type=JSON_TYPE), "duplicate"

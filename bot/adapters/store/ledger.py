@@ -16,13 +16,14 @@ from __future__ import annotations
 import enum
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.adapters.store.batching import ScriptBatcher
+from bot.adapters.store.batching import Coalescer
 from bot.core.errors import UnreadableJob
 from bot.core.intake import Ignore, Malformed, job_from_legacy
 from bot.core.job import Job, dump_job, parse_job
@@ -51,18 +52,33 @@ class Duplicate:
     state: str
 
 
+# Dedupe and enqueue a batch of deliveries in one call, each decided on its own, in order (a
+# delivery twice in one batch is accepted once). ARGV: n, now_ms, job TTL, delivery TTL, the arq
+# job key prefix, then 4 per delivery (id, event, job, replay); KEYS: n delivery keys, the queue.
 _ACCEPT = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state and state ~= 'failed' and ARGV[8] ~= '1' then
-  return {0, state}
+local n = tonumber(ARGV[1])
+local now, job_ttl, delivery_ttl, prefix = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local queue = KEYS[n + 1]
+local out = {}
+for i = 1, n do
+  local key, at = KEYS[i], 5 + (i - 1) * 4
+  local id, event, job, replay = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  local state = redis.call('HGET', key, 'state')
+  if state and state ~= 'failed' and replay ~= '1' then
+    out[#out + 1] = 0
+    out[#out + 1] = state
+  else
+    local attempt = redis.call('HINCRBY', key, 'attempt', 1)
+    redis.call('HSET', key, 'state', 'queued', 'event', event, 'accepted_ms', now, 'job', job)
+    redis.call('PEXPIRE', key, delivery_ttl)
+    local job_id = id .. ':' .. attempt
+    redis.call('PSETEX', prefix .. job_id, job_ttl, job)
+    redis.call('ZADD', queue, now, job_id)
+    out[#out + 1] = 1
+    out[#out + 1] = job_id
+  end
 end
-local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-redis.call('HSET', KEYS[1], 'state', 'queued', 'event', ARGV[2], 'accepted_ms', ARGV[5], 'job', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-local job_id = ARGV[1] .. ':' .. attempt
-redis.call('PSETEX', ARGV[7] .. job_id, ARGV[4], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[5], job_id)
-return {1, job_id}
+return out
 """
 
 # Only an existing record is updated: a record that has expired is not brought back without a TTL.
@@ -111,30 +127,29 @@ class Ledger:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._accept = ScriptBatcher(redis, _ACCEPT)
+        self._accept_script = redis.register_script(_ACCEPT)  # reloads itself after a NOSCRIPT
+        self._accept = Coalescer[tuple[Job, bool], Accepted | Duplicate](self._accept_many)
         self._mark = redis.register_script(_MARK)
 
     async def accept(self, job: Job, *, replay: bool = False) -> Accepted | Duplicate:
         """Queue the delivery's job unless it was accepted before (and did not fail).
 
-        `replay=True` queues it whatever its state (`python -m bot replay`).
-        """
+        `replay=True` queues it whatever its state (`python -m bot replay`). Concurrent calls share
+        one round trip (bot/adapters/store/batching.py)."""
+        return await self._accept((job, replay))
+
+    async def _accept_many(self, calls: Sequence[tuple[Job, bool]]) -> list[Accepted | Duplicate]:
         now_ms = int(time.time() * 1000)
-        created, value = await self._accept(
-            keys=[keys.delivery(job.delivery_id), keys.QUEUE],
-            args=[
-                job.delivery_id,
-                job.event,
-                arq_job(job, now_ms),
-                JOB_EXPIRES_MS,
-                now_ms,
-                DELIVERY_TTL_MS,
-                keys.JOB,
-                "1" if replay else "0",
-            ],
-        )
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        return Accepted(text) if created else Duplicate(text)
+        args: list[Any] = [len(calls), now_ms, JOB_EXPIRES_MS, DELIVERY_TTL_MS, keys.JOB]
+        for job, replay in calls:
+            args += [job.delivery_id, job.event, arq_job(job, now_ms), "1" if replay else "0"]
+        delivery_keys = [keys.delivery(job.delivery_id) for job, _ in calls]
+        raw = await self._accept_script(keys=[*delivery_keys, keys.QUEUE], args=args)
+        answers: list[Accepted | Duplicate] = []
+        for created, value in zip(raw[0::2], raw[1::2], strict=True):
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            answers.append(Accepted(text) if created else Duplicate(text))
+        return answers
 
     async def mark(self, delivery_id: str, state: DeliveryState) -> None:
         """Record how processing ended (`done` or `failed`); the record keeps its TTL."""
