@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.core import signature
 from bot.core.pricing import Usage, input_equivalents
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server, world
+from bot.sandbox.demo import new_private_key, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hookwise-burst-secret"
@@ -154,13 +153,6 @@ class Phase:
         return input_equivalents(Usage(prompt, self.output_tokens, 0, 0))
 
 
-def new_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
 def delivery(number: int, repository: str) -> bytes:
     payload = json.loads(world.issue_opened_delivery(INSTALLATION))
     title, body = issue_text(number)
@@ -191,15 +183,6 @@ def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[byte
             [sys.executable, "-m", "bot", command], env=env, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT
         )
 
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def wait_http(session: aiohttp.ClientSession, url: str, limit_s: float = 30) -> None:
@@ -236,7 +219,7 @@ async def wait_worker(log: Path, count: int, limit_s: float = 30) -> None:
 
 async def run_phase(name: str, batch_max: int, *, issues: int, workers: int, latency: float, logs: Path) -> Phase:
     redis = redis_server.start()
-    key = new_key()
+    key = new_private_key()
     github = github_sandbox.GitHubSandbox(app_id=APP_ID, private_key_pem=key, app_slug="hookwise")
     model = anthropic_sandbox.AnthropicSandbox()
     model.latency_s = latency
@@ -290,7 +273,7 @@ async def run_phase(name: str, batch_max: int, *, issues: int, workers: int, lat
             phase.costs = await costs_report(env, logs)
     finally:
         for process in processes:
-            stop(process)
+            stop_process(process)
         await gh_runner.cleanup()
         await model_runner.cleanup()
         redis.stop()

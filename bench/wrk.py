@@ -128,7 +128,7 @@ def build_delivery(event: str) -> Delivery:
         return Delivery("issues", "issues opened", body)
     path = FIXTURES / "pull_request" / "closed.merged.app.json"
     try:
-        body = path.read_bytes()  # the file's bytes, as bench/ingress.py sends them
+        body = path.read_bytes()  # the file's bytes, as GitHub signed them
     except OSError as exc:
         raise SetupError(f"cannot read the fixture {path}: {exc}") from exc
     return Delivery("pull_request", "pull_request closed (merged)", body)

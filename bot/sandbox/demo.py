@@ -154,7 +154,8 @@ def _spawn(command: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after the contract's 25 s."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -270,8 +271,8 @@ async def _run(log_dir: Path) -> int:
             print("\n".join((log_dir / f"{name}.log").read_text().splitlines()[-15:]), file=sys.stderr)
         return 1
     finally:
-        _stop(web)
-        _stop(worker)
+        stop_process(web)
+        stop_process(worker)
         await github_runner.cleanup()
         if model_runner is not None:
             await model_runner.cleanup()
