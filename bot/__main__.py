@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure
 
@@ -270,6 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hookwise: configuration error: {exc}", file=sys.stderr)
         return 2
+    except (RedisError, OSError) as exc:  # an operator command whose Redis did not answer
+        if args.command in ("web", "worker"):
+            raise  # the processes ride out Redis outages themselves; anything else here is not Redis
+        print(f"hookwise: {args.command}: Redis at REDIS_URL did not answer: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -50,3 +50,15 @@ async def test_redeliver_asks_github_for_the_lost_deliveries(
     assert code == 0, output
     assert github.redelivery_requests == [lost]
     assert "lost-1" in output
+
+
+async def test_operator_commands_say_in_one_line_when_redis_does_not_answer(
+    settings_env: dict[str, str], tmp_path: Path
+) -> None:
+    from bot.sandbox import redis_server
+
+    nowhere = {**settings_env, "REDIS_URL": f"redis://127.0.0.1:{redis_server.free_port()}"}
+    for command in (["history"], ["accuracy"], ["replay", "72d3162e-cc78-11e3-81ab-4c9367dc0958"], ["costs"]):
+        code, output = await run_cli(nowhere, tmp_path, *command)
+        lines = [line for line in output.strip().splitlines() if "level=" not in line]
+        assert code != 0 and len(lines) == 1 and "REDIS_URL" in lines[0] and "Traceback" not in output, (command, output)
