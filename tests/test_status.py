@@ -146,7 +146,8 @@ async def test_status_page_in_a_browser(
     assert f"{guid('status-waiting')}:1" in await browser.text("#queue")
     dead = await browser.text("#dead")
     assert guid("status-gone") in dead and "GitHub 404" in dead
-    assert await browser.text("#budgets") == NOT_RECORDED
+    budgets = await browser.text("#budgets")  # issue 8's ledger: today's use of the one installation
+    assert "461842\t" in budgets and "\t2,000,000\t" in budgets and "$0.0" in budgets, budgets
     assert await browser.text("#agreement") == "No triaged issue has been judged yet."  # issue 10's reader
     page = await browser.text()
     for hidden in (ISSUE_BODY, ISSUE_TITLE, "Secret plans inside", PASSWORD, "test-secret"):

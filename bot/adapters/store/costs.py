@@ -32,6 +32,7 @@ from bot.core.costs import (
 )
 from bot.core.errors import BudgetExhausted
 from bot.core.outcome import ModelUsage
+from bot.core.status import BudgetUse
 
 log = logging.getLogger("hookwise.costs")
 
@@ -124,6 +125,22 @@ class CostLedger:
                 pipe.hgetall(keys.cost_hour(hour))
             found: list[dict[bytes, bytes]] = await pipe.execute()
         return rows_from_hashes({k.decode(): v.decode() for k, v in counters.items()} for counters in found)
+
+    async def budgets_today(self) -> list[BudgetUse]:
+        """The status page's section (a BudgetReader): each installation that used the model or had
+        events skipped for the budget in the current UTC day, most tokens used first."""
+        now = self.clock()
+        spent: dict[int, float] = {}
+        skipped: dict[int, int] = {}
+        for row in await self.rows(now - now % 86_400):
+            spent[row.installation_id] = spent.get(row.installation_id, 0.0) + row.usd
+            skipped[row.installation_id] = skipped.get(row.installation_id, 0) + row.skipped
+        uses = [
+            BudgetUse(installation, await self.used_today(installation), self.tokens_per_day,
+                      skipped.get(installation, 0), spent.get(installation))
+            for installation in sorted(set(spent) | set(skipped)) if installation
+        ]  # fmt: skip
+        return sorted(uses, key=lambda use: (-use.used_tokens, use.installation_id))
 
     async def budgets(self, installations: Iterable[int]) -> list[BudgetLine]:
         return [await self.status(installation) for installation in sorted(set(installations)) if installation]

@@ -85,7 +85,16 @@ class StatusReaders:
 
 # Issue 8 (daily budget per installation) and issue 10 (triage agreement) plug their readers in here,
 # e.g. StatusSources(budgets=lambda redis, settings: TokenBudget(redis, settings.MODEL_TOKENS_PER_DAY)).
-DEFAULT_SOURCES = StatusSources(agreement=lambda redis, settings: _agreement_store(redis))
+DEFAULT_SOURCES = StatusSources(
+    budgets=lambda redis, settings: _cost_ledger(redis, settings.MODEL_TOKENS_PER_DAY),
+    agreement=lambda redis, settings: _agreement_store(redis),
+)
+
+
+def _cost_ledger(redis: Redis, tokens_per_day: int) -> BudgetReader:
+    from bot.adapters.store.costs import CostLedger
+
+    return CostLedger(redis, tokens_per_day=tokens_per_day)
 
 
 def _agreement_store(redis: Redis) -> AgreementReader:
