@@ -65,17 +65,17 @@ def create_app(settings: Settings, *, status_sources: StatusSources = DEFAULT_SO
     settings.check_web()
     # A little over GitHub's cap, so an oversized body is refused by our own check with a JSON 413.
     drain = Drain()
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[drain.middleware])
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[DRAIN] = drain
     app[SETTINGS] = settings
     app[SECRETS] = settings.webhook_secrets()
     app[METRICS] = WebMetrics()
     app[METRICS].in_flight.set_function(lambda: drain.in_flight)
     app.cleanup_ctx.append(_redis_ctx(status_sources))
-    app.router.add_post(settings.WEBHOOK_PATH, handle_webhook)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_post(settings.WEBHOOK_PATH, drain.tracked(handle_webhook))
+    app.router.add_get("/healthz", drain.tracked(healthz))
+    app.router.add_get("/readyz", drain.tracked(readyz))
+    app.router.add_get("/metrics", drain.tracked(metrics))
     if settings.STATUS_PASSWORD is not None:  # without it the page does not exist: 404 like any unknown path
-        app.router.add_get("/status", status_page)
+        app.router.add_get("/status", drain.tracked(status_page))
     return app

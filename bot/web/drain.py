@@ -22,19 +22,24 @@ class Drain:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self.in_flight += 1
-        self._idle.clear()
-        try:
-            response = await handler(request)
-            if self.draining:
-                response.force_close()
-            return response
-        finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
+    def tracked(self, handler: Handler) -> Handler:
+        """`handler`, counted while it runs (a route's own wrapper rather than a middleware: aiohttp
+        then calls it without its middleware machinery, which costs per request)."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            self.in_flight += 1
+            self._idle.clear()
+            try:
+                response = await handler(request)
+                if self.draining:
+                    response.force_close()
+                return response
+            finally:
+                self.in_flight -= 1
+                if self.in_flight == 0:
+                    self._idle.set()
+
+        return handle
 
     async def until_idle(self, limit_s: float) -> bool:
         """Start draining and wait, at most `limit_s`, until no request is in flight."""
