@@ -218,6 +218,17 @@ def issue_delivery(number: int, *, repository: str = ISSUE_REPO, installation_id
     return json.dumps(payload).encode()
 
 
+def label_event(action: str, label: str, *, login: str = "Codertocat", user_type: str = "User", at: str) -> bytes:
+    """A real `issues` `labeled` / `unlabeled` delivery (GitHub's example) on issue 1 of ISSUE_REPO,
+    by `login`, made at `at` (an ISO time: the issue's `updated_at`)."""
+    payload = webhook_payload(f"issues/{action}.json")
+    payload["installation"] = {"id": 461842}
+    payload["label"]["name"] = label
+    payload["sender"]["login"], payload["sender"]["type"] = login, user_type
+    payload["issue"]["updated_at"] = at
+    return json.dumps(payload).encode()
+
+
 def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = ISSUE_REPO) -> list[str]:
     """Every label the App added to issue `number`, once per time it was added (GitHub's events)."""
     events = github._repo_by_name(repository).events.get(number, [])

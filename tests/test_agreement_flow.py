@@ -4,7 +4,6 @@ hookwise's own, never reach the queue), and `python -m bot accuracy` reports exa
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -19,18 +18,9 @@ from bot.adapters.store.records import Records
 from bot.config import Settings
 from bot.core.agreement import DEFAULT_POLICY, LabelChange, Mode, TriageRecord, TrustPolicy, judge
 from bot.sandbox.github import GitHubSandbox
-from tests.helpers import ISSUE_REPO, ROOT, deliver, guid, run_worker, seed_issue, webhook_payload
+from tests.helpers import ISSUE_REPO, ROOT, deliver, guid, label_event, run_worker, seed_issue
 
 DAY = 86_400.0
-
-
-def label_event(action: str, label: str, *, login: str = "Codertocat", user_type: str = "User", at: str) -> bytes:
-    payload = webhook_payload(f"issues/{action}.json")
-    payload["installation"] = {"id": 461842}
-    payload["label"]["name"] = label
-    payload["sender"]["login"], payload["sender"]["type"] = login, user_type
-    payload["issue"]["updated_at"] = at
-    return json.dumps(payload).encode()
 
 
 def triaged(number: int = 1, *, chosen: tuple[str, ...], at: float, mode: Mode = "live", **more: Any) -> TriageRecord:

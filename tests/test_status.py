@@ -148,7 +148,8 @@ async def test_status_page_in_a_browser(
     assert guid("status-gone") in dead and "GitHub 404" in dead
     budgets = await browser.text("#budgets")  # issue 8's ledger: today's use of the one installation
     assert "461842\t" in budgets and "\t2,000,000\t" in budgets and "$0.0" in budgets, budgets
-    assert await browser.text("#agreement") == "No triaged issue has been judged yet."  # issue 10's reader
+    agreement = await browser.text("#agreement")  # issue 10's reader: the issue triaged above, not judged yet
+    assert "Codertocat/Hello-World\t0\t0\t—\t1" in agreement, agreement
     page = await browser.text()
     for hidden in (ISSUE_BODY, ISSUE_TITLE, "Secret plans inside", PASSWORD, "test-secret"):
         assert hidden not in page

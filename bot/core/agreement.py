@@ -53,7 +53,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.prompts import fence
+from bot.core.batch import fence_issue_text
 from bot.core.render import code
 
 DAY_S = 86_400.0
@@ -462,9 +462,9 @@ def render_example(example: Example, index: int) -> str:
     return "\n".join(
         (
             f"Example {index}:",
-            f'<untrusted name="example title">{fence(example.title)}</untrusted>',
-            f'<untrusted name="example body">{fence(example.body)}</untrusted>',
-            f'<untrusted name="example labels">{fence(labels)}</untrusted>',
+            f'<untrusted name="example title">{fence_issue_text(example.title)}</untrusted>',
+            f'<untrusted name="example body">{fence_issue_text(example.body)}</untrusted>',
+            f'<untrusted name="example labels">{fence_issue_text(labels)}</untrusted>',
         )
     )
 

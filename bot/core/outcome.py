@@ -7,7 +7,7 @@ what it did, what the model cost). Retrying and failing are the worker's verdict
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict
 
@@ -79,6 +79,7 @@ class Outcome:
     labels: tuple[str, ...] = ()
     usage: tuple[ModelUsage, ...] = field(default=())
     batch_size: int = 0  # answered in one model call with this many issues (0: not batched)
+    reply: str = ""  # markdown a command answers with, when the action has something to tell (shadow triage)
 
     @classmethod
     def done(
@@ -88,9 +89,10 @@ class Outcome:
         comment_id: int | None = None,
         labels: tuple[str, ...] | list[str] = (),
         usage: tuple[ModelUsage, ...] | ModelUsage | None = None,
+        reply: str = "",
     ) -> Outcome:
         spent = (usage,) if isinstance(usage, ModelUsage) else (usage or ())
-        return cls(OutcomeKind.DONE, detail, comment_id, tuple(labels), spent)
+        return cls(OutcomeKind.DONE, detail, comment_id, tuple(labels), spent, reply=reply)
 
     @classmethod
     def skipped(cls, detail: str) -> Outcome:
@@ -101,8 +103,8 @@ class Outcome:
         return cls(OutcomeKind.WAITING, detail)
 
     def with_usage(self, *usage: ModelUsage) -> Outcome:
-        return Outcome(self.kind, self.detail, self.comment_id, self.labels, (*self.usage, *usage), self.batch_size)
+        return replace(self, usage=(*self.usage, *usage))
 
     def in_batch(self, size: int) -> Outcome:
         """This outcome, as one issue's of a batched answer of `size` issues."""
-        return Outcome(self.kind, self.detail, self.comment_id, self.labels, self.usage, size)
+        return replace(self, batch_size=size)

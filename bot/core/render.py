@@ -210,11 +210,24 @@ def release_notes(
     return "\n".join(out)
 
 
-def triage_comment(labels: list[str], reason: str) -> str:
+def triage_comment(labels: Sequence[str], reason: str, suggested: Sequence[str] = ()) -> str:
     """The optional triage comment (only where the repository's config asks for one)."""
     chosen = ", ".join(code(label) for label in labels) or "none"
-    body = f"{TRIAGE_MARKER}\n**hookwise triage** — labels: {chosen}\n\n{neutralise(reason.strip())}"
+    body = f"{TRIAGE_MARKER}\n**hookwise triage** — labels: {chosen}"
+    if suggested:
+        body += f"\n\nSuggested, not added (not trusted enough yet): {', '.join(code(label) for label in suggested)}"
+    if reason.strip():
+        body += f"\n\n{neutralise(reason.strip())}"
     return fit(body)
+
+
+def shadow_triage_reply(labels: Sequence[str], suggested: Sequence[str] = ()) -> str:
+    """`@app triage` in shadow mode: what triage would add, since nothing is written."""
+    chosen = ", ".join(code(label) for label in labels) or "no label"
+    text = f"Shadow mode (`triage: shadow: true`): nothing was written. Triage would add {chosen}."
+    if suggested:
+        text += f" Suggested only: {', '.join(code(label) for label in suggested)}."
+    return text
 
 
 def has_marker(body: str | None, marker: str) -> bool:

@@ -9,8 +9,12 @@ so it is marked for Anthropic's prompt cache where it reaches the model's minimu
 tool.
 
 `plan_labels` is the one decision of what to write once the model has answered, for a single or a
-batched answer alike: the seam where a policy that turns some chosen labels into suggestions (a
-shadow mode, a trust floor) plugs in.
+batched answer alike: the labels to add, and the ones withheld as suggestions (measured precision
+below the repository's trust floor, or pinned off in its config). `learn` turns the repository's
+agreement records (bot/core/agreement.py) into what the next triage uses: each label's figures for
+the floor, and the examples of issues a person labelled, which go in the user turn (they change
+with every correction; the cached prefix must not). `triage_record` is what is remembered of one
+triage, live or shadow, so people's later label changes can judge it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any
 
+from bot.core import agreement
 from bot.core import labels as label_policy
+from bot.core.agreement import LabelStats, TriageRecord, TrustPolicy
 from bot.core.answers import LabelChoice
 from bot.core.batch import batch_tool
 from bot.core.caching import CachePlan, plan_static_prefix
 from bot.core.prompts import Prompts, instructions_block
+from bot.core.repo_config import RepoConfig
 from bot.core.tokens import estimate_tokens
 
 SINGLE_TOOL_NAME = "choose_labels"
@@ -67,19 +74,16 @@ def static_prefix(
     language: str,
     instructions: str,
     batched: bool,
-    examples: str = "",
 ) -> Prefix:
     """The tool (single `choose_labels` or batched `label_issues`), the system text and the label
-    list (with `examples`, a block shared by every issue of the repository, after it), marked for
-    the cache when long enough for `model`.
+    list, marked for the cache when long enough for `model`.
 
     The batched tool leaves the issue numbers out of its schema when the prefix is cached (a tool
     that changed per batch would never hit the cache) and pins them otherwise (`pin_numbers`)."""
     tool = batch_tool(allowed) if batched else single_tool(allowed)
     system = system_text(prompts.triage.system, tool=tool["name"], language=language, instructions=instructions)
     listed = prompts.triage_labels.safe_substitute(labels=label_list(labels, allowed)).strip()
-    shared = f"{listed}\n\n{examples.strip()}" if examples.strip() else listed
-    plan = plan_static_prefix(tool=tool, system=system, model=model, estimate=estimate_tokens, labels=shared)
+    plan = plan_static_prefix(tool=tool, system=system, model=model, estimate=estimate_tokens, labels=listed)
     return Prefix(tool=plan.tools[0], system=plan.system, plan=plan)
 
 
@@ -101,9 +105,19 @@ def system_text(template: Template, *, tool: str, language: str, instructions: s
 @dataclass(frozen=True, slots=True)
 class LabelPlan:
     """What triage writes for one issue: the labels to add (existing, allowed, not on the issue,
-    not taken off by a person, within the config's limit)."""
+    not taken off by a person, within the config's limit, trusted) and the ones withheld as
+    suggestions (recorded, never added)."""
 
     apply: tuple[str, ...]
+    suggest: tuple[str, ...] = ()
+
+
+def trust_policy(config: RepoConfig) -> TrustPolicy:
+    """The trust floor and pins of a repository's `triage:` config."""
+    triage = config.triage
+    return TrustPolicy(
+        min_precision=triage.min_precision, always_apply=triage.always_apply, suggest_only=triage.suggest_only
+    )
 
 
 def plan_labels(
@@ -113,12 +127,80 @@ def plan_labels(
     current: Iterable[str],
     removed_by_humans: Iterable[str],
     limit: int,
+    stats: Iterable[LabelStats] = (),
+    policy: TrustPolicy = agreement.DEFAULT_POLICY,
 ) -> LabelPlan:
-    """The model's choice for one issue, reduced to what may be added to it."""
-    apply = label_policy.labels_to_add(
+    """The model's choice for one issue, reduced to what may be added to it, then split by trust:
+    a label measured below the floor (`stats`) or pinned off is suggested instead of added."""
+    candidates = label_policy.labels_to_add(
         chosen, allowed=allowed, current=current, removed_by_humans=removed_by_humans, limit=limit
     )
-    return LabelPlan(apply=tuple(apply))
+    apply, suggest = agreement.split_chosen(candidates, stats, policy)
+    return LabelPlan(apply=tuple(apply), suggest=tuple(suggest))
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What the repository's agreement records teach the next triage."""
+
+    stats: tuple[LabelStats, ...] = ()  # per label over the judged issues of the period: the trust floor's input
+    examples: str = ""  # the examples block for the user turn ('' when no person has labelled an issue yet)
+
+
+def learn(records: Iterable[TriageRecord], *, repository: str, now: float, exclude: Sequence[int] = ()) -> Learned:
+    """The figures and the examples from one repository's records (the issues in `exclude`, being
+    triaged now, are never their own example)."""
+    kept = list(records)
+    stats = agreement.repository_stats(kept, now=now)
+    examples = agreement.select_examples(kept, repository=repository, exclude=exclude)
+    return Learned(tuple(stats), agreement.examples_block(examples, count_tokens=estimate_tokens))
+
+
+def with_examples(examples: str, prompt: str) -> str:
+    """A triage user turn with the examples block (if any) before the issue(s)."""
+    return f"{examples}\n\n{prompt}" if examples else prompt
+
+
+def triage_record(
+    repository: str,
+    number: int,
+    plan: LabelPlan,
+    *,
+    live: bool,
+    present: Iterable[str],
+    title: str,
+    body: str | None,
+    at: float,
+) -> TriageRecord:
+    """What is remembered of one triage. `live` only when the labels were written: an issue whose
+    labels were only named (shadow mode, or a triage comment with labels off) is judged by what a
+    person sets, like shadow mode."""
+    return TriageRecord(
+        repository=repository,
+        number=number,
+        mode="live" if live else "shadow",
+        triaged_at=at,
+        chosen=plan.apply,
+        suggested=plan.suggest,
+        present=tuple(present),
+        title=" ".join(title.split())[: agreement.TITLE_CHARS],
+        body_excerpt=agreement.excerpt(body),
+    )
+
+
+def describe_plan(plan: LabelPlan, *, shadow: bool, written: bool) -> str:
+    """A triage's record detail: the labels added (or only named in the triage comment, or in
+    shadow mode what would have been added) and the ones only suggested."""
+    names = ", ".join(plan.apply) or "none"
+    if shadow:
+        detail = f"shadow mode, nothing written: would add {names}"
+    elif written:
+        detail = f"labels added: {names}"
+    else:
+        detail = f"labels named in the triage comment (labels are off): {names}"
+    if plan.suggest:
+        detail += f"; suggested only: {', '.join(plan.suggest)}"
+    return detail
 
 
 def issue_prompt(prompts: Prompts, *, repository: str, title: str, body: str) -> str:

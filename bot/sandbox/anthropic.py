@@ -62,6 +62,8 @@ _BATCH_ISSUE = re.compile(
     re.S,
 )
 
+_EXAMPLE = re.compile(r'<untrusted name="example [a-z]+">.*?</untrusted>', re.S)
+
 _ERROR_STATUS: Final[dict[str, int]] = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -283,10 +285,11 @@ class AnthropicSandbox:
         return web.json_response(message, headers=self._headers())
 
     def _single_answer(self, body: JSON, schema: JSON) -> JSON:
-        value = fake_tool_input(schema, user_text(body))
+        text = without_examples(user_text(body))
+        value = fake_tool_input(schema, text)
         allowed = _label_enum(schema)
         if allowed and isinstance(value.get("labels"), list) and self.labeller is not mentioned_labels:
-            value["labels"] = self.labeller(user_text(body), allowed)
+            value["labels"] = self.labeller(text, allowed)
         return value
 
     def _cache_lookup(self, body: JSON) -> tuple[str, int, bool] | None:
@@ -519,6 +522,12 @@ def _cached_prefix(body: JSON) -> list[Any] | None:
 
 
 # --- per-issue answers -----------------------------------------------------------------------
+
+
+def without_examples(text: str) -> str:
+    """A triage prompt's text without its examples from corrections (other issues' labels): the
+    sandbox judges only the issue itself."""
+    return _EXAMPLE.sub("", text)
 
 
 def mentioned_labels(text: str, allowed: Sequence[str]) -> list[str]:

@@ -29,9 +29,7 @@ COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again 
 MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE})
 
 
-def help_reply(
-    slug: str, config: ConfigResult, budget: BudgetLine | None = None, measured: Sequence[str] = ()
-) -> str:
+def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None, measured: Sequence[str] = ()) -> str:
     lines = [
         "**hookwise commands**",
         *cmd.help_lines(slug),
@@ -94,7 +92,8 @@ async def _run(
     act = summarize if command.kind is cmd.CommandKind.SUMMARIZE else triage
     done = await act(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=True)
     config = await deps.configs.get(repo)
-    return (config_warning(config) if config.problem else None), done
+    said = [text for text in (done.reply, config_warning(config) if config.problem else "") if text]
+    return ("\n\n".join(said) or None), done
 
 
 async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:

@@ -8,20 +8,26 @@ model itself. With batching off (`TRIAGE_BATCH_MAX=1` or `TRIAGE_BATCH_WAIT_S=0`
 
 Either way the write is `apply_labels`: under the issue's own effect key and lock, the labels a
 person removed are read (after the model answered), `plan_labels` decides, and the labels are
-added - never another issue's, and never one already on it or taken off by a person.
+added - never another issue's, never one already on it or taken off by a person, never one whose
+measured precision fell below the repository's trust floor (that one is suggested instead). In
+shadow mode (`triage: shadow: true`) nothing is written to GitHub. Either way the choice is kept as
+the issue's agreement record, which people's later label changes judge (bot/core/agreement.py),
+and the repository's records come back as the figures and the examples of the next triage (`recall`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from bot.adapters.github import IssueDetails, Label, Repo
 from bot.adapters.llm import Question
 from bot.adapters.store.triage_queue import AlreadyWaiting
+from bot.core import agreement, render
 from bot.core import labels as label_policy
-from bot.core import render
 from bot.core import triage as core
 from bot.core.answers import LabelChoice
 from bot.core.batch import BODY_CHARS
@@ -98,13 +104,23 @@ async def triage(
         allowed = allowed_labels(repository_labels, config)
         if not allowed:
             return Outcome.skipped("no label the bot may use")
+        learned = await recall(repo, deps, exclude=(number,))
         draft = await deps.effects.draft(
             f"{delivery_id}:{effect}",
             TriageDraft,
-            lambda: choose(repo, issue.title, issue.body, repository_labels, allowed, config, deps),
+            lambda: choose(repo, issue.title, issue.body, repository_labels, allowed, config, deps, learned.examples),
         )
         outcome = await apply_labels(
-            repo, number, draft.labels, draft.reason, allowed=allowed, current=issue.labels, config=config, force=force
+            repo,
+            number,
+            draft.labels,
+            draft.reason,
+            allowed=allowed,
+            issue=IssueText(issue.title, issue.body, issue.labels),
+            learned=learned,
+            config=config,
+            deps=deps,
+            force=force,
         )
         await deps.effects.record(effect, ",".join(outcome.labels))
     return outcome.with_usage(draft.usage)
@@ -118,11 +134,36 @@ def allowed_labels(repository_labels: list[Label], config: RepoConfig) -> list[s
     )
 
 
+@dataclass(frozen=True, slots=True)
+class IssueText:
+    """The issue as triage saw it: what its agreement record keeps (an excerpt of the body)."""
+
+    title: str
+    body: str | None
+    labels: list[str]  # on the issue when triage read it
+
+
+async def recall(repo: Repo, deps: Deps, *, exclude: Sequence[int]) -> core.Learned:
+    """The repository's agreement records of the period, as the trust floor's figures and the
+    examples for the prompt (one Redis round trip)."""
+    now = time.time()
+    records = await deps.agreement.records(repo.full_name, since=now - agreement.WINDOW_S)
+    return core.learn(records, repository=repo.full_name, now=now, exclude=exclude)
+
+
 async def choose(
-    repo: Repo, title: str, body: str, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+    repo: Repo,
+    title: str,
+    body: str | None,
+    labels: list[Label],
+    allowed: list[str],
+    config: RepoConfig,
+    deps: Deps,
+    examples: str = "",
 ) -> TriageDraft:
     """One issue, one model call (`choose_labels`)."""
-    answer = await deps.llm.ask(question(repo, title, body, labels, allowed, config, deps), meter=deps.meter)
+    ask = question(repo, title, body or "", labels, allowed, config, deps, examples)
+    answer = await deps.llm.ask(ask, meter=deps.meter)
     return TriageDraft(labels=answer.value.labels, reason=answer.value.reason, usage=answer.usage)
 
 
@@ -133,26 +174,47 @@ async def apply_labels(
     reason: str,
     *,
     allowed: list[str],
-    current: list[str],
+    issue: IssueText,
+    learned: core.Learned,
     config: RepoConfig,
+    deps: Deps,
     force: bool,
 ) -> Outcome:
-    """Write one issue's triage (the caller holds its effect key's lock). The labels a person took
-    off are read now, after the model answered: the POST only adds, so nothing else needs reading."""
+    """Write one issue's triage (the caller holds its effect key's lock) and keep its agreement
+    record. The labels a person took off are read now, after the model answered: the POST only
+    adds, so nothing else needs reading. In shadow mode nothing is written to GitHub, even for
+    `@app triage` (its reply says what would have been added)."""
     plan = core.plan_labels(
         chosen,
         allowed=allowed,
-        current=current,
+        current=issue.labels,
         removed_by_humans=await repo.humans_removed_labels(number),
         limit=config.triage.max_labels,
+        stats=learned.stats,
+        policy=core.trust_policy(config),
     )
-    chosen_now = list(plan.apply)
-    if config.triage.labels or force:
-        await repo.add_labels(number, chosen_now)
+    shadow = config.triage.shadow
+    written = not shadow and (config.triage.labels or force)
+    if written:
+        await repo.add_labels(number, list(plan.apply))
     comment_id = None
-    if config.triage.comment:
-        comment_id = await _post_triage_comment(repo, number, render.triage_comment(chosen_now, reason))
-    return Outcome.done(f"labels added: {', '.join(chosen_now) or 'none'}", comment_id=comment_id, labels=chosen_now)
+    if config.triage.comment and not shadow:
+        body = render.triage_comment(plan.apply, reason, plan.suggest)
+        comment_id = await _post_triage_comment(repo, number, body)
+    record = core.triage_record(
+        repo.full_name,
+        number,
+        plan,
+        live=written,
+        present=issue.labels,
+        title=issue.title,
+        body=issue.body,
+        at=time.time(),
+    )
+    await deps.agreement.record(record, core.trust_policy(config))
+    reply = render.shadow_triage_reply(plan.apply, plan.suggest) if shadow else ""
+    detail = core.describe_plan(plan, shadow=shadow, written=written)
+    return Outcome.done(detail, comment_id=comment_id, labels=plan.apply if written else (), reply=reply)
 
 
 async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
@@ -164,7 +226,14 @@ async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
 
 
 def question(
-    repo: Repo, title: str, body: str, labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+    repo: Repo,
+    title: str,
+    body: str,
+    labels: list[Label],
+    allowed: list[str],
+    config: RepoConfig,
+    deps: Deps,
+    examples: str = "",
 ) -> Question[LabelChoice]:
     prefix = core.static_prefix(
         deps.prompts,
@@ -177,7 +246,10 @@ def question(
     )
     return Question(
         system=prefix.system,
-        user=core.issue_prompt(deps.prompts, repository=repo.full_name, title=fence(title), body=fence(body[:8000])),
+        user=core.with_examples(
+            examples,
+            core.issue_prompt(deps.prompts, repository=repo.full_name, title=fence(title), body=fence(body[:8000])),
+        ),
         answer=LabelChoice,
         tool_name=core.SINGLE_TOOL_NAME,
         tool_description=core.SINGLE_TOOL_DESCRIPTION,

@@ -26,7 +26,8 @@ from bot.core.errors import BudgetExhausted, InvalidAnswer
 from bot.core.job import TriageRound, WaitingIssue
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import RepoConfig
-from bot.worker.actions.triage import TriageDraft, allowed_labels, apply_labels, choose, effect_key
+from bot.core.triage import Learned
+from bot.worker.actions.triage import IssueText, TriageDraft, allowed_labels, apply_labels, choose, effect_key, recall
 from bot.worker.deps import Deps
 
 log = logging.getLogger("hookwise.triage")
@@ -135,9 +136,10 @@ async def _answer(
         for issue in todo:
             await judged(IssueResult(issue, Outcome.skipped("no label the bot may use")))
         return results, None, []
+    learned = await recall(repo, deps, exclude=[issue.number for issue in todo])
     try:
         draft = await deps.effects.draft(
-            f"{job_id}:batch", BatchDraft, lambda: _ask(repo, todo, repository_labels, allowed, config, deps)
+            f"{job_id}:batch", BatchDraft, lambda: _ask(repo, todo, repository_labels, allowed, config, deps, learned)
         )
     except BudgetExhausted as exc:  # the batch checks before its one call: every issue is skipped
         for issue in todo:
@@ -147,21 +149,29 @@ async def _answer(
     answers, leftovers, problems = core_batch.validate_batch(draft.raw, numbers, allowed)
     if problems:
         log.info("batch %s: %d answered, %d to single calls: %s", job_id, len(answers), len(leftovers), problems)
-    singles = await _singles(repo, [i for i in todo if i.number in leftovers], repository_labels, allowed, config, deps)
+    leftover_issues = [issue for issue in todo if issue.number in leftovers]
+    singles = await _singles(repo, leftover_issues, repository_labels, allowed, config, deps, learned)
     size = len(draft.numbers)
     in_call = {number: index for index, number in enumerate(draft.numbers)}
     for issue in todo:
         share = draft.usage.share(size, in_call[issue.number]) if draft.usage and issue.number in in_call else None
         single = singles.get(issue.number)
-        await judged(await _write(repo, issue, answers.get(issue.number), single, share, size, allowed, config, deps))
+        answer = answers.get(issue.number)
+        await judged(await _write(repo, issue, answer, single, share, size, allowed, config, deps, learned))
     return results, draft.usage, problems
 
 
 async def _ask(
-    repo: Repo, issues: list[WaitingIssue], labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+    repo: Repo,
+    issues: list[WaitingIssue],
+    labels: list[Label],
+    allowed: list[str],
+    config: RepoConfig,
+    deps: Deps,
+    learned: Learned,
 ) -> BatchDraft:
     numbers = [issue.number for issue in issues]
-    question = batch_question(repo, issues, labels, allowed, config, deps)
+    question = batch_question(repo, issues, labels, allowed, config, deps, learned.examples)
     try:
         answer = await deps.llm.ask(question, meter=deps.meter)
     except InvalidAnswer as exc:  # not even an `issues` list twice: every issue goes to a single call
@@ -171,8 +181,15 @@ async def _ask(
 
 
 def batch_question(
-    repo: Repo, issues: list[WaitingIssue], labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+    repo: Repo,
+    issues: list[WaitingIssue],
+    labels: list[Label],
+    allowed: list[str],
+    config: RepoConfig,
+    deps: Deps,
+    examples: str = "",
 ) -> Question[core_batch.BatchEnvelope]:
+    """The batched call; the examples from corrections appear once, shared by the whole batch."""
     prefix = core.static_prefix(
         deps.prompts,
         model=deps.models.triage,
@@ -186,7 +203,7 @@ def batch_question(
     fenced = [core_batch.BatchIssue(issue.number, issue.title, issue.body) for issue in issues]
     return Question(
         system=prefix.system,
-        user=core_batch.batch_user_prompt(repo.full_name, fenced),
+        user=core.with_examples(examples, core_batch.batch_user_prompt(repo.full_name, fenced)),
         answer=core_batch.BatchEnvelope,
         tool_name=core_batch.BATCH_TOOL_NAME,
         tool_description=core_batch.BATCH_TOOL_DESCRIPTION,
@@ -200,14 +217,22 @@ def batch_question(
 
 
 async def _singles(
-    repo: Repo, leftovers: list[WaitingIssue], labels: list[Label], allowed: list[str], config: RepoConfig, deps: Deps
+    repo: Repo,
+    leftovers: list[WaitingIssue],
+    labels: list[Label],
+    allowed: list[str],
+    config: RepoConfig,
+    deps: Deps,
+    learned: Learned,
 ) -> dict[int, TriageDraft | BaseException]:
     """One call each for the issues the batched answer failed, at once; each saved for a retry."""
 
     async def one(issue: WaitingIssue) -> TriageDraft:
         key = f"{issue.delivery_id}:{effect_key(repo.full_name, issue.number)}"
         return await deps.effects.draft(
-            key, TriageDraft, lambda: choose(repo, issue.title, issue.body, labels, allowed, config, deps)
+            key,
+            TriageDraft,
+            lambda: choose(repo, issue.title, issue.body, labels, allowed, config, deps, learned.examples),
         )
 
     drafts = await asyncio.gather(*(one(issue) for issue in leftovers), return_exceptions=True)
@@ -224,6 +249,7 @@ async def _write(
     allowed: list[str],
     config: RepoConfig,
     deps: Deps,
+    learned: Learned,
 ) -> IssueResult:
     """One issue's labels, from its item of the batched answer or its single call."""
     if isinstance(single, BaseException):
@@ -241,7 +267,16 @@ async def _write(
             if not needed:
                 return IssueResult(issue, Outcome.skipped("issue already triaged").with_usage(*usage).in_batch(size))
             outcome = await apply_labels(
-                repo, issue.number, chosen, reason, allowed=allowed, current=issue.labels, config=config, force=False
+                repo,
+                issue.number,
+                chosen,
+                reason,
+                allowed=allowed,
+                issue=IssueText(issue.title, issue.body, issue.labels),
+                learned=learned,
+                config=config,
+                deps=deps,
+                force=False,
             )
             await deps.effects.record(effect, ",".join(outcome.labels))
     except Exception as exc:
@@ -249,5 +284,5 @@ async def _write(
     detail = core.describe_batch(outcome.detail, size)
     if single is not None:
         detail += " (its item of the batched answer was unusable: answered alone)"
-    done = Outcome.done(detail, comment_id=outcome.comment_id, labels=outcome.labels, usage=usage)
+    done = replace(outcome, detail=detail).with_usage(*usage)
     return IssueResult(issue, done.in_batch(size))
