@@ -13,9 +13,16 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_the_readme_config_example_is_the_defaults() -> None:
-    [block] = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    [block] = [text for text in re.findall(r"```yaml\n(.*?)```", README, re.S) if text.startswith("summaries:")]
     result = parse_config(block)
     assert result.problem is None and result.config == DEFAULTS
+
+
+def test_every_yaml_example_in_the_readme_is_a_valid_config() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert parse_config(block).problem is None, block
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
