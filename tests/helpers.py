@@ -141,16 +141,19 @@ def any_job(delivery_id: str) -> Job:
 
 
 def triage_answer(*labels: str, reason: str = "Because.") -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A sandbox responder giving every issue `labels`: as the single answer (`choose_labels`) or
-    as each item of a batched one (`label_issues`); any other tool gets a schema-valid answer."""
+    """A sandbox responder giving every issue `labels` (and `reason` where the tool asks for one):
+    as the single answer (`choose_labels`) or as each item of a batched one (`label_issues`); any
+    other tool gets a schema-valid answer."""
 
     def respond(request: dict[str, Any]) -> dict[str, Any]:
         tool = request["tools"][0]
+        schema = tool["input_schema"]
         if tool["name"] == BATCH_TOOL:
             numbers = [number for number, _ in batch_issues(user_text(request))]
-            return {"issues": [{"number": n, "labels": list(labels), "reason": reason} for n in numbers]}
+            why = {"reason": reason} if "reason" in schema["properties"]["issues"]["items"]["properties"] else {}
+            return {"issues": [{"number": n, "labels": list(labels), **why} for n in numbers]}
         if tool["name"] == "choose_labels":
-            return {"labels": list(labels), "reason": reason}
+            return {"labels": list(labels), **({"reason": reason} if "reason" in schema["properties"] else {})}
         return fake_tool_input(tool["input_schema"])
 
     return respond
@@ -218,11 +221,14 @@ def issue_delivery(number: int, *, repository: str = ISSUE_REPO, installation_id
     return json.dumps(payload).encode()
 
 
-def label_event(action: str, label: str, *, login: str = "Codertocat", user_type: str = "User", at: str) -> bytes:
-    """A real `issues` `labeled` / `unlabeled` delivery (GitHub's example) on issue 1 of ISSUE_REPO,
-    by `login`, made at `at` (an ISO time: the issue's `updated_at`)."""
+def label_event(
+    action: str, label: str, *, login: str = "Codertocat", user_type: str = "User", at: str, number: int = 1
+) -> bytes:
+    """A real `issues` `labeled` / `unlabeled` delivery (GitHub's example) on issue `number` of
+    ISSUE_REPO, by `login`, made at `at` (an ISO time: the issue's `updated_at`)."""
     payload = webhook_payload(f"issues/{action}.json")
     payload["installation"] = {"id": 461842}
+    payload["issue"]["number"] = number
     payload["label"]["name"] = label
     payload["sender"]["login"], payload["sender"]["type"] = login, user_type
     payload["issue"]["updated_at"] = at

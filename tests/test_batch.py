@@ -174,7 +174,7 @@ def test_labels_come_back_in_the_repositorys_spelling_once_each() -> None:
             {"number": 13, "labels": [], "reason": "x", "confidence": 0.9},
             "issue #13: confidence: Extra inputs are not permitted",
         ),
-        ({"number": 13, "labels": []}, "issue #13: reason: Field required"),
+        ({"number": 13}, "issue #13: labels: Field required"),
         (
             {"number": 13, "labels": [], "reason": "x" * 601},
             "issue #13: reason: String should have at most 600 characters",
@@ -188,6 +188,17 @@ def test_labels_come_back_in_the_repositorys_spelling_once_each() -> None:
 def test_each_kind_of_invalid_item(broken: dict[str, Any], problem: str) -> None:
     outcome = validate_batch({"issues": [item(12), broken, item(14)]}, BATCH, ALLOWED)
     assert (outcome.leftovers, outcome.problems) == ([13], [problem])
+
+
+def test_an_item_without_a_reason_is_accepted_when_none_was_asked_for() -> None:
+    outcome = validate_batch({"issues": [{"number": 12, "labels": ["bug"]}]}, [12], ALLOWED)
+    assert outcome.leftovers == [] and outcome.answers[12].reason == ""
+
+
+def test_the_schema_asks_for_a_reason_only_when_told() -> None:
+    entry = batch_schema(ALLOWED, [12], reason=False)["properties"]["issues"]["items"]
+    assert entry["required"] == ["number", "labels"] and "reason" not in entry["properties"]
+    assert max_tokens_for(20, reason=False) < max_tokens_for(20)
 
 
 def test_a_wordy_reason_within_the_single_call_bound_is_accepted() -> None:

@@ -160,3 +160,36 @@ async def test_the_sandbox_writes_then_reads_a_marked_prefix_only_above_the_mini
         assert small.cache_creation_input_tokens == small.cache_read_input_tokens == 0
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize(
+    ("config", "asked", "batch_max"),
+    [("", False, "20"), ("triage:\n  comment: true\n", True, "20"), ("triage:\n  comment: true\n", True, "1"),
+     ("", False, "1"), ("triage:\n  comment: true\n  shadow: true\n", False, "20")],
+)  # fmt: skip
+async def test_a_reason_is_asked_for_only_where_a_triage_comment_shows_it(
+    client: TestClient[Any, Any],
+    settings_env: dict[str, str],
+    github: GitHubSandbox,
+    model: AnthropicSandbox,
+    config: str,
+    asked: bool,
+    batch_max: str,
+) -> None:
+    """Output costs five times input: a reason nobody reads is not bought (single and batched)."""
+    seed_issue(github)
+    if config:
+        github.set_file(ISSUE_REPO, ".github/hookwise.yml", config)
+    add_issues(github, {11: "the docs have a documentation typo"})
+    await deliver(client, "issues", issue_delivery(11), "opened")
+    await run_worker(settings_with(settings_env, TRIAGE_BATCH_MAX=batch_max))
+
+    [request] = model.requests
+    schema = request["tools"][0]["input_schema"]
+    item = schema["properties"]["issues"]["items"] if request["tools"][0]["name"] == BATCH_TOOL else schema
+    assert ("reason" in item["properties"], "reason" in item["required"]) == (asked, asked)
+    system = " ".join(block["text"] for block in request["system"])
+    assert ("Write the reason in English." in system) is asked
+    comments = [c["body"] for c in github.comments(ISSUE_REPO, 11)]
+    assert len(comments) == (1 if asked else 0)
+    assert github.issue_labels(ISSUE_REPO, 11) == ([] if "shadow" in config else ["documentation"])

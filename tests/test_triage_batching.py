@@ -145,7 +145,7 @@ async def test_each_issue_is_written_once_under_its_own_key_even_if_the_round_ru
 
 
 async def test_a_crashed_rounds_claims_are_its_own_at_once_and_anyones_after_their_deadline(
-    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox
+    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
 ) -> None:
     _repo, round_job = await open_three(deps, github)
     job = TriageRound(repository=ISSUE_REPO, installation_id=461842, round=int(round_job.rsplit(":", 1)[1]))
@@ -158,6 +158,9 @@ async def test_a_crashed_rounds_claims_are_its_own_at_once_and_anyones_after_the
     early = await deps.triage_queue.claim(other, batch_job_id(ISSUE_REPO, 99), now_ms=now + 1000)
     assert early.issues == []  # still claimed: a live round never loses its issues
     late = now + 500 + int(deps.triage_queue.claim_ttl_s * 1000) + 1
+    held = await deps.triage_queue.claim(other, batch_job_id(ISSUE_REPO, 99), now_ms=late)
+    assert held.issues == []  # past the deadline, but arq will run the crashed round again: still its own
+    assert await redis.zrem(QUEUE, round_job) == 1  # arq gives up on it (out of tries, or gone)
     taken = await deps.triage_queue.claim(other, batch_job_id(ISSUE_REPO, 99), now_ms=late)
     assert sorted(i.number for i in taken.issues) == [11, 12, 13]
     assert await deps.triage_queue.finish(ISSUE_REPO, 11, batch_job_id(ISSUE_REPO, 99))
@@ -254,6 +257,22 @@ async def test_the_round_is_due_when_next_batch_says_a_batch_should_go(deps: Dep
         waiting.append(Waiting(number, (t0 + 160) / 1000))
     assert isinstance(next_batch(waiting, now=(t0 + 160) / 1000, max_wait_s=deps.triage_queue.max_wait_s), Take)
     assert await redis.zscore(QUEUE, round_job) == t0 + 160  # full: due at once
+
+
+async def test_the_rescue_leaves_a_crashed_round_that_arq_will_run_again(
+    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    """A round that died mid-batch is still in arq's queue: arq runs it again (the same job id),
+    which reuses the answer already paid for. Past its claims' deadline the rescue leaves them to it."""
+    _repo, crashed = await open_three(deps, github)
+    job = TriageRound(repository=ISSUE_REPO, installation_id=461842, round=int(crashed.rsplit(":", 1)[1]))
+    now = int(time.time() * 1000)
+    await deps.triage_queue.claim(job, crashed, now_ms=now)
+    late = now + int(deps.triage_queue.claim_ttl_s * 1000) + 1
+    assert await deps.triage_queue.rescue(now_ms=late) == []
+    assert await deps.triage_queue.waiting(ISSUE_REPO) == []
+    rerun = await deps.triage_queue.claim(job, crashed, now_ms=late)
+    assert sorted(issue.number for issue in rerun.issues) == [11, 12, 13]
 
 
 async def test_issues_whose_round_was_lost_get_another_from_the_rescue(

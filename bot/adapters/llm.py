@@ -11,7 +11,9 @@ Some models refuse a forced `tool_choice` with a 400; `tool_choice_for` is the o
 knows which, and asks those with `auto` plus an instruction, treating an answer without the tool
 call as invalid (the repair turn asks again). Each call is priced when it is made
 (bot/core/pricing.py) and, with a `Meter`, checked against the day's budget before it and
-counted after it, so a job overshoots the budget by at most the call it was making.
+counted after it, so a job overshoots the budget by at most the call it was making. With a
+`Warmth`, the first call that marks a prefix for the prompt cache goes alone and the calls sent
+alongside it wait for its answer, so they read the entry instead of each writing it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -27,6 +30,7 @@ from anthropic import AsyncAnthropic
 from anthropic.types import Message, TextBlock, ToolUseBlock
 from pydantic import BaseModel, ValidationError
 
+from bot.core.caching import prefix_key
 from bot.core.errors import HookwiseError, InvalidAnswer, PermanentError, TransientError
 from bot.core.outcome import ModelUsage
 from bot.core.pricing import DEFAULT_PRICES, PriceTable, Usage, cost_usd, match_model
@@ -112,6 +116,12 @@ class LLM(Protocol):
     async def ask(self, question: Question[T], *, meter: Meter | None = None) -> ModelAnswer[T]: ...
 
 
+class Warmth(Protocol):
+    """Lets the first call that writes a prompt-cache prefix go alone (bot/adapters/store/prompt_cache.py)."""
+
+    def turn(self, key: str | None) -> AbstractAsyncContextManager[None]: ...
+
+
 # Models that answer a forced tool_choice ({"type": "tool"}) with a 400 (Anthropic's tool-use docs):
 # they are asked with tool_choice auto and an instruction instead. Matched like the price table
 # (dated and suffixed ids resolve; a newer version is not taken for an older one).
@@ -159,18 +169,25 @@ def _tool_input(message: Message, tool_name: str) -> tuple[str, Any]:
 
 
 class AnthropicLLM:
-    def __init__(self, client: AsyncAnthropic, model: str, *, prices: PriceTable = DEFAULT_PRICES) -> None:
+    def __init__(
+        self, client: AsyncAnthropic, model: str, *, prices: PriceTable = DEFAULT_PRICES, warmth: Warmth | None = None
+    ) -> None:
         self._client = client
         self.model = model  # the default, for a question that names none
         self.prices = prices
+        self._warmth = warmth
 
     async def ask(self, question: Question[T], *, meter: Meter | None = None) -> ModelAnswer[T]:
         model = question.model or self.model
-        tool: dict[str, Any] = dict(question.tool) if question.tool is not None else {
-            "name": question.tool_name,
-            "description": question.tool_description,
-            "input_schema": question.schema or question.answer.model_json_schema(),
-        }
+        tool: dict[str, Any] = (
+            dict(question.tool)
+            if question.tool is not None
+            else {
+                "name": question.tool_name,
+                "description": question.tool_description,
+                "input_schema": question.schema or question.answer.model_json_schema(),
+            }
+        )
         choice = tool_choice_for(model, question.tool_name)
         user = question.user
         if choice["type"] != "tool":
@@ -179,18 +196,21 @@ class AnthropicLLM:
         messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
         spent: ModelUsage | None = None
         problem = ""
-        for _turn in range(2 if question.repair else 1):
+        for turn in range(2 if question.repair else 1):
             if meter is not None:
                 await meter.before_call(question, model)
+            # The first call of a burst writes the cached prefix alone; a repair turn reads it.
+            warm_up = self._warmth.turn(prefix_key(model, [tool], system)) if self._warmth and turn == 0 else None
             try:
-                message: Message = await cast(Any, self._client.messages).create(
-                    model=model,
-                    max_tokens=question.max_tokens,
-                    system=system,
-                    messages=messages,
-                    tools=[tool],
-                    tool_choice=choice,
-                )
+                async with warm_up or nullcontext():
+                    message: Message = await cast(Any, self._client.messages).create(
+                        model=model,
+                        max_tokens=question.max_tokens,
+                        system=system,
+                        messages=messages,
+                        tools=[tool],
+                        tool_choice=choice,
+                    )
             except (anthropic.APIError, json.JSONDecodeError) as exc:
                 error = model_error(exc)
                 assert isinstance(error, HookwiseError)

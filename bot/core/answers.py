@@ -40,4 +40,6 @@ class LabelChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     labels: list[str] = Field(description="Names of labels that apply, only from the list given.", max_length=10)
-    reason: str = Field(description="One sentence on why these labels (or none) apply.", max_length=600)
+    reason: str = Field(
+        default="", description="One sentence on why these labels (or none) apply.", max_length=600
+    )  # asked for only where a triage comment shows it (bot/core/triage.py: wants_reason)

@@ -4,7 +4,8 @@ Four pieces, each data in, data out:
 
 - `next_batch`: given one repository's waiting issues, take a batch now or say how long to wait.
 - `batch_user_prompt`: the issues as the user turn, each one's title and body fenced on its own.
-- `batch_schema`: the forced tool's input schema (`{"issues": [{"number", "labels", "reason"}]}`).
+- `batch_schema`: the forced tool's input schema (`{"issues": [{"number", "labels"}]}`, and a
+  `reason` per item only where a triage comment will show it: output costs 5x input).
 - `validate_batch`: the tool input, checked item by item. An item missing, invalid, duplicated or
   naming an issue not in the batch costs only *that* issue a single call (a leftover), never the
   batch; an input that is not even an object makes every issue a leftover.
@@ -52,7 +53,7 @@ class IssueLabels(BaseModel):
     labels: list[str] = Field(
         description="Names of labels that apply, only from the list given.", max_length=MAX_LABELS
     )
-    reason: str = Field(description="A few words on why these labels (or none) apply.", max_length=600)
+    reason: str = Field(default="", description="A few words on why these labels (or none) apply.", max_length=600)
 
 
 class BatchLabelChoice(BaseModel):
@@ -65,10 +66,11 @@ class BatchLabelChoice(BaseModel):
 
 
 def batch_schema(
-    allowed: Sequence[str], numbers: Sequence[int] | None = None, *, max_batch: int = MAX_BATCH
+    allowed: Sequence[str], numbers: Sequence[int] | None = None, *, max_batch: int = MAX_BATCH, reason: bool = True
 ) -> dict[str, Any]:
     """The tool's input schema: label names as an enum; with `numbers`, the batch's numbers as an
-    enum and the list exactly that long.
+    enum and the list exactly that long; a `reason` per item only with `reason` (nobody reads one
+    unless a triage comment shows it, and every output token costs five input tokens).
 
     With `numbers=None` the schema is the same for every batch of the repository (numbers are any
     positive integer, at most `max_batch` items): use that form when the tool is part of a cached
@@ -82,23 +84,25 @@ def batch_schema(
         number["minimum"] = 1
     else:
         number["enum"] = pinned
+    properties: dict[str, Any] = {
+        "number": number,
+        "labels": {
+            "type": "array",
+            "description": "Labels that apply to this issue, only from the list given; none if none applies.",
+            "items": {"type": "string", "enum": list(allowed)},
+            "maxItems": min(len(allowed), MAX_LABELS),
+        },
+    }
+    if reason:
+        properties["reason"] = {
+            "type": "string",
+            "description": "A few words on why these labels (or none) apply to this issue.",
+            "maxLength": REASON_CHARS,
+        }
     item = {
         "type": "object",
-        "properties": {
-            "number": number,
-            "labels": {
-                "type": "array",
-                "description": "Labels that apply to this issue, only from the list given; none if none applies.",
-                "items": {"type": "string", "enum": list(allowed)},
-                "maxItems": min(len(allowed), MAX_LABELS),
-            },
-            "reason": {
-                "type": "string",
-                "description": "A few words on why these labels (or none) apply to this issue.",
-                "maxLength": REASON_CHARS,
-            },
-        },
-        "required": ["number", "labels", "reason"],
+        "properties": properties,
+        "required": list(properties),
         "additionalProperties": False,
     }
     issues: dict[str, Any] = {
@@ -116,12 +120,12 @@ def batch_schema(
     }
 
 
-def batch_tool(allowed: Sequence[str], numbers: Sequence[int] | None = None) -> dict[str, Any]:
+def batch_tool(allowed: Sequence[str], numbers: Sequence[int] | None = None, *, reason: bool = True) -> dict[str, Any]:
     """The whole tool definition (the Messages API's `tools` entry) for a batch."""
     return {
         "name": BATCH_TOOL_NAME,
         "description": BATCH_TOOL_DESCRIPTION,
-        "input_schema": batch_schema(allowed, numbers),
+        "input_schema": batch_schema(allowed, numbers, reason=reason),
     }
 
 
@@ -135,9 +139,9 @@ class BatchEnvelope(BaseModel):
     issues: list[Any]
 
 
-def max_tokens_for(count: int) -> int:
+def max_tokens_for(count: int, *, reason: bool = True) -> int:
     """A `max_tokens` for a batch of `count` issues: room for each item, never cut mid-answer."""
-    return 300 + 250 * max(count, 1)
+    return 300 + (250 if reason else 100) * max(count, 1)
 
 
 class BatchOutcome(NamedTuple):

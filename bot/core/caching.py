@@ -23,9 +23,10 @@ unknown model is never marked below what it can cache.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -126,3 +127,16 @@ def plan_static_prefix(
         last = system_blocks[-1] if system_blocks else tool_block
         last["cache_control"] = dict(EPHEMERAL)
     return CachePlan(cache, prefix_tokens, minimum, [tool_block], system_blocks)
+
+
+def prefix_key(model: str, tools: Sequence[Mapping[str, Any]], system: str | Sequence[Mapping[str, Any]]) -> str | None:
+    """A name for the prefix a request marks for the cache (tools, then system blocks, up to the
+    last one carrying `cache_control`), the same for every request that would read the same cache
+    entry; None when nothing is marked. Messages are never part of it: hookwise marks only the
+    static prefix."""
+    parts = [*tools, *([] if isinstance(system, str) else system)]
+    marked = [index for index, part in enumerate(parts) if "cache_control" in part]
+    if not marked:
+        return None
+    prefix = json.dumps([model, parts[: marked[-1] + 1]], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(prefix.encode()).hexdigest()[:32]

@@ -39,13 +39,25 @@ SINGLE_TOOL_DESCRIPTION = "Record which of the repository's labels apply to the 
 SINGLE_MAX_TOKENS = 500
 
 
-def single_tool(allowed: Sequence[str]) -> dict[str, Any]:
+def single_tool(allowed: Sequence[str], *, reason: bool = True) -> dict[str, Any]:
     """`choose_labels`: LabelChoice's schema with the label names as an enum, so the model can only
-    pick those. The same for every issue of the repository (nothing per issue in it)."""
+    pick those, and a `reason` only with `reason`. The same for every issue of the repository
+    (nothing per issue in it)."""
     schema = LabelChoice.model_json_schema()
     schema["properties"]["labels"]["items"] = {"type": "string", "enum": list(allowed)}
     schema["properties"]["labels"]["maxItems"] = min(len(allowed), 10)
+    if reason:
+        schema["required"] = ["labels", "reason"]
+    else:
+        del schema["properties"]["reason"]
+        schema["required"] = ["labels"]
     return {"name": SINGLE_TOOL_NAME, "description": SINGLE_TOOL_DESCRIPTION, "input_schema": schema}
+
+
+def wants_reason(config: RepoConfig) -> bool:
+    """Whether to ask the model for a reason: only where a triage comment will show it. Nothing
+    else reads one, and output tokens cost five times input ones."""
+    return config.triage.comment and not config.triage.shadow
 
 
 def label_list(labels: Iterable[tuple[str, str]], allowed: Sequence[str]) -> str:
@@ -74,14 +86,17 @@ def static_prefix(
     language: str,
     instructions: str,
     batched: bool,
+    reason: bool = True,
 ) -> Prefix:
-    """The tool (single `choose_labels` or batched `label_issues`), the system text and the label
-    list, marked for the cache when long enough for `model`.
+    """The tool (single `choose_labels` or batched `label_issues`, asking for a reason or not), the
+    system text and the label list, marked for the cache when long enough for `model`.
 
     The batched tool leaves the issue numbers out of its schema when the prefix is cached (a tool
     that changed per batch would never hit the cache) and pins them otherwise (`pin_numbers`)."""
-    tool = batch_tool(allowed) if batched else single_tool(allowed)
-    system = system_text(prompts.triage.system, tool=tool["name"], language=language, instructions=instructions)
+    tool = batch_tool(allowed, reason=reason) if batched else single_tool(allowed, reason=reason)
+    system = system_text(
+        prompts.triage.system, tool=tool["name"], language=language, instructions=instructions, reason=reason
+    )
     listed = prompts.triage_labels.safe_substitute(labels=label_list(labels, allowed)).strip()
     plan = plan_static_prefix(tool=tool, system=system, model=model, estimate=estimate_tokens, labels=listed)
     return Prefix(tool=plan.tools[0], system=plan.system, plan=plan)
@@ -92,11 +107,18 @@ def pin_numbers(prefix: Prefix, allowed: Sequence[str], numbers: Sequence[int]) 
     when the prefix is not cached anyway, else the repository's unchanging tool."""
     if prefix.plan.cache:
         return prefix.tool
-    return batch_tool(allowed, numbers)
+    reason = "reason" in prefix.tool["input_schema"]["properties"]["issues"]["items"]["properties"]
+    return batch_tool(allowed, numbers, reason=reason)
 
 
-def system_text(template: Template, *, tool: str, language: str, instructions: str) -> str:
-    return template.safe_substitute(tool=tool, language=language, instructions=instructions_block(instructions))
+REASON_RULE = " Write the reason in $language."
+
+
+def system_text(template: Template, *, tool: str, language: str, instructions: str, reason: bool = True) -> str:
+    reason_rule = Template(REASON_RULE).safe_substitute(language=language) if reason else ""
+    return template.safe_substitute(
+        tool=tool, language=language, instructions=instructions_block(instructions), reason_rule=reason_rule
+    )
 
 
 # -- what to write ----------------------------------------------------------------------------------

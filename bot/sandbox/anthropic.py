@@ -550,10 +550,12 @@ def batch_issues(text: str) -> list[tuple[int, str]]:
 def batch_answer(body: JSON, schema: JSON, labeller: Labeller) -> JSON:
     """A `label_issues` answer: one item per issue of the prompt, labels from that issue's text."""
     items_schema = (schema.get("properties") or {}).get("issues", {}).get("items", {})
-    allowed = [str(v) for v in items_schema.get("properties", {}).get("labels", {}).get("items", {}).get("enum", [])]
+    properties = items_schema.get("properties", {})
+    allowed = [str(v) for v in properties.get("labels", {}).get("items", {}).get("enum", [])]
+    reason = {"reason": "Sandbox: from the issue's own text."} if "reason" in properties else {}
     return {
         "issues": [
-            {"number": number, "labels": labeller(text, allowed), "reason": "Sandbox: from the issue's own text."}
+            {"number": number, "labels": labeller(text, allowed), **reason}
             for number, text in batch_issues(user_text(body))
         ]
     }

@@ -22,6 +22,7 @@ from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
+from bot.adapters.store.prompt_cache import CacheWarmth
 from bot.adapters.store.records import Records
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
@@ -113,7 +114,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     llm: LLM | None = ctx.get("llm")
     if llm is None:
         ctx["anthropic"] = client = anthropic_client(settings)
-        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL, prices=settings.prices())
+        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL, prices=settings.prices(), warmth=CacheWarmth(ctx["redis"]))
     # A target's lock outlives the longest a job may run, so a live job never loses it, and
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
     lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5

@@ -26,6 +26,10 @@ DRAFT = "hookwise:draft:"  # + job and effect: a model answer a retry reuses; 1 
 SUMMARY_RECORD = "hookwise:summary-record:"  # + "owner/repo#number": the posted summary, compact (JSON); 183 days
 
 # caches shared by every worker
+PROMPT_WARM = (
+    "hookwise:prompt-warm:"  # + prefix key: a call that wrote this prompt-cache prefix has returned; 4 minutes
+)
+PROMPT_WARMING = "hookwise:prompt-warming:"  # + prefix key: held by the call writing that prefix; 30 s at most
 CONFIG_GENERATION = "hookwise:config-gen:"  # + owner: bumped by a push that changes a config file
 PERMISSION = "hookwise:permission:"  # + "owner/repo:login": "permission|role"; 5 minutes
 COOLDOWN = "hookwise:cooldown:"  # + "owner/repo#number:kind": a command's model run; 1 minute

@@ -8,7 +8,9 @@ Every step is one Lua script, so several workers on several machines see one con
   waited `max_wait`, or due at once when `max_batch` issues wait. A queued round that is due later
   is moved earlier when the batch fills. Nothing can be registered without a round to take it.
 - `claim` (a batch round): first gives back to the waiting set every claim whose deadline passed
-  (a crashed round's issues), then takes this round's own earlier claims (a retry, or arq's
+  and whose round arq will not run again (a crashed round's issues, once its job has left arq's
+  queue: while it is there, arq's re-run takes them back and reuses the answer already paid
+  for), then takes this round's own earlier claims (a retry, or arq's
   re-run of a crashed round, has the same job id) or, when it holds none, the oldest waiting
   issues, up to `max_batch`. Claims carry a deadline past the job's timeout, so a live round never loses one.
   If issues are still waiting, the next round is queued at once on the same rule (due now if
@@ -101,7 +103,7 @@ for _, n in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
     redis.call('HDEL', KEYS[4], n)
   elseif holder == me then
     table.insert(mine, n)
-  elseif tonumber(redis.call('ZSCORE', KEYS[3], n)) <= now then
+  elseif tonumber(redis.call('ZSCORE', KEYS[3], n)) <= now and not redis.call('ZSCORE', KEYS[7], holder or '') then
     redis.call('ZREM', KEYS[3], n)
     redis.call('HDEL', KEYS[4], n)
     redis.call('ZADD', KEYS[1], cjson.decode(entry)['arrived_ms'], n)
@@ -129,7 +131,8 @@ return {next_round, taken}
 """
 )
 
-# A safety net, run by a cron every minute: claims whose deadline passed go back to waiting, and a
+# A safety net, run by a cron every minute: claims whose deadline passed (and whose round has left
+# arq's queue) go back to waiting, and a
 # repository with issues waiting and no round queued gets one (an arq job that was lost: a worker
 # of an older version without `triage_batch`, a round that gave up, an expired job).
 # KEYS and ARGV[1..9]: as _CLAIM; ARGV[10]: installation id for a new round. Returns its id or ''.
@@ -138,10 +141,13 @@ _RESCUE = (
     + """
 local now, max_batch, max_wait = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
-  local entry = redis.call('HGET', KEYS[2], n)
-  redis.call('ZREM', KEYS[3], n)
-  redis.call('HDEL', KEYS[4], n)
-  if entry then redis.call('ZADD', KEYS[1], cjson.decode(entry)['arrived_ms'], n) end
+  local holder = redis.call('HGET', KEYS[4], n)
+  if not redis.call('ZSCORE', KEYS[7], holder or '') then
+    local entry = redis.call('HGET', KEYS[2], n)
+    redis.call('ZREM', KEYS[3], n)
+    redis.call('HDEL', KEYS[4], n)
+    if entry then redis.call('ZADD', KEYS[1], cjson.decode(entry)['arrived_ms'], n) end
+  end
 end
 return schedule(now, max_batch, max_wait, ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]))
 """

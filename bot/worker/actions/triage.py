@@ -44,7 +44,7 @@ class TriageDraft(BaseModel):
     """The model's choice and what it cost, kept for a retry of the same job."""
 
     labels: list[str]
-    reason: str
+    reason: str = ""  # asked for only where a triage comment shows it
     usage: ModelUsage
 
 
@@ -100,47 +100,45 @@ async def triage(
     async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
         if not needed:
             return Outcome.skipped("issue already triaged")
-        repository_labels = await repo.labels()
-        allowed = allowed_labels(repository_labels, config)
-        if not allowed:
+        work = await prepare(repo, config, deps, exclude=(number,))
+        if not work.allowed:
             return Outcome.skipped("no label the bot may use")
-        learned = await recall(repo, deps, exclude=(number,))
-        draft = await deps.effects.draft(
-            f"{delivery_id}:{effect}",
-            TriageDraft,
-            lambda: choose(repo, issue.title, issue.body, repository_labels, allowed, config, deps, learned.examples),
-        )
-        outcome = await apply_labels(
-            repo,
-            number,
-            draft.labels,
-            draft.reason,
-            allowed=allowed,
-            issue=IssueText(issue.title, issue.body, issue.labels),
-            learned=learned,
-            config=config,
-            deps=deps,
-            force=force,
-        )
+        text = IssueText(issue.title, issue.body, issue.labels)
+        draft = await deps.effects.draft(f"{delivery_id}:{effect}", TriageDraft, lambda: choose(work, text))
+        outcome = await apply_labels(work, number, draft.labels, draft.reason, issue=text, force=force)
         await deps.effects.record(effect, ",".join(outcome.labels))
     return outcome.with_usage(draft.usage)
 
 
-def allowed_labels(repository_labels: list[Label], config: RepoConfig) -> list[str]:
-    return label_policy.allowed_labels(
-        [label.name for label in repository_labels],
-        allow=config.triage.allow_labels,
-        deny=config.triage.deny_labels,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class IssueText:
-    """The issue as triage saw it: what its agreement record keeps (an excerpt of the body)."""
+    """The issue as triage saw it: what the prompt shows and its agreement record keeps."""
 
     title: str
     body: str | None
     labels: list[str]  # on the issue when triage read it
+
+
+@dataclass(frozen=True, slots=True)
+class Triaging:
+    """One repository's triage as this job found it: what every step after the checks reads."""
+
+    repo: Repo
+    deps: Deps
+    config: RepoConfig
+    labels: list[Label]  # the repository's
+    allowed: list[str]  # the ones the model may choose (the config's allow and deny applied)
+    learned: core.Learned  # the trust floor's figures and the examples from corrections
+
+
+async def prepare(repo: Repo, config: RepoConfig, deps: Deps, *, exclude: Sequence[int]) -> Triaging:
+    """The repository's labels (ETag-cached) and what its agreement records teach; the issues in
+    `exclude`, being triaged now, are never their own example."""
+    labels = await repo.labels()
+    allowed = label_policy.allowed_labels(
+        [label.name for label in labels], allow=config.triage.allow_labels, deny=config.triage.deny_labels
+    )
+    return Triaging(repo, deps, config, labels, allowed, await recall(repo, deps, exclude=exclude))
 
 
 async def recall(repo: Repo, deps: Deps, *, exclude: Sequence[int]) -> core.Learned:
@@ -151,47 +149,29 @@ async def recall(repo: Repo, deps: Deps, *, exclude: Sequence[int]) -> core.Lear
     return core.learn(records, repository=repo.full_name, now=now, exclude=exclude)
 
 
-async def choose(
-    repo: Repo,
-    title: str,
-    body: str | None,
-    labels: list[Label],
-    allowed: list[str],
-    config: RepoConfig,
-    deps: Deps,
-    examples: str = "",
-) -> TriageDraft:
+async def choose(work: Triaging, issue: IssueText) -> TriageDraft:
     """One issue, one model call (`choose_labels`)."""
-    ask = question(repo, title, body or "", labels, allowed, config, deps, examples)
-    answer = await deps.llm.ask(ask, meter=deps.meter)
+    answer = await work.deps.llm.ask(question(work, issue), meter=work.deps.meter)
     return TriageDraft(labels=answer.value.labels, reason=answer.value.reason, usage=answer.usage)
 
 
 async def apply_labels(
-    repo: Repo,
-    number: int,
-    chosen: list[str],
-    reason: str,
-    *,
-    allowed: list[str],
-    issue: IssueText,
-    learned: core.Learned,
-    config: RepoConfig,
-    deps: Deps,
-    force: bool,
+    work: Triaging, number: int, chosen: list[str], reason: str, *, issue: IssueText, force: bool
 ) -> Outcome:
     """Write one issue's triage (the caller holds its effect key's lock) and keep its agreement
     record. The labels a person took off are read now, after the model answered: the POST only
     adds, so nothing else needs reading. In shadow mode nothing is written to GitHub, even for
     `@app triage` (its reply says what would have been added)."""
+    repo, config = work.repo, work.config
+    policy = core.trust_policy(config)
     plan = core.plan_labels(
         chosen,
-        allowed=allowed,
+        allowed=work.allowed,
         current=issue.labels,
         removed_by_humans=await repo.humans_removed_labels(number),
         limit=config.triage.max_labels,
-        stats=learned.stats,
-        policy=core.trust_policy(config),
+        stats=work.learned.stats,
+        policy=policy,
     )
     shadow = config.triage.shadow
     written = not shadow and (config.triage.labels or force)
@@ -211,7 +191,7 @@ async def apply_labels(
         body=issue.body,
         at=time.time(),
     )
-    await deps.agreement.record(record, core.trust_policy(config))
+    await work.deps.agreement.record(record, policy)
     reply = render.shadow_triage_reply(plan.apply, plan.suggest) if shadow else ""
     detail = core.describe_plan(plan, shadow=shadow, written=written)
     return Outcome.done(detail, comment_id=comment_id, labels=plan.apply if written else (), reply=reply)
@@ -225,38 +205,38 @@ async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
     return existing.id
 
 
-def question(
-    repo: Repo,
-    title: str,
-    body: str,
-    labels: list[Label],
-    allowed: list[str],
-    config: RepoConfig,
-    deps: Deps,
-    examples: str = "",
-) -> Question[LabelChoice]:
-    prefix = core.static_prefix(
-        deps.prompts,
-        model=deps.models.triage,
-        labels=[(label.name, label.description) for label in labels],
-        allowed=allowed,
-        language=config.language,
-        instructions=config.instructions,
-        batched=False,
+def static_prefix(work: Triaging, *, batched: bool) -> core.Prefix:
+    """The repository's static prefix (tool, system text, label list), the same for every call."""
+    return core.static_prefix(
+        work.deps.prompts,
+        model=work.deps.models.triage,
+        labels=[(label.name, label.description) for label in work.labels],
+        allowed=work.allowed,
+        language=work.config.language,
+        instructions=work.config.instructions,
+        batched=batched,
+        reason=core.wants_reason(work.config),
+    )
+
+
+def question(work: Triaging, issue: IssueText) -> Question[LabelChoice]:
+    prefix = static_prefix(work, batched=False)
+    user = core.issue_prompt(
+        work.deps.prompts,
+        repository=work.repo.full_name,
+        title=fence(issue.title),
+        body=fence((issue.body or "")[:8000]),
     )
     return Question(
         system=prefix.system,
-        user=core.with_examples(
-            examples,
-            core.issue_prompt(deps.prompts, repository=repo.full_name, title=fence(title), body=fence(body[:8000])),
-        ),
+        user=core.with_examples(work.learned.examples, user),
         answer=LabelChoice,
         tool_name=core.SINGLE_TOOL_NAME,
         tool_description=core.SINGLE_TOOL_DESCRIPTION,
         tool=prefix.tool,
-        model=deps.models.triage,
+        model=work.deps.models.triage,
         task=TASK,
-        installation_id=repo.installation_id,
-        repository=repo.full_name,
+        installation_id=work.repo.installation_id,
+        repository=work.repo.full_name,
         max_tokens=core.SINGLE_MAX_TOKENS,
     )

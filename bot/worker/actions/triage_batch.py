@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import BaseModel
 
-from bot.adapters.github import Label, Repo
+from bot.adapters.github import Repo
 from bot.adapters.llm import Question
 from bot.core import batch as core_batch
 from bot.core import triage as core
@@ -25,9 +25,16 @@ from bot.core.answers import LabelChoice
 from bot.core.errors import BudgetExhausted, InvalidAnswer
 from bot.core.job import TriageRound, WaitingIssue
 from bot.core.outcome import ModelUsage, Outcome
-from bot.core.repo_config import RepoConfig
-from bot.core.triage import Learned
-from bot.worker.actions.triage import IssueText, TriageDraft, allowed_labels, apply_labels, choose, effect_key, recall
+from bot.worker.actions.triage import (
+    IssueText,
+    TriageDraft,
+    Triaging,
+    apply_labels,
+    choose,
+    effect_key,
+    prepare,
+    static_prefix,
+)
 from bot.worker.deps import Deps
 
 log = logging.getLogger("hookwise.triage")
@@ -130,126 +137,83 @@ async def _answer(
             todo.append(issue)
     if not todo:
         return results, None, []
-    repository_labels = await repo.labels()
-    allowed = allowed_labels(repository_labels, config)
-    if not allowed:
+    work = await prepare(repo, config, deps, exclude=[issue.number for issue in todo])
+    if not work.allowed:
         for issue in todo:
             await judged(IssueResult(issue, Outcome.skipped("no label the bot may use")))
         return results, None, []
-    learned = await recall(repo, deps, exclude=[issue.number for issue in todo])
     try:
-        draft = await deps.effects.draft(
-            f"{job_id}:batch", BatchDraft, lambda: _ask(repo, todo, repository_labels, allowed, config, deps, learned)
-        )
+        draft = await deps.effects.draft(f"{job_id}:batch", BatchDraft, lambda: _ask(work, todo))
     except BudgetExhausted as exc:  # the batch checks before its one call: every issue is skipped
         for issue in todo:
             await judged(IssueResult(issue, error=exc))
         return results, None, []
     numbers = [issue.number for issue in todo]
-    answers, leftovers, problems = core_batch.validate_batch(draft.raw, numbers, allowed)
+    answers, leftovers, problems = core_batch.validate_batch(draft.raw, numbers, work.allowed)
     if problems:
         log.info("batch %s: %d answered, %d to single calls: %s", job_id, len(answers), len(leftovers), problems)
-    leftover_issues = [issue for issue in todo if issue.number in leftovers]
-    singles = await _singles(repo, leftover_issues, repository_labels, allowed, config, deps, learned)
+    singles = await _singles(work, [issue for issue in todo if issue.number in leftovers])
     size = len(draft.numbers)
     in_call = {number: index for index, number in enumerate(draft.numbers)}
     for issue in todo:
         share = draft.usage.share(size, in_call[issue.number]) if draft.usage and issue.number in in_call else None
         single = singles.get(issue.number)
-        answer = answers.get(issue.number)
-        await judged(await _write(repo, issue, answer, single, share, size, allowed, config, deps, learned))
+        await judged(await _write(work, issue, answers.get(issue.number), single, share, size))
     return results, draft.usage, problems
 
 
-async def _ask(
-    repo: Repo,
-    issues: list[WaitingIssue],
-    labels: list[Label],
-    allowed: list[str],
-    config: RepoConfig,
-    deps: Deps,
-    learned: Learned,
-) -> BatchDraft:
+async def _ask(work: Triaging, issues: list[WaitingIssue]) -> BatchDraft:
     numbers = [issue.number for issue in issues]
-    question = batch_question(repo, issues, labels, allowed, config, deps, learned.examples)
     try:
-        answer = await deps.llm.ask(question, meter=deps.meter)
+        answer = await work.deps.llm.ask(batch_question(work, issues), meter=work.deps.meter)
     except InvalidAnswer as exc:  # not even an `issues` list twice: every issue goes to a single call
         log.warning("batched answer unusable (%s); %d single calls", exc.reason, len(issues))
         return BatchDraft(raw=None, numbers=numbers)
     return BatchDraft(raw=answer.value.model_dump(), numbers=numbers, usage=answer.usage)
 
 
-def batch_question(
-    repo: Repo,
-    issues: list[WaitingIssue],
-    labels: list[Label],
-    allowed: list[str],
-    config: RepoConfig,
-    deps: Deps,
-    examples: str = "",
-) -> Question[core_batch.BatchEnvelope]:
+def batch_question(work: Triaging, issues: list[WaitingIssue]) -> Question[core_batch.BatchEnvelope]:
     """The batched call; the examples from corrections appear once, shared by the whole batch."""
-    prefix = core.static_prefix(
-        deps.prompts,
-        model=deps.models.triage,
-        labels=[(label.name, label.description) for label in labels],
-        allowed=allowed,
-        language=config.language,
-        instructions=config.instructions,
-        batched=True,
-    )
+    prefix = static_prefix(work, batched=True)
     numbers = [issue.number for issue in issues]
     fenced = [core_batch.BatchIssue(issue.number, issue.title, issue.body) for issue in issues]
     return Question(
         system=prefix.system,
-        user=core.with_examples(examples, core_batch.batch_user_prompt(repo.full_name, fenced)),
+        user=core.with_examples(work.learned.examples, core_batch.batch_user_prompt(work.repo.full_name, fenced)),
         answer=core_batch.BatchEnvelope,
         tool_name=core_batch.BATCH_TOOL_NAME,
         tool_description=core_batch.BATCH_TOOL_DESCRIPTION,
-        tool=core.pin_numbers(prefix, allowed, numbers),
-        model=deps.models.triage,
+        tool=core.pin_numbers(prefix, work.allowed, numbers),
+        model=work.deps.models.triage,
         task=BATCH_TASK,
-        installation_id=repo.installation_id,
-        repository=repo.full_name,
-        max_tokens=core_batch.max_tokens_for(len(issues)),
+        installation_id=work.repo.installation_id,
+        repository=work.repo.full_name,
+        max_tokens=core_batch.max_tokens_for(len(issues), reason=core.wants_reason(work.config)),
     )
 
 
-async def _singles(
-    repo: Repo,
-    leftovers: list[WaitingIssue],
-    labels: list[Label],
-    allowed: list[str],
-    config: RepoConfig,
-    deps: Deps,
-    learned: Learned,
-) -> dict[int, TriageDraft | BaseException]:
+async def _singles(work: Triaging, leftovers: list[WaitingIssue]) -> dict[int, TriageDraft | BaseException]:
     """One call each for the issues the batched answer failed, at once; each saved for a retry."""
 
     async def one(issue: WaitingIssue) -> TriageDraft:
-        key = f"{issue.delivery_id}:{effect_key(repo.full_name, issue.number)}"
-        return await deps.effects.draft(
-            key,
-            TriageDraft,
-            lambda: choose(repo, issue.title, issue.body, labels, allowed, config, deps, learned.examples),
-        )
+        key = f"{issue.delivery_id}:{effect_key(work.repo.full_name, issue.number)}"
+        return await work.deps.effects.draft(key, TriageDraft, lambda: choose(work, _text(issue)))
 
     drafts = await asyncio.gather(*(one(issue) for issue in leftovers), return_exceptions=True)
     return {issue.number: draft for issue, draft in zip(leftovers, drafts, strict=True)}
 
 
+def _text(issue: WaitingIssue) -> IssueText:
+    return IssueText(issue.title, issue.body, issue.labels)
+
+
 async def _write(
-    repo: Repo,
+    work: Triaging,
     issue: WaitingIssue,
     answer: LabelChoice | None,
     single: TriageDraft | BaseException | None,
     share: ModelUsage | None,
     size: int,
-    allowed: list[str],
-    config: RepoConfig,
-    deps: Deps,
-    learned: Learned,
 ) -> IssueResult:
     """One issue's labels, from its item of the batched answer or its single call."""
     if isinstance(single, BaseException):
@@ -261,24 +225,13 @@ async def _write(
     else:  # cannot happen: validate_batch makes every unanswered issue a leftover
         return IssueResult(issue, error=InvalidAnswer(f"no answer for issue #{issue.number}"))
     usage = tuple(u for u in (share, single.usage if single is not None else None) if u is not None)
-    effect = effect_key(repo.full_name, issue.number)
+    effect, repository, effects = effect_key(work.repo.full_name, issue.number), work.repo.full_name, work.deps.effects
     try:
-        async with deps.effects.exactly_once(effect, repo.full_name, issue.number, force=False) as needed:
+        async with effects.exactly_once(effect, repository, issue.number, force=False) as needed:
             if not needed:
                 return IssueResult(issue, Outcome.skipped("issue already triaged").with_usage(*usage).in_batch(size))
-            outcome = await apply_labels(
-                repo,
-                issue.number,
-                chosen,
-                reason,
-                allowed=allowed,
-                issue=IssueText(issue.title, issue.body, issue.labels),
-                learned=learned,
-                config=config,
-                deps=deps,
-                force=False,
-            )
-            await deps.effects.record(effect, ",".join(outcome.labels))
+            outcome = await apply_labels(work, issue.number, chosen, reason, issue=_text(issue), force=False)
+            await effects.record(effect, ",".join(outcome.labels))
     except Exception as exc:
         return IssueResult(issue, error=exc)
     detail = core.describe_batch(outcome.detail, size)
