@@ -25,12 +25,14 @@ from bot.sandbox.github import GitHubSandbox
 from tests.helpers import (
     ISSUE,
     ISSUE_REPO,
+    ROOT,
     add_issues,
     deliver,
     guid,
     issue_delivery,
     label_event,
     label_posts,
+    run_cli,
     run_worker,
     seed_issue,
     triage_answer,
@@ -293,3 +295,51 @@ async def test_the_floor_holds_in_a_batch_too(
         assert world.issue_labels(ISSUE_REPO, number) == ["enhancement"]
         detail = await history(redis, f"batch-floor-{number}")
         assert detail == "done: labels added: enhancement; suggested only: documentation (answered in a batch of 2)"
+
+
+# -- the whole loop, and the report ----------------------------------------------------------------
+
+
+async def test_the_report_after_triage_and_corrections_through_the_pipeline(
+    client: TestClient[Any, Any], settings: Settings, settings_env: dict[str, str], world: GitHubSandbox,
+    model: AnthropicSandbox, tmp_path: Any,
+) -> None:  # fmt: skip
+    """Six issues triaged by the worker (the sandbox model picks the labels each issue names), then
+    a person's corrections as real `labeled` / `unlabeled` deliveries, then `python -m bot accuracy`.
+    By hand: #11 bug, untouched -> pending; #12 bug, a person removed it -> bug FP; #13 documentation,
+    a person added enhancement -> documentation TP, enhancement FN; #14 question, a person labelled
+    it question too (a touch that agrees) -> question TP, exact; #15 enhancement, untouched ->
+    pending; #16 none, a person added bug and wontfix -> bug FN, wontfix FN. A bot's change never
+    counts. Judged 4 (#12, #13, #14, #16), pending 2; exact: #14 only -> 1/4."""
+    model.responder = None  # the sandbox's own judgement: the labels an issue names
+    texts = {11: "a bug in the parser", 12: "a bug when saving", 13: "the documentation is wrong",
+             14: "a question: how do I start", 15: "an enhancement: dark mode", 16: "it just stopped"}  # fmt: skip
+    add_issues(world, texts)
+    for number in texts:
+        assert await deliver(client, "issues", issue_delivery(number), f"open-{number}") == 202
+    await run_worker(settings, **FAST)
+    assert [world.issue_labels(ISSUE_REPO, n) for n in texts] == [
+        ["bug"], ["bug"], ["documentation"], ["question"], ["enhancement"], []
+    ]
+
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    corrections = [("unlabeled", "bug", 12), ("labeled", "enhancement", 13), ("labeled", "question", 14),
+                   ("labeled", "bug", 16), ("labeled", "wontfix", 16)]  # fmt: skip
+    for index, (action, label, number) in enumerate(corrections):
+        body = label_event(action, label, login=MAINTAINER, at=later, number=number)
+        assert await deliver(client, "issues", body, f"fix-{index}") == 202
+    bot_change = label_event("labeled", "bug", login="hookwise[bot]", user_type="Bot", at=later, number=14)
+    assert await deliver(client, "issues", bot_change, "bot-change") == 200  # never queued, never counted
+    await run_worker(settings, **FAST)
+
+    result = await run_cli({**settings_env, "PYTHONPATH": str(ROOT)}, tmp_path, "accuracy", ISSUE_REPO)
+    assert result[0] == 0, result[1]
+    assert result[1].splitlines() == [
+        f"{ISSUE_REPO}: 4 issues judged (2 pending), exact match 0.25 (1/4)",
+        "  bug            precision 0.00 (0/1)  recall 0.00 (0/1)",
+        "  documentation  precision 1.00 (1/1)  recall 1.00 (1/1)",
+        "  enhancement    precision -           recall 0.00 (0/1)",
+        "  question       precision 1.00 (1/1)  recall 1.00 (1/1)",
+        "  wontfix        precision -           recall 0.00 (0/1)",
+        "  most corrected: bug 2 (1 removed, 1 added), enhancement 1 (1 added), wontfix 1 (1 added)",
+    ]
