@@ -9,6 +9,8 @@ import pytest
 from anthropic.types import Usage as SDKUsage
 from anthropic.types.model_param import ModelParam
 
+from bot.core.costs import CostRow, Report
+from bot.core.costs import format_report as format_costs
 from bot.core.pricing import (
     DEFAULT_PRICES,
     FALLBACK_MODEL,
@@ -269,3 +271,11 @@ def test_a_malformed_override_is_one_clear_line(value: str, message: str) -> Non
     assert str(caught.value) == message
     assert "\n" not in str(caught.value)
     assert isinstance(caught.value, ValueError)  # a settings validator turns it into the start-up line
+
+
+def test_costs_prints_a_tiny_cost_as_less_than_a_hundredth_of_a_cent_not_as_zero() -> None:
+    rows = [CostRow(461842, "o/r", "triage", "claude-haiku-5-5", calls=1, input=250, usd=0.000031),
+            CostRow(461842, "o/s", "triage", "claude-haiku-5-5", calls=1, input=2500, usd=0.00031)]  # fmt: skip
+    lines = format_costs(Report("2026-12-01 14:00 UTC (1h)", rows), DEFAULT_PRICES).splitlines()
+    assert next(line for line in lines if " o/r " in line).endswith("<$0.0001")
+    assert next(line for line in lines if " o/s " in line).endswith("$0.0003")

@@ -141,8 +141,13 @@ def _cells(row: CostRow, mark: str, first: str = "") -> list[str]:
         f"{row.cache_write:,}",
         f"{row.cache_read:,}",
         f"{row.tokens:,}",
-        f"${row.usd:,.4f}",
+        _usd(row.usd),
     ]
+
+
+def _usd(value: float) -> str:
+    """Four decimals, and `<$0.0001` for a cost that would print as zero though it is not."""
+    return "<$0.0001" if 0 < value < 0.00005 else f"${value:,.4f}"
 
 
 def format_report(report: Report, prices: PriceTable) -> str:
