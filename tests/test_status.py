@@ -30,7 +30,7 @@ from bot.config import Settings, load_settings
 from bot.core import pricing
 from bot.core.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
 from bot.sandbox import redis_server, world
-from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
+from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.web.app import create_app
 from tests.helpers import (
@@ -42,10 +42,12 @@ from tests.helpers import (
     ROOT,
     deliver,
     guid,
+    label_event,
     run_worker,
     seed_issue,
     seed_merged_pr,
     summary_job,
+    triage_answer,
     triage_job,
 )
 
@@ -74,15 +76,13 @@ async def status_client(aiohttp_client: Any, settings: Settings, **kwargs: Any) 
     return client
 
 
-def _answer(request: dict[str, Any]) -> dict[str, Any]:
-    if request["tool_choice"]["name"] == "choose_labels":
-        return {"labels": ["documentation"], "reason": "A spelling mistake in the README."}
-    return fake_tool_input(request["tools"][0]["input_schema"])
+_answer = triage_answer("documentation", reason="A spelling mistake in the README.")  # single or batched
 
 
 async def send_a_day_of_deliveries(client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox) -> None:
     """What the page shows: a summary, a triage, a maintainer's command, a passer-by's (skipped), a
-    merged PR GitHub no longer has (a dead letter); then one delivery left waiting in the queue."""
+    merged PR GitHub no longer has (a dead letter), a maintainer's label on the triaged issue (its
+    agreement); then one delivery left waiting in the queue."""
     seed_merged_pr(github)
     seed_issue(github)
     github.set_permission(PR_REPO, "maintainer-mia", "maintain")
@@ -96,6 +96,10 @@ async def send_a_day_of_deliveries(client: TestClient[Any, Any], settings: Setti
     assert await deliver(client, "issue_comment", command, "status-command") == 202
     assert await deliver(client, "issue_comment", outsider, "status-outsider") == 202
     assert await deliver(client, "pull_request", json.dumps(gone).encode(), "status-gone") == 202
+    await run_worker(settings)
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))  # after hookwise's triage
+    correction = label_event("labeled", "enhancement", login="maintainer-mia", at=later)
+    assert await deliver(client, "issues", correction, "status-label") == 202
     await run_worker(settings)
     assert await deliver(client, "issues", ISSUE, "status-waiting") == 202  # no worker runs now
 
@@ -125,10 +129,11 @@ async def test_status_page_in_a_browser(
     rows = {row.split("\t")[-1].strip(): row for row in shown}  # by the delivery column
     expected = {
         "status-pr": ("pull_request.closed", f"{PR_REPO}#{PR_NUMBER}", "done", "summary posted"),
-        "status-issue": ("issues.opened", f"{ISSUE_REPO}#1", "done", "labels added"),
+        "status-issue": ("issues.opened", f"{ISSUE_REPO}#1", "done", "labels added: documentation"),
         "status-command": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "done", "commands: help"),
         "status-outsider": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "skipped", "passer-by may not run"),
         "status-gone": ("pull_request.closed", f"{PR_REPO}#99", "failed", "GitHub 404"),
+        "status-label": ("issues.labeled", f"{ISSUE_REPO}#1", "done", "agreement: maintainer-mia added enhancement"),
     }
     assert sorted(rows) == sorted(guid(name)[:8] for name in expected)
     records = {r.delivery_id: r for r in await Records(redis).recent(10)}
@@ -141,15 +146,15 @@ async def test_status_page_in_a_browser(
         else:
             assert "—" in row
     tiles = await browser.text(".tiles")
-    assert "5\nrecent deliveries shown" in tiles and "3\ndone" in tiles and "1\ndead letters" in tiles
+    assert "6\nrecent deliveries shown" in tiles and "4\ndone" in tiles and "1\ndead letters" in tiles
     assert "1 job(s) in the queue: 1 waiting, 0 running" in await browser.text("#queue")
     assert f"{guid('status-waiting')}:1" in await browser.text("#queue")
     dead = await browser.text("#dead")
     assert guid("status-gone") in dead and "GitHub 404" in dead
     budgets = await browser.text("#budgets")  # issue 8's ledger: today's use of the one installation
     assert "461842\t" in budgets and "\t2,000,000\t" in budgets and "$0.0" in budgets, budgets
-    agreement = await browser.text("#agreement")  # issue 10's reader: the issue triaged above, not judged yet
-    assert "Codertocat/Hello-World\t0\t0\t—\t1" in agreement, agreement
+    agreement = await browser.text("#agreement")  # issue 10's reader: the triaged issue, judged by the label
+    assert "Codertocat/Hello-World\t1\t0\t0%\t0" in agreement, agreement
     page = await browser.text()
     for hidden in (ISSUE_BODY, ISSUE_TITLE, "Secret plans inside", PASSWORD, "test-secret"):
         assert hidden not in page
