@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_shows_a_summary_labels_and_a_command(tmp_path: Path) -> None:
+def test_demo_shows_a_summary_labels_a_command_and_the_triage_agreement(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "ANTHROPIC_API_KEY")}
     env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
@@ -21,6 +21,9 @@ def test_demo_shows_a_summary_labels_and_a_command(tmp_path: Path) -> None:
     assert "started a throwaway redis-server" in out
     assert "202 queued" in out and "200 duplicate" in out and "401" in out
     assert "has 1 hookwise comment(s)" in out and "<!-- hookwise:summary -->" in out
-    assert "labels: ['bug', 'documentation']" in out
+    assert "label requests sent: [{'labels': ['documentation']}]" in out  # hookwise's triage
+    assert "labels: ['bug', 'question']" in out  # after the maintainer's correction
+    assert "exact match 0.00 (0/1)" in out  # the agreement report
+    assert "most corrected: documentation 1 (1 removed), question 1 (1 added)" in out
     assert "reactions on maintainer-mia's command: eyes, rocket" in out
     assert "reactions on passer-by's command: none" in out

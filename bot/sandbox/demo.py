@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
+from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.records import Records
 from bot.cli import format_record
-from bot.core import signature
+from bot.core import agreement, signature
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server, world
@@ -261,8 +262,25 @@ async def _run(log_dir: Path) -> int:
                 "worker: eyes, summary edited in place, rocket",
                 lambda: _wait_for(lambda: "rocket" in github.reactions(pr_repo, command_id), "the rocket reaction"),
             )
-            await _wait_for_records(redis, 5)
+            # The maintainer corrects the triage: hookwise follows it (nothing is written to GitHub).
+            removed = world.label_delivery(github, issue_delivery, "documentation", MAINTAINER, added=False)
+            added = world.label_delivery(github, issue_delivery, "question", MAINTAINER, added=True)
+            label_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+            await demo.timed(
+                f"deliver {MAINTAINER}'s correction: 'documentation' off",
+                lambda: _deliver(session, hook, "issues", removed, label_ids[0]),
+            )
+            await demo.timed(
+                f"deliver {MAINTAINER}'s correction: 'question' on",
+                lambda: _deliver(session, hook, "issues", added, label_ids[1]),
+            )
+            await demo.timed(
+                "worker: the triage's agreement record follows the correction",
+                lambda: _wait_for_jobs(redis, label_ids),
+            )
+            await _wait_for_records(redis, 7)
             records = await Records(redis).recent(10)
+            reports = await AgreementStore(redis).reports(issue_repo, now=time.time())
             await redis.aclose()
     except (TimeoutError, RuntimeError) as exc:
         print(f"\ndemo failed: {exc}; see the logs in {log_dir}", file=sys.stderr)
@@ -280,6 +298,8 @@ async def _run(log_dir: Path) -> int:
             redis_process.stop()
 
     _report(github, pr_repo, issue_repo, records)
+    print(f"\nTriage agreement (python -m bot accuracy {issue_repo}):")
+    print(re.sub(r"(?m)^", "  ", agreement.format_report(reports)))
     return 0
 
 
@@ -292,6 +312,10 @@ async def _wait_for_job(redis: Redis, delivery_id: str) -> str:
             return record.outcome
         await asyncio.sleep(0.05)
     raise TimeoutError(f"timed out waiting for delivery {delivery_id}")
+
+
+async def _wait_for_jobs(redis: Redis, delivery_ids: list[str]) -> str:
+    return ", ".join([await _wait_for_job(redis, delivery_id) for delivery_id in delivery_ids])
 
 
 async def _wait_for_records(redis: Redis, count: int) -> None:
@@ -313,7 +337,8 @@ def _report(github: github_sandbox.GitHubSandbox, pr_repo: str, issue_repo: str,
             reactions = github.reactions(pr_repo, comment["id"]) or ["none"]
             print(f"reactions on {comment['user']['login']}'s command: {', '.join(reactions)}")
     created = [r for r in github.requests if r.method == "POST" and r.path.endswith("/labels")]
-    print(f"\n{issue_repo}#1 labels: {github.issue_labels(issue_repo, 1)} ('bug' was there already)")
+    print(f"\n{issue_repo}#1 labels: {github.issue_labels(issue_repo, 1)} ('bug' was there already; hookwise added")
+    print(f"  'documentation', then {MAINTAINER} took it off and added 'question')")
     print(f"repository labels unchanged (none created silently): {github.repo_labels(issue_repo)}")
     print(f"label requests sent: {[r.json for r in created]}")
     print("\nProvenance (python -m bot history):")

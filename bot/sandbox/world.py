@@ -7,6 +7,7 @@ them so the bot's follow-up REST calls find what the deliveries refer to.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,4 +77,22 @@ def command_delivery(
     if "pull_request" not in source:
         payload["issue"].pop("pull_request", None)
     payload["comment"] = comment
+    return json.dumps(payload).encode()
+
+
+def label_delivery(sandbox: GitHubSandbox, target: bytes, label: str, login: str, *, added: bool) -> bytes:
+    """A real-shaped `issues` `labeled` / `unlabeled` delivery for a label change `login` just made
+    on the issue of the `target` delivery (an `issues` delivery); the sandbox makes the change too."""
+    payload = json.loads(target)
+    full_name, number = payload["repository"]["full_name"], int(payload["issue"]["number"])
+    if added:
+        sandbox.add_label_as(full_name, number, label, login)
+    else:
+        sandbox.remove_label_as(full_name, number, label, login)
+    payload["action"] = "labeled" if added else "unlabeled"
+    payload["label"] = {"name": label, "color": "ededed", "default": False}
+    payload["sender"] = {**payload["sender"], "login": login, "type": "User"}
+    labels = sandbox.issue_labels(full_name, number)
+    payload["issue"] = {**payload["issue"], "labels": [{"name": name} for name in labels]}
+    payload["issue"]["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
     return json.dumps(payload).encode()

@@ -604,6 +604,15 @@ class SandboxState:
             raise KeyError(f"no issue or pull request #{number} in {full_name}")
         return copy.deepcopy(self._new_comment(repo, number, self._user(login, user_type), body))
 
+    def add_label_as(self, full_name: str, number: int, label: str, login: str) -> None:
+        """A person adds an existing label to an issue (GitHub's `labeled` event is recorded)."""
+        repo = self._repo_by_name(full_name)
+        name = self._ensure_label(repo, label)
+        names = repo.issue_labels.setdefault(number, [])
+        if name not in names:
+            names.append(name)
+            self._record_label_event(repo, number, "labeled", name, self._user(login))
+
     def remove_label_as(self, full_name: str, number: int, label: str, login: str) -> None:
         repo = self._repo_by_name(full_name)
         names = repo.issue_labels[number]
