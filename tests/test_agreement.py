@@ -33,6 +33,7 @@ from bot.core.agreement import (
     untrusted_labels,
 )
 from bot.core.render import code
+from bot.core.triage import before_hookwise, plan_labels, retriaged
 
 T0 = 1_700_000_000.0
 HOUR = 3_600.0
@@ -464,3 +465,31 @@ def test_examples_block_drops_the_oldest_to_fit_the_allowance() -> None:
     one = examples_block(examples[:1], count_tokens=len, max_tokens=10**6)
     assert examples_block(examples, count_tokens=len, max_tokens=len(one) - 1) == ""
     assert examples_block([], count_tokens=len) == ""
+
+
+# -- what triage writes and records (bot/core/triage.py) ---------------------------------------------
+
+
+def test_labels_before_hookwise_leave_out_its_own_and_take_in_a_persons_since() -> None:
+    assert before_hookwise(["bug", "Docs"], added_by_people=[], added_by_app=["docs"]) == ["bug"]
+    assert before_hookwise(["bug", "docs"], added_by_people=["docs"], added_by_app=["docs"]) == ["bug", "docs"]
+    assert before_hookwise(["bug"], added_by_people=["question"], added_by_app=[]) == ["bug", "question"]
+
+
+def test_a_retriage_is_judged_from_the_first_one_and_keeps_hookwises_earlier_labels() -> None:
+    first = TriageRecord(repository="o/r", number=1, mode="live", triaged_at=100.0, chosen=("bug",), present=("x",))
+    again = first.model_copy(update={"triaged_at": 200.0, "chosen": ("docs",), "suggested": ("bug",), "present": ()})
+    merged = retriaged(first, again)
+    assert (merged.triaged_at, merged.present, merged.chosen, merged.suggested) == (100.0, ("x",), ("bug", "docs"), ())
+    assert retriaged(None, again) == again
+    stale = again.model_copy(update={"triaged_at": 100.0 + 31 * DAY})
+    assert retriaged(first, stale) == stale  # past the window: a fresh start
+    shadow = again.model_copy(update={"mode": "shadow"})
+    assert retriaged(first, shadow).chosen == ("docs",)  # a shadow answer is only ever the latest
+
+
+def test_the_limit_counts_labels_added_and_suggestions_apart() -> None:
+    policy = TrustPolicy(suggest_only=("question",))
+    plan = plan_labels(["question", "bug", "docs"], allowed=["bug", "docs", "question"], current=[],
+                       removed_by_humans=[], limit=1, policy=policy)  # fmt: skip
+    assert (plan.apply, plan.suggest) == (("bug",), ("question",))

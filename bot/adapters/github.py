@@ -100,6 +100,20 @@ class Release:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelHistory:
+    """An issue's label events, by who made them (each name once, in the order first seen)."""
+
+    removed_by_people: list[str]  # ever taken off by a person: hookwise never puts these back
+    added_by_people: list[str]  # whose last change by a person added them
+    added_by_app: list[str]  # by this App: hookwise's own earlier triage (or a retry's first try)
+
+
+def _add_once(names: list[str], name: str) -> None:
+    if name not in names:
+        names.append(name)
+
+
+@dataclass(frozen=True, slots=True)
 class IssueDetails:
     number: int
     title: str
@@ -444,16 +458,27 @@ class Repo:
             raise
         return str(raw.get("permission") or "none"), raw.get("role_name")
 
-    async def humans_removed_labels(self, number: int) -> list[str]:
-        """Labels a person (not a bot) took off the issue: hookwise never puts those back."""
+    async def label_history(self, number: int) -> LabelHistory:
+        """Who put which label on the issue and who took which off, from its events (one listing):
+        a label a person took off is never put back, and what a person or this App added tells
+        triage's record what was there before hookwise's own labels."""
         removed: list[str] = []
+        people: dict[str, bool] = {}  # label -> whether a person's last change of it added it
+        by_app: list[str] = []
         async for raw in self._list(f"/issues/{number}/events"):
             actor = raw.get("actor") or {}
-            if raw.get("event") == "unlabeled" and actor.get("type") != "Bot":
-                name = str((raw.get("label") or {}).get("name", ""))
-                if name and name not in removed:
-                    removed.append(name)
-        return removed
+            name = str((raw.get("label") or {}).get("name", ""))
+            event = raw.get("event")
+            if not name or event not in ("labeled", "unlabeled"):
+                continue
+            if actor.get("type") != "Bot":
+                people[name] = event == "labeled"
+                if event == "unlabeled":
+                    _add_once(removed, name)
+            elif event == "labeled" and actor.get("login") == self.bot_login:
+                _add_once(by_app, name)
+        by_people = [name for name, added in people.items() if added]
+        return LabelHistory(removed_by_people=removed, added_by_people=by_people, added_by_app=by_app)
 
     def sibling(self, full_name: str) -> Repo:
         """Another repository through the same installation token (e.g. the owner's `.github`)."""

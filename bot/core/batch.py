@@ -139,9 +139,10 @@ class BatchEnvelope(BaseModel):
     issues: list[Any]
 
 
-def max_tokens_for(count: int, *, reason: bool = True) -> int:
-    """A `max_tokens` for a batch of `count` issues: room for each item, never cut mid-answer."""
-    return 300 + (250 if reason else 100) * max(count, 1)
+def max_tokens_for(count: int) -> int:
+    """A `max_tokens` for a batch of `count` issues: room for each item (ten 50-character labels and
+    a reason fit in 250), never cut mid-answer. Only what the model writes is paid for."""
+    return 300 + 250 * max(count, 1)
 
 
 class BatchOutcome(NamedTuple):

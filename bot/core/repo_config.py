@@ -2,7 +2,8 @@
 
 The file is optional; without it (or with an empty one) the defaults hold: summaries on merge,
 labels on triage, no triage comment. A file with a mistake is not half-applied: the defaults hold
-and the mistake is reported in one short line naming the key, so the `help` reply can show it.
+and the mistake is reported in one short line naming the key, so the `help` reply can show it -
+except that a file asking for `triage: shadow: true` keeps shadow mode (it only ever writes less).
 Every key is documented, with its default, in `docs/hookwise.example.yml`.
 """
 
@@ -161,21 +162,21 @@ def parse_config(text: str | None) -> ConfigResult:
     if text is None:
         return ConfigResult(DEFAULTS)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        return _problem(f"the file is over {MAX_BYTES // 1024} KiB; hookwise reads smaller files only")
+        return _problem(f"the file is over {MAX_BYTES // 1024} KiB; hookwise reads smaller files only", text)
     try:
         _check_shape(text)
         document = yaml.load(text, Loader=_SafeLoader)  # the safe loader, in C where PyYAML has it
     except _Refused as exc:
-        return _problem(str(exc))
+        return _problem(str(exc), text)
     except yaml.MarkedYAMLError as exc:
-        return _problem(_yaml_problem(exc))
+        return _problem(_yaml_problem(exc), text)
     except Exception as exc:  # PyYAML's constructors raise more than YAMLError on odd input (`!!timestamp x`)
         detail = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError | ValueError) and str(exc) else ""
-        return _problem(f"could not parse YAML: {detail or 'a value does not fit its `!!` tag'}")
+        return _problem(f"could not parse YAML: {detail or 'a value does not fit its `!!` tag'}", text)
     if document is None:
         return ConfigResult(DEFAULTS, source="file")
     if not isinstance(document, dict):
-        return _problem(f"the file must be a mapping of keys (like `triage:`), not {_kind(document)}")
+        return _problem(f"the file must be a mapping of keys (like `triage:`), not {_kind(document)}", text)
     try:
         return ConfigResult(RepoConfig.model_validate(document), source="file")
     except ValidationError as exc:
@@ -183,11 +184,22 @@ def parse_config(text: str | None) -> ConfigResult:
         message = _error_message(errors[0])
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        return _problem(message)
+        return _problem(message, text, document)
 
 
-def _problem(message: str) -> ConfigResult:
-    return ConfigResult(DEFAULTS, problem=message)
+# A file with a mistake is not applied, except that one asking for shadow mode keeps it: shadow
+# only ever makes hookwise write less, and a typo elsewhere must not start it labelling issues.
+_ASKS_FOR_SHADOW = re.compile(r"\bshadow\s*:\s*(?:true|yes|on)\b", re.IGNORECASE)
+SHADOW_DEFAULTS = DEFAULTS.model_copy(update={"triage": DEFAULTS.triage.model_copy(update={"shadow": True})})
+
+
+def _problem(message: str, text: str = "", document: object = None) -> ConfigResult:
+    if isinstance(document, dict):
+        triage = document.get("triage")
+        shadow = isinstance(triage, dict) and triage.get("shadow") is True
+    else:
+        shadow = bool(_ASKS_FOR_SHADOW.search(text[:MAX_BYTES]))
+    return ConfigResult(SHADOW_DEFAULTS if shadow else DEFAULTS, problem=message)
 
 
 class _Refused(Exception):

@@ -153,12 +153,48 @@ def plan_labels(
     policy: TrustPolicy = agreement.DEFAULT_POLICY,
 ) -> LabelPlan:
     """The model's choice for one issue, reduced to what may be added to it, then split by trust:
-    a label measured below the floor (`stats`) or pinned off is suggested instead of added."""
+    a label measured below the floor (`stats`) or pinned off is suggested instead of added. The
+    config's limit counts the labels added (and, apart, the suggestions): a withheld label never
+    takes the place of one that may be added."""
     candidates = label_policy.labels_to_add(
-        chosen, allowed=allowed, current=current, removed_by_humans=removed_by_humans, limit=limit
+        chosen, allowed=allowed, current=current, removed_by_humans=removed_by_humans, limit=label_policy.MAX_LABELS
     )
     apply, suggest = agreement.split_chosen(candidates, stats, policy)
-    return LabelPlan(apply=tuple(apply), suggest=tuple(suggest))
+    bound = max(limit, 0)
+    return LabelPlan(apply=tuple(apply[:bound]), suggest=tuple(suggest[:bound]))
+
+
+def before_hookwise(
+    current: Iterable[str], *, added_by_people: Iterable[str], added_by_app: Iterable[str]
+) -> list[str]:
+    """The issue's labels that are not hookwise's doing: those it had when read, less the ones this
+    App added (an earlier try of the same job, or an earlier triage) unless a person added them
+    too, plus any a person added since it was read (a batch reads the issue before it waits)."""
+    people = {name.casefold() for name in added_by_people}
+    app = {name.casefold() for name in added_by_app}
+    kept = [name for name in current if name.casefold() not in app or name.casefold() in people]
+    seen = {name.casefold() for name in kept}
+    return kept + [name for name in added_by_people if name.casefold() not in seen]
+
+
+def retriaged(previous: TriageRecord | None, record: TriageRecord) -> TriageRecord:
+    """The record to keep when an issue is triaged again (`@app triage`, or a retry after a crash):
+    judged from the first triage on, so a person's changes since then still count, against what was
+    there before hookwise first touched it; in live mode the labels hookwise added before stay its
+    own. A first record older than the 30-day window starts afresh."""
+    if previous is None or record.triaged_at - previous.triaged_at > agreement.WINDOW_S:
+        return record
+    kept_live = previous.chosen if previous.mode == "live" and record.mode == "live" else ()
+    chosen = tuple(dict.fromkeys((*kept_live, *record.chosen)))
+    suggested = tuple(name for name in record.suggested if name.casefold() not in {c.casefold() for c in chosen})
+    return record.model_copy(
+        update={
+            "triaged_at": previous.triaged_at,
+            "present": previous.present,
+            "chosen": chosen,
+            "suggested": suggested,
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,5 +94,5 @@ def label_delivery(sandbox: GitHubSandbox, target: bytes, label: str, login: str
     payload["sender"] = {**payload["sender"], "login": login, "type": "User"}
     labels = sandbox.issue_labels(full_name, number)
     payload["issue"] = {**payload["issue"], "labels": [{"name": name} for name in labels]}
-    payload["issue"]["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    payload["issue"]["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # to the second, as GitHub
     return json.dumps(payload).encode()

@@ -5,8 +5,9 @@ settles each issue as soon as it is judged: its delivery's record (the TriageJob
 its ledger state, and the end of its claim. A transient failure of one issue keeps that issue's
 claim and retries the round for it; one of the whole round before any issue was judged retries the
 round; a round out of tries ends each claimed issue's delivery as failed. A round that crashes
-keeps its claims until their deadline: arq's re-run of it (the same job id) takes them again, or
-any later round, or the rescue, once they have expired.
+keeps its claims while arq will run it again (its job is still in arq's queue): the re-run (the
+same job id) takes them back and reuses the answer already paid for. Once the deadline has passed
+and the job has left the queue, any later round, or the rescue, takes them.
 """
 
 from __future__ import annotations

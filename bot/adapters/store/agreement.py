@@ -8,15 +8,19 @@ redelivered event is folded away when the record is read (`TriageRecord.with_cha
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.core import agreement
 from bot.core.agreement import LabelChange, RepoReport, TriageRecord, TrustPolicy
 from bot.core.status import RepoAgreement
+
+log = logging.getLogger("hookwise.agreement")
 
 KEEP_S = 90 * 86_400  # longer than any report asks for (`accuracy --since` is capped at this)
 
@@ -35,8 +39,9 @@ class AgreementStore:
         self._add_change = redis.register_script(_ADD_CHANGE)
 
     async def record(self, record: TriageRecord, policy: TrustPolicy) -> None:
-        """Remember what hookwise chose (a later triage of the same issue replaces it, keeping the
-        changes people made) and the policy the repository's config had."""
+        """Remember what hookwise chose and the policy the repository's config had. The record
+        replaces the issue's earlier one (the caller merges them: bot/core/triage.py `retriaged`);
+        the changes people made are a list of their own and stay."""
         repository, number = record.repository, record.number
         blank = record.model_copy(update={"changes": ()})
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -107,8 +112,12 @@ class AgreementStore:
         for raw, changes in zip(answers[0::2], answers[1::2], strict=True):
             if not raw:
                 continue
-            record = TriageRecord.model_validate_json(raw)
-            for item in changes:
-                record = record.with_change(LabelChange.model_validate_json(item))
+            try:  # one unreadable record (a bug, a hand edit) must not stop every triage of the repository
+                record = TriageRecord.model_validate_json(raw)
+                for item in changes:
+                    record = record.with_change(LabelChange.model_validate_json(item))
+            except ValidationError as exc:
+                log.warning("agreement record of %s unreadable, left out: %s", repository, exc.errors()[0]["msg"])
+                continue
             records.append(record)
         return records

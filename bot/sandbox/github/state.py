@@ -605,7 +605,8 @@ class SandboxState:
         return copy.deepcopy(self._new_comment(repo, number, self._user(login, user_type), body))
 
     def add_label_as(self, full_name: str, number: int, label: str, login: str) -> None:
-        """A person adds an existing label to an issue (GitHub's `labeled` event is recorded)."""
+        """A person adds a label to an issue (created first if the repository has none of that
+        name, as GitHub does); GitHub's `labeled` event is recorded."""
         repo = self._repo_by_name(full_name)
         name = self._ensure_label(repo, label)
         names = repo.issue_labels.setdefault(number, [])

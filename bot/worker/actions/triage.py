@@ -17,6 +17,7 @@ and the repository's records come back as the figures and the examples of the ne
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +31,9 @@ from bot.core import agreement, render
 from bot.core import labels as label_policy
 from bot.core import triage as core
 from bot.core.answers import LabelChoice
-from bot.core.batch import BODY_CHARS
+from bot.core.batch import BODY_CHARS, fence_issue_text
 from bot.core.job import TriageJob, WaitingIssue
 from bot.core.outcome import ModelUsage, Outcome
-from bot.core.prompts import fence
 from bot.core.repo_config import RepoConfig
 from bot.worker.deps import Deps
 
@@ -87,8 +87,8 @@ async def on_opened(job: TriageJob, repo: Repo, deps: Deps, *, job_try: int) -> 
 async def triage(
     repo: Repo, number: int, *, deps: Deps, delivery_id: str, force: bool, issue: IssueDetails | None = None
 ) -> Outcome:
-    """Choose and add labels with one model call (and the triage comment where configured).
-    Shared with `@app triage`."""
+    """Choose labels with one model call and add them (and the triage comment where configured;
+    in shadow mode, record them and write nothing). Shared with `@app triage`."""
     if issue is None:
         issue = await repo.issue(number)
     if issue.state != "open" and not force:
@@ -159,22 +159,31 @@ async def apply_labels(
     work: Triaging, number: int, chosen: list[str], reason: str, *, issue: IssueText, force: bool
 ) -> Outcome:
     """Write one issue's triage (the caller holds its effect key's lock) and keep its agreement
-    record. The labels a person took off are read now, after the model answered: the POST only
+    record. The issue's label events are read now, after the model answered (one listing): a label
+    a person took off is never put back, and what hookwise itself added before (an earlier try of
+    this job, or an earlier triage) is told apart from what was there without it. The POST only
     adds, so nothing else needs reading. In shadow mode nothing is written to GitHub, even for
     `@app triage` (its reply says what would have been added)."""
     repo, config = work.repo, work.config
     policy = core.trust_policy(config)
+    history = await repo.label_history(number)
+    present = core.before_hookwise(
+        issue.labels, added_by_people=history.added_by_people, added_by_app=history.added_by_app
+    )
     plan = core.plan_labels(
         chosen,
         allowed=work.allowed,
-        current=issue.labels,
-        removed_by_humans=await repo.humans_removed_labels(number),
+        current=present,
+        removed_by_humans=history.removed_by_people,
         limit=config.triage.max_labels,
         stats=work.learned.stats,
         policy=policy,
     )
     shadow = config.triage.shadow
     written = not shadow and (config.triage.labels or force)
+    # Whole seconds, taken before the writes: GitHub dates a person's label change to the second,
+    # and a change made in the same second as this triage must count.
+    triaged_at = float(math.floor(time.time()))
     if written:
         await repo.add_labels(number, list(plan.apply))
     comment_id = None
@@ -186,12 +195,13 @@ async def apply_labels(
         number,
         plan,
         live=written,
-        present=issue.labels,
+        present=present,
         title=issue.title,
         body=issue.body,
-        at=time.time(),
+        at=triaged_at,
     )
-    await work.deps.agreement.record(record, policy)
+    previous = await work.deps.agreement.get(repo.full_name, number)
+    await work.deps.agreement.record(core.retriaged(previous, record), policy)
     reply = render.shadow_triage_reply(plan.apply, plan.suggest) if shadow else ""
     detail = core.describe_plan(plan, shadow=shadow, written=written)
     return Outcome.done(detail, comment_id=comment_id, labels=plan.apply if written else (), reply=reply)
@@ -224,8 +234,8 @@ def question(work: Triaging, issue: IssueText) -> Question[LabelChoice]:
     user = core.issue_prompt(
         work.deps.prompts,
         repository=work.repo.full_name,
-        title=fence(issue.title),
-        body=fence((issue.body or "")[:8000]),
+        title=fence_issue_text(issue.title),
+        body=fence_issue_text((issue.body or "")[:8000]),
     )
     return Question(
         system=prefix.system,

@@ -188,7 +188,7 @@ def batch_question(work: Triaging, issues: list[WaitingIssue]) -> Question[core_
         task=BATCH_TASK,
         installation_id=work.repo.installation_id,
         repository=work.repo.full_name,
-        max_tokens=core_batch.max_tokens_for(len(issues), reason=core.wants_reason(work.config)),
+        max_tokens=core_batch.max_tokens_for(len(issues)),
     )
 
 
