@@ -273,11 +273,22 @@ async def test_always_apply_pins_a_label_on_whatever_its_figures(
     assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
 
 
-async def test_suggest_only_pins_a_label_off_with_no_figures_at_all(
-    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+@pytest.mark.parametrize(
+    ("answer", "text"),
+    [(("documentation", "question"), "triage:\n  suggest_only: [Question]\n"),  # no figures needed
+     (("question", "documentation"), "triage:\n  max_labels: 1\n  suggest_only: [question]\n")],  # nor room
+)  # fmt: skip
+async def test_suggest_only_pins_a_label_off_and_a_held_back_label_uses_no_room(
+    client: TestClient[Any, Any],
+    settings: Settings,
+    world: GitHubSandbox,
+    model: AnthropicSandbox,
+    redis: Redis,
+    answer: tuple[str, str],
+    text: str,
 ) -> None:
-    model.responder = triage_answer("documentation", "question")
-    config(world, "triage:\n  suggest_only: [Question]\n")
+    model.responder = triage_answer(*answer)
+    config(world, text)
     await deliver(client, "issues", ISSUE, "pinned-off")
     await run_worker(settings, **FAST)
     assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
@@ -420,18 +431,6 @@ async def test_a_label_a_person_added_while_the_issue_waited_for_its_batch_is_th
     await run_pending_round(deps, repo, waiting.detail.rsplit("(", 1)[1].rstrip(")"))
     record = await AgreementStore(redis).get(ISSUE_REPO, 1)
     assert record is not None and record.chosen == () and record.present == ("bug", "documentation")
-
-
-async def test_labels_held_back_do_not_use_up_max_labels(
-    client: TestClient[Any, Any], settings: Settings, world: GitHubSandbox, model: AnthropicSandbox, redis: Redis
-) -> None:
-    model.responder = triage_answer("question", "documentation")
-    config(world, "triage:\n  max_labels: 1\n  suggest_only: [question]\n")
-    await deliver(client, "issues", ISSUE, "limited")
-    await run_worker(settings, **FAST)
-    assert world.issue_labels(ISSUE_REPO, 1) == ["bug", "documentation"]
-    record = await AgreementStore(redis).get(ISSUE_REPO, 1)
-    assert record is not None and (record.chosen, record.suggested) == (("documentation",), ("question",))
 
 
 @pytest.mark.parametrize(
