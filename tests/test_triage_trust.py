@@ -24,6 +24,7 @@ from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox, user_text
 from bot.sandbox.github import GitHubSandbox, Injected
 from bot.worker.actions import triage
 from bot.worker.deps import Deps
+from bot.worker.learning import Learning
 from tests.helpers import (
     ISSUE,
     ISSUE_REPO,
@@ -473,3 +474,22 @@ async def test_a_single_call_fences_tag_lookalikes_in_the_issue_like_a_batch(
     text = user_text(request)
     assert text.count("</untrusted>") == 2  # only the two real closing tags, the title's and the body's
     assert "＜/untrusted" not in text and "< /untrusted" not in text and "&lt;/untrusted" not in text
+
+
+async def test_a_worker_reads_a_repositorys_records_once_a_minute(redis: Redis) -> None:
+    """The figures and examples are kept a minute per repository in the worker: a burst's rounds
+    and single calls share one reading; after the minute a new correction shows."""
+    store = AgreementStore(redis)
+    at = time.time() - DAY
+    await corrected(store, TriageRecord(repository=ISSUE_REPO, number=7, mode="live", triaged_at=at,
+                                        title="First"), ("bug", True))  # fmt: skip
+    clock = [0.0]
+    learning = Learning(store, ttl_s=60, timer=lambda: clock[0])
+    first = await learning.of(ISSUE_REPO)
+    await corrected(store, TriageRecord(repository=ISSUE_REPO, number=8, mode="live", triaged_at=at,
+                                        title="Second"), ("question", True))  # fmt: skip
+    assert await learning.of(ISSUE_REPO) is first  # within the minute: not read again
+    assert "Second" not in first.examples() and "First" in first.examples(exclude=(8,))
+    assert "First" not in first.examples(exclude=(7,))  # an issue being triaged is never its own example
+    clock[0] = 61.0
+    assert "Second" in (await learning.of(ISSUE_REPO)).examples()

@@ -19,7 +19,7 @@ triage, live or shadow, so people's later label changes can judge it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from string import Template
 from typing import Any
@@ -28,7 +28,7 @@ from bot.core import agreement
 from bot.core import labels as label_policy
 from bot.core.agreement import LabelStats, TriageRecord, TrustPolicy
 from bot.core.answers import LabelChoice
-from bot.core.batch import batch_tool
+from bot.core.batch import MAX_BATCH, batch_tool
 from bot.core.caching import CachePlan, plan_static_prefix
 from bot.core.prompts import Prompts, instructions_block
 from bot.core.repo_config import RepoConfig
@@ -202,16 +202,22 @@ class Learned:
     """What the repository's agreement records teach the next triage."""
 
     stats: tuple[LabelStats, ...] = ()  # per label over the judged issues of the period: the trust floor's input
-    examples: str = ""  # the examples block for the user turn ('' when no person has labelled an issue yet)
+    candidates: tuple[agreement.Example, ...] = ()  # issues a person labelled, most recent first
+
+    def examples(self, exclude: Collection[int] = ()) -> str:
+        """The examples block for the user turn ('' when no person has labelled an issue yet); the
+        issues in `exclude`, being triaged now, are never their own example."""
+        kept = [example for example in self.candidates if example.number not in exclude][: agreement.EXAMPLES]
+        return agreement.examples_block(kept, count_tokens=estimate_tokens)
 
 
-def learn(records: Iterable[TriageRecord], *, repository: str, now: float, exclude: Sequence[int] = ()) -> Learned:
-    """The figures and the examples from one repository's records (the issues in `exclude`, being
-    triaged now, are never their own example)."""
+def learn(records: Iterable[TriageRecord], *, repository: str, now: float) -> Learned:
+    """The figures and the example candidates from one repository's records: enough candidates
+    that a full batch's own issues can be left out and 5 remain."""
     kept = list(records)
     stats = agreement.repository_stats(kept, now=now)
-    examples = agreement.select_examples(kept, repository=repository, exclude=exclude)
-    return Learned(tuple(stats), agreement.examples_block(examples, count_tokens=estimate_tokens))
+    limit = agreement.EXAMPLES + MAX_BATCH
+    return Learned(tuple(stats), tuple(agreement.select_examples(kept, repository=repository, limit=limit)))
 
 
 def with_examples(examples: str, prompt: str) -> str:

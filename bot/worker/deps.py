@@ -17,6 +17,7 @@ from bot.adapters.store.triage_queue import TriageQueue
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.grounding import GITHUB_WEB
 from bot.core.prompts import Prompts
+from bot.worker.learning import Learning
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Deps:
     models: Models
     triage_queue: TriageQueue  # micro-batched triage; `batching` False sends every issue alone
     agreement: AgreementStore
+    learning: Learning  # the agreement records' figures and examples, a minute per repository
     summaries: SummaryRecords
     batching: bool = True
     # SUMMARY_DIFF_TOKENS and SUMMARY_MAX_INPUT_TOKENS: what a summary's diff may take, and the

@@ -31,6 +31,7 @@ from bot.core import retry
 from bot.core.prompts import Prompts
 from bot.worker.deps import Deps, Models
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
+from bot.worker.learning import Learning
 from bot.worker.rounds import rescue_rounds, triage_batch
 
 log = logging.getLogger("hookwise.worker")
@@ -100,7 +101,8 @@ def build_deps(
             claim_ttl_s=lock_ttl_s,
         ),
         batching=settings.batching,
-        agreement=AgreementStore(redis),
+        agreement=(agreement := AgreementStore(redis)),
+        learning=Learning(agreement),
         summaries=SummaryRecords(redis, dry_run=settings.DRY_RUN),
         diff_budget_tokens=settings.SUMMARY_DIFF_TOKENS,
         max_input_tokens=settings.SUMMARY_MAX_INPUT_TOKENS,

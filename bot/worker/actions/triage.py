@@ -12,14 +12,14 @@ added - never another issue's, never one already on it or taken off by a person,
 measured precision fell below the repository's trust floor (that one is suggested instead). In
 shadow mode (`triage: shadow: true`) nothing is written to GitHub. Either way the choice is kept as
 the issue's agreement record, which people's later label changes judge (bot/core/agreement.py),
-and the repository's records come back as the figures and the examples of the next triage (`recall`).
+and the repository's records come back as the figures and the examples of the next triage
+(bot/worker/learning.py, a minute per repository).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -27,8 +27,8 @@ from pydantic import BaseModel
 from bot.adapters.github import IssueDetails, Label, Repo
 from bot.adapters.llm import Question
 from bot.adapters.store.triage_queue import AlreadyWaiting
-from bot.core import agreement, render
 from bot.core import labels as label_policy
+from bot.core import render
 from bot.core import triage as core
 from bot.core.answers import LabelChoice
 from bot.core.batch import BODY_CHARS, fence_issue_text
@@ -100,10 +100,10 @@ async def triage(
     async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
         if not needed:
             return Outcome.skipped("issue already triaged")
-        work = await prepare(repo, config, deps, exclude=(number,))
+        work = await prepare(repo, config, deps)
         if not work.allowed:
             return Outcome.skipped("no label the bot may use")
-        text = IssueText(issue.title, issue.body, issue.labels)
+        text = IssueText(number, issue.title, issue.body, issue.labels)
         draft = await deps.effects.draft(f"{delivery_id}:{effect}", TriageDraft, lambda: choose(work, text))
         outcome = await apply_labels(work, number, draft.labels, draft.reason, issue=text, force=force)
         await deps.effects.record(effect, ",".join(outcome.labels))
@@ -114,6 +114,7 @@ async def triage(
 class IssueText:
     """The issue as triage saw it: what the prompt shows and its agreement record keeps."""
 
+    number: int
     title: str
     body: str | None
     labels: list[str]  # on the issue when triage read it
@@ -131,22 +132,13 @@ class Triaging:
     learned: core.Learned  # the trust floor's figures and the examples from corrections
 
 
-async def prepare(repo: Repo, config: RepoConfig, deps: Deps, *, exclude: Sequence[int]) -> Triaging:
-    """The repository's labels (ETag-cached) and what its agreement records teach; the issues in
-    `exclude`, being triaged now, are never their own example."""
+async def prepare(repo: Repo, config: RepoConfig, deps: Deps) -> Triaging:
+    """The repository's labels (ETag-cached) and what its agreement records teach."""
     labels = await repo.labels()
     allowed = label_policy.allowed_labels(
         [label.name for label in labels], allow=config.triage.allow_labels, deny=config.triage.deny_labels
     )
-    return Triaging(repo, deps, config, labels, allowed, await recall(repo, deps, exclude=exclude))
-
-
-async def recall(repo: Repo, deps: Deps, *, exclude: Sequence[int]) -> core.Learned:
-    """The repository's agreement records of the period, as the trust floor's figures and the
-    examples for the prompt (one Redis round trip)."""
-    now = time.time()
-    records = await deps.agreement.records(repo.full_name, since=now - agreement.WINDOW_S)
-    return core.learn(records, repository=repo.full_name, now=now, exclude=exclude)
+    return Triaging(repo, deps, config, labels, allowed, await deps.learning.of(repo.full_name))
 
 
 async def choose(work: Triaging, issue: IssueText) -> TriageDraft:
@@ -239,7 +231,7 @@ def question(work: Triaging, issue: IssueText) -> Question[LabelChoice]:
     )
     return Question(
         system=prefix.system,
-        user=core.with_examples(work.learned.examples, user),
+        user=core.with_examples(work.learned.examples(exclude=(issue.number,)), user),
         answer=LabelChoice,
         tool_name=core.SINGLE_TOOL_NAME,
         tool_description=core.SINGLE_TOOL_DESCRIPTION,

@@ -137,7 +137,7 @@ async def _answer(
             todo.append(issue)
     if not todo:
         return results, None, []
-    work = await prepare(repo, config, deps, exclude=[issue.number for issue in todo])
+    work = await prepare(repo, config, deps)
     if not work.allowed:
         for issue in todo:
             await judged(IssueResult(issue, Outcome.skipped("no label the bot may use")))
@@ -179,7 +179,9 @@ def batch_question(work: Triaging, issues: list[WaitingIssue]) -> Question[core_
     fenced = [core_batch.BatchIssue(issue.number, issue.title, issue.body) for issue in issues]
     return Question(
         system=prefix.system,
-        user=core.with_examples(work.learned.examples, core_batch.batch_user_prompt(work.repo.full_name, fenced)),
+        user=core.with_examples(
+            work.learned.examples(exclude=numbers), core_batch.batch_user_prompt(work.repo.full_name, fenced)
+        ),
         answer=core_batch.BatchEnvelope,
         tool_name=core_batch.BATCH_TOOL_NAME,
         tool_description=core_batch.BATCH_TOOL_DESCRIPTION,
@@ -204,7 +206,7 @@ async def _singles(work: Triaging, leftovers: list[WaitingIssue]) -> dict[int, T
 
 
 def _text(issue: WaitingIssue) -> IssueText:
-    return IssueText(issue.title, issue.body, issue.labels)
+    return IssueText(issue.number, issue.title, issue.body, issue.labels)
 
 
 async def _write(
