@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -130,10 +130,7 @@ def repository_labels() -> list[dict[str, str]]:
 class Phase:
     name: str
     calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write: int = 0
-    cache_read: int = 0
+    usage: Usage = field(default_factory=Usage)  # what the sandbox model billed during the burst
     all_labelled_s: float = 0.0
     lone_s: float = 0.0
     labelled: int = 0
@@ -143,14 +140,19 @@ class Phase:
 
     @property
     def cost(self) -> float:
-        return input_equivalents(Usage(self.input_tokens, self.output_tokens, self.cache_write, self.cache_read))
+        return input_equivalents(self.usage)
 
     @property
     def uncached_cost(self) -> float:
         """The same calls with every prompt token paid as input: what they cost without the prompt
         cache (a prefix under the model's minimum, a cold cache, or hookwise before issue 8)."""
-        prompt = self.input_tokens + self.cache_write + self.cache_read
-        return input_equivalents(Usage(prompt, self.output_tokens, 0, 0))
+        used = self.usage
+        prompt = used.input_tokens + used.cache_creation_input_tokens + used.cache_read_input_tokens
+        return input_equivalents(Usage(prompt, used.output_tokens))
+
+
+def _cache(usage: Usage) -> str:
+    return f"{usage.cache_creation_input_tokens:,} / {usage.cache_read_input_tokens:,}"
 
 
 def delivery(number: int, repository: str) -> bytes:
@@ -278,10 +280,7 @@ async def run_phase(name: str, batch_max: int, *, issues: int, workers: int, lat
         await model_runner.cleanup()
         redis.stop()
     phase.calls = calls_burst
-    phase.input_tokens = usage["input_tokens"]
-    phase.output_tokens = usage["output_tokens"]
-    phase.cache_write = usage["cache_creation_input_tokens"]
-    phase.cache_read = usage["cache_read_input_tokens"]
+    phase.usage = Usage.of(usage)
     for n in numbers:
         got = set(github.issue_labels(REPO, n))
         if not got:
@@ -323,10 +322,9 @@ def report(batched: Phase, single: Phase, issues: int) -> bool:
     cached_ratio = batched.cost / single.cost if single.cost else float("inf")
     rows = [
         ("model calls", f"{batched.calls}", f"{single.calls}"),
-        ("input tokens (uncached)", f"{batched.input_tokens:,}", f"{single.input_tokens:,}"),
-        ("cache write / read tokens", f"{batched.cache_write:,} / {batched.cache_read:,}",
-         f"{single.cache_write:,} / {single.cache_read:,}"),
-        ("output tokens", f"{batched.output_tokens:,}", f"{single.output_tokens:,}"),
+        ("input tokens (uncached)", f"{batched.usage.input_tokens:,}", f"{single.usage.input_tokens:,}"),
+        ("cache write / read tokens", _cache(batched.usage), _cache(single.usage)),
+        ("output tokens", f"{batched.usage.output_tokens:,}", f"{single.usage.output_tokens:,}"),
         ("cost, input-token equivalents", f"{batched.cost:,.0f}", f"{single.cost:,.0f}"),
         ("  the same calls without the prompt cache", f"{batched.uncached_cost:,.0f}", f"{single.uncached_cost:,.0f}"),
         ("time until the last issue is labelled", f"{batched.all_labelled_s:.1f} s", f"{single.all_labelled_s:.1f} s"),
@@ -346,8 +344,9 @@ def report(batched: Phase, single: Phase, issues: int) -> bool:
     )
     goals = [
         (f"<= {MAX_CALLS} model calls for {issues} issues", batched.calls <= MAX_CALLS),
-        (f"cost <= {MAX_COST_RATIO}x of one call per issue ({ratio:.3f}; {cached_ratio:.3f} of batching off "
-         "with the prompt cache)", ratio <= MAX_COST_RATIO),
+        # Judged against the baseline measured in this run: batching off, everything else as it is.
+        (f"cost <= {MAX_COST_RATIO}x of one call per issue ({cached_ratio:.3f} of batching off; {ratio:.3f} of "
+         "the same single calls priced without the prompt cache)", cached_ratio <= MAX_COST_RATIO),
         (f"all labelled within {MAX_ALL_LABELLED_S:.0f} s ({batched.all_labelled_s:.1f} s)",
          batched.all_labelled_s <= MAX_ALL_LABELLED_S),
         ("none given another issue's labels", batched.wrong == 0 and single.wrong == 0),

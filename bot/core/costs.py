@@ -98,10 +98,6 @@ class BudgetLine:
     used: int
     limit: int  # 0: no limit
 
-    @property
-    def exhausted(self) -> bool:
-        return self.limit > 0 and self.used >= self.limit
-
 
 def budget_status(used: int, limit: int) -> str:
     """One line for `@app help` and `costs`: how much of today's budget is used."""

@@ -75,6 +75,7 @@ class Prefix:
     tool: dict[str, Any]
     system: list[dict[str, Any]]
     plan: CachePlan
+    reason: bool  # whether the tool asks for a reason
 
 
 def static_prefix(
@@ -99,7 +100,7 @@ def static_prefix(
     )
     listed = prompts.triage_labels.safe_substitute(labels=label_list(labels, allowed)).strip()
     plan = plan_static_prefix(tool=tool, system=system, model=model, estimate=estimate_tokens, labels=listed)
-    return Prefix(tool=plan.tools[0], system=plan.system, plan=plan)
+    return Prefix(tool=plan.tools[0], system=plan.system, plan=plan, reason=reason)
 
 
 def pin_numbers(prefix: Prefix, allowed: Sequence[str], numbers: Sequence[int]) -> dict[str, Any]:
@@ -107,8 +108,7 @@ def pin_numbers(prefix: Prefix, allowed: Sequence[str], numbers: Sequence[int]) 
     when the prefix is not cached anyway, else the repository's unchanging tool."""
     if prefix.plan.cache:
         return prefix.tool
-    reason = "reason" in prefix.tool["input_schema"]["properties"]["issues"]["items"]["properties"]
-    return batch_tool(allowed, numbers, reason=reason)
+    return batch_tool(allowed, numbers, reason=prefix.reason)
 
 
 REASON_RULE = " Write the reason in $language."

@@ -48,9 +48,6 @@ class CostLedger:
         self.tokens_per_day = tokens_per_day
         self.clock = clock
 
-    def with_clock(self, clock: Clock) -> CostLedger:
-        return CostLedger(self._redis, tokens_per_day=self.tokens_per_day, clock=clock)
-
     def today(self) -> str:
         return utc_day(self.clock())
 

@@ -113,7 +113,7 @@ def delivery_row(record: JobRecord) -> DeliveryRow:
     queued_ms = max(int((record.started_at - record.accepted_at) * 1000), 0) if record.accepted_at is not None else None
     return DeliveryRow(
         delivery_id=record.delivery_id,
-        event=f"{record.event}.{record.action}" if record.action else record.event,
+        event=_event_name(record),
         repository=record.repository,
         target=record.target,
         outcome=record.outcome,
@@ -134,6 +134,10 @@ def delivery_row(record: JobRecord) -> DeliveryRow:
     )
 
 
+def _event_name(record: JobRecord) -> str:
+    return f"{record.event}.{record.action}" if record.action else record.event
+
+
 async def recent_deliveries(redis: Redis, count: int = 50) -> list[DeliveryRow]:
     return [delivery_row(record) for record in await Records(redis).recent(count)]
 
@@ -142,7 +146,7 @@ async def dead_letters(redis: Redis, count: int = 20) -> list[DeadLetter]:
     return [
         DeadLetter(
             delivery_id=r.delivery_id,
-            event=f"{r.event}.{r.action}" if r.action else r.event,
+            event=_event_name(r),
             repository=r.repository,
             target=r.target,
             failed_at=r.finished_at,
