@@ -44,6 +44,31 @@ async def test_a_failed_delivery_is_accepted_again_a_done_one_is_not(redis: Redi
     assert await ledger.stored("f") == job("f")
 
 
+async def test_each_delivery_of_one_batch_is_decided_by_its_own_replay_flag(redis: Redis) -> None:
+    ledger = Ledger(redis)
+    for done in ("r1", "r2", "r3"):
+        assert await ledger.accept(job(done)) == Accepted(f"{done}:1")
+        await ledger.mark(done, DeliveryState.DONE)
+    # One batch: the flags are positional, so a replay in the middle must not leak to its neighbours.
+    results = await asyncio.gather(
+        ledger.accept(job("r1")),
+        ledger.accept(job("r2"), replay=True),
+        ledger.accept(job("new")),
+        ledger.accept(job("r3")),
+        ledger.accept(job("r3"), replay=True),
+    )
+    assert list(results) == [
+        Duplicate("done"),
+        Accepted("r2:2"),
+        Accepted("new:1"),
+        Duplicate("done"),
+        Accepted("r3:2"),
+    ]
+    assert await redis.hget("hookwise:delivery:r2", "attempt") == b"2"  # type: ignore[misc]
+    assert await redis.zscore(QUEUE_NAME, "r3:2") is not None
+    assert await redis.ttl("hookwise:delivery:new") > 3 * 24 * 3600
+
+
 async def test_marking_an_expired_record_does_not_resurrect_it(redis: Redis) -> None:
     await Ledger(redis).mark("gone", DeliveryState.DONE)
     assert await redis.exists("hookwise:delivery:gone") == 0
@@ -60,9 +85,7 @@ async def test_scripts_flushed_by_a_redis_restart_are_loaded_again(redis: Redis)
 async def test_redis_unreachable_fails_every_waiting_call() -> None:
     client = Redis.from_url(f"redis://127.0.0.1:{redis_server.free_port()}", socket_connect_timeout=1)
     ledger = Ledger(client)
-    results = await asyncio.gather(
-        *(ledger.accept(job(f"x{i}")) for i in range(3)), return_exceptions=True
-    )
+    results = await asyncio.gather(*(ledger.accept(job(f"x{i}")) for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, RedisConnectionError | OSError) for r in results)
     await client.aclose()
 

@@ -3,6 +3,7 @@ values; the default text format prints the same fields as key=value."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -14,7 +15,7 @@ import aiohttp
 import pytest
 
 from bot.config import LogFormat
-from bot.logs import ContextFilter, JsonFormatter, bound, configure
+from bot.logs import ContextFilter, GatheredLines, GatheredRecord, JsonFormatter, bound, configure
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import (
@@ -125,3 +126,71 @@ def test_a_bound_field_cannot_replace_a_base_key() -> None:
         ContextFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
     assert (line["msg"], line["level"], line["delivery"]) == ("the message", "info", "d-3")
+
+
+async def test_lines_gathered_in_one_loop_turn_are_written_as_the_lines_they_are(captured: io.StringIO) -> None:
+    _to(captured, LogFormat.JSON)
+    logger = logging.getLogger("hookwise.test")
+    seen: list[logging.LogRecord] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    spy = Spy()
+    logger.addHandler(spy)
+    try:
+        lines = GatheredLines(logger)
+        with bound(delivery="d-1", repo="o/a"):
+            lines.log("queued %s", "one")
+        await asyncio.sleep(0.01)  # lines taken in different turns, so with different times
+        assert len(seen) == 1  # the first turn's line, handed over when that turn ended
+        with bound(delivery="d-2"):
+            lines.log("queued %s", "two")
+            lines.log("duplicate (state %s)", "done")
+        assert len(seen) == 1  # nothing of this turn's before it ends
+        await asyncio.sleep(0)
+    finally:
+        logger.removeHandler(spy)
+    # One record per turn, not one per line; another handler reads its lines as one message.
+    assert [type(record) for record in seen] == [GatheredRecord, GatheredRecord]
+    assert seen[1].getMessage() == "queued two delivery=d-2\nduplicate (state done) delivery=d-2"
+    one, two, three = json_lines(_written(captured))
+    assert (one["msg"], one["delivery"], one["repo"], one["level"]) == ("queued one", "d-1", "o/a", "info")
+    assert (two["msg"], two["delivery"], "repo" in two) == ("queued two", "d-2", False)
+    assert three["msg"] == "duplicate (state done)" and three["delivery"] == "d-2"
+    assert one["time"] < two["time"], "each line keeps the time it was taken"
+
+
+def test_gathered_lines_below_the_level_cost_nothing_and_off_the_loop_go_at_once(captured: io.StringIO) -> None:
+    _to(captured, LogFormat.TEXT)
+    lines = GatheredLines(logging.getLogger("hookwise.test"), logging.DEBUG)
+    lines.log("not written %s", "ever")  # the process logs from info up
+    info = GatheredLines(logging.getLogger("hookwise.test"))
+    with bound(delivery="d-4"):
+        info.log("no loop %d", 1)
+    [line] = _written(captured).splitlines()
+    assert line.endswith("logger=hookwise.test no loop 1 delivery=d-4")
+
+
+def test_a_loop_closed_before_its_turn_ended_does_not_hold_later_lines(captured: io.StringIO) -> None:
+    _to(captured, LogFormat.TEXT)
+    lines = GatheredLines(logging.getLogger("hookwise.test"))
+
+    first = asyncio.new_event_loop()
+
+    def take_and_stop() -> None:
+        lines.log("line %s", "from a loop that closed")
+        first.stop()  # the loop ends with this turn: the hand-over it scheduled never runs
+
+    first.call_soon(take_and_stop)
+    first.run_forever()
+    first.close()
+    assert "closed" not in _written(captured)
+
+    async def take(text: str) -> None:
+        lines.log("line %s", text)
+
+    asyncio.run(take("from the next loop"))
+    written = [line.split("logger=hookwise.test ")[1] for line in _written(captured).splitlines()]
+    assert written == ["line from a loop that closed", "line from the next loop"]

@@ -12,8 +12,9 @@ from redis.exceptions import RedisError
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.status import DEFAULT_SOURCES, StatusSources
 from bot.config import Settings
+from bot.logs import GatheredLines
 from bot.web.drain import Drain
-from bot.web.keys import DRAIN, LEDGER, METRICS, REDIS, SECRETS, SETTINGS, STATUS_READERS
+from bot.web.keys import DRAIN, LEDGER, LINES, METRICS, REDIS, SECRETS, SETTINGS, STATUS_READERS
 from bot.web.metrics import WebMetrics
 from bot.web.status import status_page
 from bot.web.webhook import MAX_BODY_BYTES, handle_webhook
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, status_sources: StatusSources = DEFAULT_SO
     app[SETTINGS] = settings
     app[SECRETS] = settings.webhook_secrets()
     app[METRICS] = WebMetrics()
+    app[LINES] = GatheredLines(logging.getLogger("hookwise.webhook"))
     app[METRICS].in_flight.set_function(lambda: drain.in_flight)
     app.cleanup_ctx.append(_redis_ctx(status_sources))
     app.router.add_post(settings.WEBHOOK_PATH, drain.tracked(handle_webhook))

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.status import StatusReaders
 from bot.config import Settings
+from bot.logs import GatheredLines
 from bot.web.drain import Drain
 from bot.web.metrics import WebMetrics
 
@@ -18,3 +19,4 @@ METRICS = web.AppKey("metrics", WebMetrics)
 SECRETS = web.AppKey("webhook_secrets", list[bytes])
 DRAIN = web.AppKey("drain", Drain)
 STATUS_READERS = web.AppKey("status_readers", StatusReaders)
+LINES = web.AppKey("delivery_lines", GatheredLines)  # the per-delivery log lines, handed over once per loop turn

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from bot.adapters.store.ledger import Accepted
 from bot.core import intake, signature
 from bot.logs import bound
-from bot.web.keys import LEDGER, METRICS, SECRETS
+from bot.web.keys import LEDGER, LINES, METRICS, SECRETS
 
 log = logging.getLogger("hookwise.webhook")
 
@@ -100,42 +100,42 @@ async def _read_verified(request: web.Request) -> tuple[str, str, bytes | str]:
 
 async def handle_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    metrics = request.app[METRICS]
+    app = request.app
     event = "-"
     try:
         event, delivery_id, text = await _read_verified(request)
-        with bound(delivery=delivery_id):
-            response, outcome = await _dispatch(request, event, delivery_id, text)
+        response, outcome = await _dispatch(app, event, delivery_id, text)
     except Rejected as rejection:
         response, outcome = _answer(rejection.status, {"error": rejection.message}), rejection.outcome
-        log.info("delivery rejected status=%d reason=%r", rejection.status, rejection.message)
+        app[LINES].log("delivery rejected status=%d reason=%r", rejection.status, rejection.message)
     except Exception:
         # A bug: the same bytes would fail the same way again, so not a 503 ("try later"). Logged
         # with its traceback and the delivery id for a maintainer; nothing was remembered.
         delivery = request.headers.get("X-GitHub-Delivery", "-")[:64]
         log.exception("delivery=%r event=%r unexpected error answering a delivery", delivery, event[:64])
         response, outcome, event = _answer(400, {"error": UNEXPECTED}), "error", "-"
-    metrics.delivered(event, outcome, time.perf_counter() - started)
+    app[METRICS].delivered(event, outcome, time.perf_counter() - started)
     return response
 
 
-async def _dispatch(request: web.Request, event: str, delivery_id: str, text: bytes | str) -> tuple[web.Response, str]:
+async def _dispatch(app: web.Application, event: str, delivery_id: str, text: bytes | str) -> tuple[web.Response, str]:
     decision = intake.decide(event, text, delivery_id)
     if isinstance(decision, intake.Malformed):
         raise Rejected(400, decision.error, "bad_request")
     if isinstance(decision, intake.Ignore):
         status = "pong" if event == "ping" else "ignored"
-        log.debug("event=%s ignored: %s", event, decision.reason)
+        log.debug("event=%s ignored: %s delivery=%s", event, decision.reason, delivery_id)
         return _answer(200, {"status": status, "reason": decision.reason}), "ignored"
     job = decision.job
-    with bound(installation=job.installation_id, repo=job.repository):
+    # One binding for everything logged about this delivery from here, in this task.
+    with bound(delivery=delivery_id, installation=job.installation_id, repo=job.repository):
         try:
-            result = await request.app[LEDGER].accept(job)
+            result = await app[LEDGER].accept(job)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("event=%s not queued, Redis unavailable: %s", event, exc)
             return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
         if isinstance(result, Accepted):
-            log.info("event=%s action=%s target=%d queued job=%s", event, job.action, job.number, result.job_id)
+            app[LINES].log("event=%s action=%s target=%d queued job=%s", event, job.action, job.number, result.job_id)
             return _queued(delivery_id, result.job_id), "queued"
-        log.info("event=%s duplicate (state %s)", event, result.state)
+        app[LINES].log("event=%s duplicate (state %s)", event, result.state)
         return web.Response(body=_DUPLICATE, content_type=JSON_TYPE), "duplicate"

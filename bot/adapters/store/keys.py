@@ -12,7 +12,7 @@ JOB = "arq:job:"  # + job id: the serialised arq job
 IN_PROGRESS = "arq:in-progress:"  # + job id: set while a worker runs the job (read by the status page)
 
 # deliveries and provenance
-DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, event, attempt, accepted_ms, job}; 4 days
+DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, attempt, accepted_ms, job}; 4 days
 RECORD = "hookwise:record:"  # + delivery id: the job's provenance record (JSON); 14 days
 RECENT = "hookwise:records"  # sorted set: delivery id by finish time (the newest 10,000)
 DEAD = "hookwise:dead"  # sorted set: delivery ids whose job failed for good
