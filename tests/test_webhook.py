@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import QUEUE_NAME, deserialize_job
 from bot.config import ConfigError, Settings, load_settings
 from bot.sandbox import redis_server
 from bot.web.app import create_app
+from bot.web.metrics import LATENCY_BUCKETS, WebMetrics
 from tests.helpers import HOOK, SECRET, delivery_headers, delivery_state, guid, webhook_bytes, with_installation
 
 MERGED = webhook_bytes("pull_request/closed.merged.app.json")
-
 
 
 async def post(client: TestClient[Any, Any], body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
@@ -246,6 +247,31 @@ async def test_health_readiness_and_metrics(client: TestClient[Any, Any]) -> Non
     assert response.status == 200 and response.content_type == "text/plain"
     assert 'hookwise_deliveries_total{event="pull_request",outcome="queued"} 1.0' in text
     assert 'hookwise_deliveries_total{event="-",outcome="bad_signature"} 1.0' in text
+    assert "hookwise_webhook_seconds_count 2.0" in text and "hookwise_requests_in_flight" in text
+
+
+def test_the_lock_free_counts_expose_what_prometheus_clients_own_counter_and_histogram_would() -> None:
+    reference = CollectorRegistry()
+    counter = Counter(
+        "hookwise_deliveries", "Webhook deliveries by event and outcome", ["event", "outcome"], registry=reference
+    )
+    histogram = Histogram(
+        "hookwise_webhook_seconds", "Time to answer a webhook delivery", registry=reference, buckets=LATENCY_BUCKETS
+    )
+    Gauge("hookwise_requests_in_flight", "Requests being read or answered right now", registry=reference)
+    ours = WebMetrics()
+    # Bounds themselves (a bucket is "<= le"), between them, past the last, and a new pair late.
+    answered = [("issues", "queued", 0.0025), ("issues", "queued", 0.003), ("-", "bad_signature", 0.001)]
+    answered += [("issues", "duplicate", 7.0), ("issues", "queued", 0.0), ("ping", "ignored", 5.0)]
+    for event, outcome, seconds in answered:
+        counter.labels(event=event, outcome=outcome).inc()
+        histogram.observe(seconds)
+        ours.delivered(event, outcome, seconds)
+
+    def without_times(text: bytes) -> list[str]:
+        return [line for line in text.decode().splitlines() if "_created" not in line or line.startswith("#")]
+
+    assert without_times(ours.render()) == without_times(generate_latest(reference))
 
 
 @pytest.mark.parametrize(
