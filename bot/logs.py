@@ -153,9 +153,9 @@ class GatheredRecord(logging.LogRecord):
 class GatheredLines:
     """Lines logged for every delivery on the event loop, handed to logging once per loop turn.
 
-    Making and handling a LogRecord on the loop for each delivery took the web process 18-20 us of
-    its core per delivery under load, a seventh of all it does for one (bench/README.md); one
-    record for a turn's lines costs that once per turn. Each line keeps the time it was taken and
+    Making and handling a LogRecord on the loop for each delivery took the web process 18-25 us of
+    its core per delivery under load, a sixth of all it did for one (bench/README.md); one record
+    for a turn's lines costs that once per turn. Each line keeps the time it was taken and
     the fields bound where it was taken, so what is written is what `logger.log` would have written.
     """
 
