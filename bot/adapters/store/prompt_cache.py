@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
 
 from bot.adapters.store import keys
 
@@ -43,16 +43,18 @@ class CacheWarmth:
         if key is None:
             yield
             return
-        token = uuid.uuid4().hex
-        leading = await self._wait_or_lead(key, token)
+        # The lead is redis-py's Lock (as for exactly-once effects): a token only its holder
+        # releases, expiring after LEAD_S should the leader never come back.
+        lead = self._redis.lock(keys.PROMPT_WARMING + key, timeout=LEAD_S, thread_local=False)
+        leading = await self._wait_or_lead(key, lead)
         succeeded = False
         try:
             yield
             succeeded = True
         finally:
-            await self._settle(key, token, leading=leading, succeeded=succeeded)
+            await self._settle(key, lead, leading=leading, succeeded=succeeded)
 
-    async def _wait_or_lead(self, key: str, token: str) -> bool:
+    async def _wait_or_lead(self, key: str, lead: Lock) -> bool:
         """True when this call leads (writes the entry); False when the entry is warm, or waiting
         took too long, or Redis did not answer."""
         deadline = time.monotonic() + self._wait_s
@@ -60,7 +62,7 @@ class CacheWarmth:
             while True:
                 if await self._redis.exists(keys.PROMPT_WARM + key):
                     return False
-                if await self._redis.set(keys.PROMPT_WARMING + key, token, nx=True, px=int(LEAD_S * 1000)):
+                if await lead.acquire(blocking=False):
                     return True
                 if time.monotonic() >= deadline:
                     log.info("prompt cache: waited %.0f s for the call writing %s; calling anyway", self._wait_s, key)
@@ -70,11 +72,13 @@ class CacheWarmth:
             log.warning("prompt cache: Redis did not answer (%s); calling without waiting", exc)
             return False
 
-    async def _settle(self, key: str, token: str, *, leading: bool, succeeded: bool) -> None:
+    async def _settle(self, key: str, lead: Lock, *, leading: bool, succeeded: bool) -> None:
         try:
             if succeeded:
                 await self._redis.set(keys.PROMPT_WARM + key, "1", ex=WARM_S)
-            if leading and await self._redis.get(keys.PROMPT_WARMING + key) == token.encode():
-                await self._redis.delete(keys.PROMPT_WARMING + key)
+            if leading:
+                await lead.release()
+        except LockError:  # the lead expired (a call of over LEAD_S): another call may hold it now
+            pass
         except (RedisError, OSError) as exc:
             log.warning("prompt cache: could not note %s as warm (%s)", key, exc)
