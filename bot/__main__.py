@@ -1,4 +1,4 @@
-"""`python -m bot web | worker | demo | history | replay | redeliver | accuracy | setup | receive`.
+"""`python -m bot web | worker | demo | history | replay | redeliver | accuracy | setup | receive | forget`.
 
 Settings are built once, here."""
 
@@ -163,6 +163,19 @@ def _receive(args: argparse.Namespace) -> int:
         return 130
 
 
+def _forget(settings: Settings, repository: str | None, installation: int | None) -> int:
+    from bot.cli import forget, repository_name
+
+    if (repository is None) == (installation is None):
+        print("hookwise: forget: give OWNER/REPO or --installation ID (one of them)", file=sys.stderr)
+        return 2
+    name = repository_name(repository) if repository is not None else None
+    if repository is not None and name is None:
+        print(f"hookwise: forget: expected OWNER/REPO, got {repository!r}", file=sys.stderr)
+        return 2
+    return asyncio.run(forget(settings, repository=name, installation=installation))
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -238,6 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _add_setup(commands)
     _add_receive(commands)
+    forget = commands.add_parser(
+        "forget",
+        help="delete what hookwise keeps that names a repository, or every repository of an installation",
+        description="What uninstalling the App does, on demand: delete every record, draft, cache and queued job "
+        "that holds the repository's text or name; the cost ledger keeps its numbers, without the name.",
+    )
+    forget.add_argument("repository", nargs="?", metavar="OWNER/REPO", help="one repository")
+    forget.add_argument("--installation", type=int, default=None, metavar="ID", help="every repository of it")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -267,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_redeliver(settings, since=args.since, cap=args.cap))
         elif args.command == "costs":
             return _costs(settings, args.since)
+        elif args.command == "forget":
+            return _forget(settings, args.repository, args.installation)
         elif args.command == "setup":
             return _setup(settings, args)
     except ConfigError as exc:

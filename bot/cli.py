@@ -1,4 +1,5 @@
-"""Operator commands: `history` (provenance and dead letters), `replay`, `redeliver` and `costs`."""
+"""Operator commands: `history` (provenance and dead letters), `replay`, `redeliver`, `costs`,
+`accuracy` and `forget`."""
 
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
     """`python -m bot costs`: model calls, tokens and estimated dollars per installation,
     repository and task since `since` ago (by UTC hour), today's budget per installation."""
     redis = Redis.from_url(settings.REDIS_URL)
+
     def clock() -> float:
         return time.time() if now is None else now
 
@@ -125,4 +127,42 @@ async def print_accuracy(settings: Settings, *, repository: str | None, since: t
     finally:
         await redis.aclose()
     print(agreement.format_report(reports))
+    return 0
+
+
+def repository_name(text: str) -> str | None:
+    """`owner/name` as GitHub spells a repository, or None."""
+    owner, slash, name = text.strip().partition("/")
+    if not slash or not owner or not name or "/" in name or any(c.isspace() for c in text.strip()):
+        return None
+    return f"{owner}/{name}"
+
+
+async def forget(settings: Settings, *, repository: str | None, installation: int | None) -> int:
+    """`python -m bot forget OWNER/REPO | --installation ID`: what an uninstall does, on demand."""
+    import uuid
+
+    from bot.adapters.store.forget import SECOND_PASS_S, Forgetter
+    from bot.core.forget import digest
+    from bot.core.job import ForgetJob
+
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        forgetter = Forgetter(redis)
+        if installation is not None:
+            names = await forgetter.installation_repositories(installation)
+            what = f"installation {installation} ({len(names)} repositor{'y' if len(names) == 1 else 'ies'})"
+        else:
+            assert repository is not None
+            names, what = {repository.lower()}, repository
+        targets = sorted({digest(name) for name in names})
+        report = await forgetter.forget(targets, installation_id=installation)
+        job = ForgetJob(
+            delivery_id=str(uuid.uuid4()), event="forget", action="command", installation_id=installation or 0,
+            repository="", repositories=targets, whole_installation=installation is not None,
+        )  # fmt: skip
+        await forgetter.schedule_second_pass(job)
+    finally:
+        await redis.aclose()
+    print(f"{what}: {report.line()}; a worker makes a second pass in {SECOND_PASS_S:.0f}s")
     return 0

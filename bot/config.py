@@ -13,8 +13,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core import batch
+from bot.core import batch, retry
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+from bot.core.durations import parse_duration
 from bot.core.pricing import ModelPrice, parse_model_prices, price_table
 
 DEFAULT_MODEL = "claude-haiku-5-5"
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     SUMMARY_MAX_INPUT_TOKENS: int = Field(
         default=DEFAULT_PROMPT_CEILING_TOKENS, ge=MIN_PROMPT_CEILING_TOKENS, le=190_000
     )
+    # How long a job whose failure is transient keeps being retried before it is a dead letter
+    # (bot/core/retry.py): `45m`, `6h`, `2d`; 1 minute to 3 days.
+    RETRY_FOR: str = "6h"
     LOG_LEVEL: LogLevel = LogLevel.INFO
     LOG_FORMAT: LogFormat = LogFormat.TEXT
     DRY_RUN: bool = False
@@ -133,6 +137,18 @@ class Settings(BaseSettings):
     def _prices(cls, value: str) -> str:
         parse_model_prices(value)  # a PriceOverrideError (a ValueError) says which entry is wrong
         return value
+
+    @field_validator("RETRY_FOR")
+    @classmethod
+    def _retry_for(cls, value: str) -> str:
+        seconds = parse_duration(value).total_seconds()  # a ValueError names what was expected
+        if not retry.MIN_RETRY_FOR_S <= seconds <= retry.MAX_RETRY_FOR_S:
+            raise ValueError(f"must be from 1m to 3d, got {value!r}")
+        return value.strip()
+
+    @property
+    def retry_for_s(self) -> float:
+        return parse_duration(self.RETRY_FOR).total_seconds()
 
     @field_validator("STATUS_PASSWORD")
     @classmethod

@@ -53,12 +53,12 @@ def test_secondary_rate_limit_with_retry_after() -> None:
     exc = gidgethub.BadRequest(
         HTTPStatus(403), "You have exceeded a secondary rate limit", headers={"retry-after": "3"}
     )
-    assert classify(github_error(exc, now=NOW)) == Transient("GitHub rate limit (403)", 3.0)
+    assert classify(github_error(exc, now=NOW)) == Transient("GitHub api.github.com: rate limit (403)", 3.0)
 
 
 def test_secondary_rate_limit_with_capitalised_retry_after() -> None:
     exc = gidgethub.BadRequest(HTTPStatus(403), "Forbidden", headers={"Retry-After": "60"})
-    assert classify(github_error(exc, now=NOW)) == Transient("GitHub rate limit (403)", 60.0)
+    assert classify(github_error(exc, now=NOW)) == Transient("GitHub api.github.com: rate limit (403)", 60.0)
 
 
 def test_secondary_rate_limit_from_gidgethub_without_retry_after() -> None:
@@ -95,7 +95,7 @@ def test_primary_rate_limit_reset_in_the_past_waits_briefly() -> None:
 
 def test_github_429_is_transient() -> None:
     verdict = classify(github_error(gidgethub.BadRequest(HTTPStatus(429), headers={"retry-after": "7"}), now=NOW))
-    assert verdict == Transient("GitHub rate limit (429)", 7.0)
+    assert verdict == Transient("GitHub api.github.com: rate limit (429)", 7.0)
 
 
 def test_unparseable_retry_after_is_still_transient() -> None:
@@ -174,7 +174,7 @@ def test_anthropic_429_is_transient() -> None:
 def test_anthropic_429_honours_retry_after() -> None:
     body = _error_body("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
     exc = _anthropic(anthropic.RateLimitError, 429, body, {"retry-after": "12"})
-    assert classify(model_error(exc)) == Transient("Anthropic rate limit (429)", 12.0)
+    assert classify(model_error(exc)) == Transient("Anthropic api.anthropic.com: rate limit (429)", 12.0)
 
 
 def test_anthropic_retry_after_ms_wins() -> None:
@@ -193,7 +193,7 @@ def test_enforced_spend_limit_is_permanent() -> None:
     exc = _anthropic(anthropic.EnforcedSpendLimitReachedError, 429, body)
     assert isinstance(exc, anthropic.RateLimitError)
     assert exc.error_code == "enforced_spend_limit_reached"
-    assert classify(model_error(exc)) == Permanent("Anthropic spend limit reached")
+    assert classify(model_error(exc)) == Permanent("Anthropic api.anthropic.com: spend limit reached")
 
 
 def test_spend_limit_code_on_a_plain_rate_limit_error_is_permanent() -> None:

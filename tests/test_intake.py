@@ -305,7 +305,6 @@ def test_comment_without_installation_is_ignored() -> None:
         ("ping", "ping/repository-hook.json"),
         ("ping", "ping/organization-hook.json"),
         ("installation", "installation/created.json"),
-        ("installation", "installation/deleted.json"),
         ("installation_repositories", "installation_repositories/added.json"),
         ("push", "push/with-installation.json"),
         ("push", "push/payload.json"),

@@ -28,7 +28,8 @@ async def test_concurrent_deliveries_are_each_accepted_once(redis: Redis) -> Non
     accepted = [r for r in results if isinstance(r, Accepted)]
     assert len(accepted) == 300
     assert sum(isinstance(r, Duplicate) for r in results) == 3
-    assert await redis.zcard(QUEUE_NAME) == 300
+    # Due in arq's queue, or parked for their installation's turn (bot/adapters/store/fairness.py).
+    assert await redis.zcard(QUEUE_NAME) + await redis.llen("hookwise:fair:bulk:461842") == 300
     job_data = deserialize_job(await redis.get("arq:job:d7:1"))
     assert job_data["k"] == {"job": json.loads(job("d7").model_dump_json())}
 

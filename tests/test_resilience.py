@@ -114,18 +114,22 @@ async def test_anthropic_529_three_times_is_retried_then_succeeds(
     assert record is not None and (record.outcome, record.job_try) == ("done", 4)
 
 
-async def test_anthropic_failing_on_every_try_ends_in_a_dead_letter(
+async def test_anthropic_failing_for_longer_than_retry_for_ends_in_a_dead_letter(
     client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
 ) -> None:
     seed_merged_pr(github)
     model.always_fail(429)
     await deliver(client, "pull_request", MERGED, "d-429")
-    await run_worker(settings, **FAST)
+    # RETRY_FOR of 2 s and a probe every 0.3 s once the model's breaker is open (the policy's
+    # figures are unit-tested: tests/test_outage_policy.py).
+    await run_worker(settings, **FAST, retry_for_s=2.0, probe_interval_s=0.3)
 
-    assert len(model.requests) == 5  # failures.MAX_TRIES
+    assert len(model.requests) >= 5  # five failures in a row open the breaker, then probes
     assert bot_comments(github) == []
     [dead] = await Records(redis).recent(10, dead_only=True)
-    assert (dead.delivery_id, dead.outcome, dead.error) == (guid("d-429"), "failed", "Anthropic rate limit (429)")
+    assert (dead.delivery_id, dead.outcome) == (guid("d-429"), "failed")
+    host = model.base_url.removeprefix("http://")
+    assert dead.error == f"Anthropic {host}: rate limit (429) (still failing after 2s of retries)"
     assert await Ledger(redis).state(guid("d-429")) == "failed"
 
 
@@ -169,7 +173,8 @@ async def test_spend_limit_fails_once_without_retrying(
     await run_worker(settings, **FAST)
     assert len(model.requests) == 1
     record = await Records(redis).get(guid("d-spend"))
-    assert record is not None and (record.outcome, record.error) == ("failed", "Anthropic spend limit reached")
+    host = model.base_url.removeprefix("http://")
+    assert record is not None and (record.outcome, record.error) == ("failed", f"Anthropic {host}: spend limit reached")
 
 
 async def test_repository_gone_fails_once(
@@ -180,7 +185,8 @@ async def test_repository_gone_fails_once(
     await deliver(client, "pull_request", MERGED, "d-404")
     await run_worker(settings, **FAST)
     record = await Records(redis).get(guid("d-404"))
-    assert record is not None and record.outcome == "failed" and record.error.startswith("GitHub 404")
+    host = github.base_url.removeprefix("http://")
+    assert record is not None and record.outcome == "failed" and record.error.startswith(f"GitHub {host}: 404")
     assert model.requests == []
 
 

@@ -4,7 +4,9 @@ Everything goes through gidgethub over the worker's single aiohttp session. Read
 typed values; writes (comments, labels, reactions) are the only places that change a repository,
 and each honours DRY_RUN by logging the write it would have made. gidgethub's and aiohttp's
 exceptions do not leave this module: `github_error` turns them into hookwise's own transient or
-permanent errors (bot/core/errors.py), with the wait GitHub asked for.
+permanent errors (bot/core/errors.py), with the wait GitHub asked for, each naming the API's host
+(`GitHub api.github.com: connection refused`). Every request goes through the host's circuit
+breaker (bot/adapters/guard.py): while GitHub is down one probe at a time reaches it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -27,9 +29,11 @@ from cachetools import LRUCache, TLRUCache
 from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 
+from bot.adapters.guard import NO_GUARD, Guard
 from bot.config import Settings
+from bot.core.breaker import Dependency, github_dependency
 from bot.core.diff_budget import PullFile
-from bot.core.errors import HookwiseError, PermanentError, TransientError
+from bot.core.errors import HookwiseError, PermanentError, TransientError, connection_problem
 from bot.core.release_notes import MergedPull, parse_time
 from bot.core.render import has_marker
 
@@ -137,39 +141,77 @@ def _github_wait(headers: Mapping[str, str], now: float) -> float | None:
     return None
 
 
-def github_error(exc: BaseException, *, now: float | None = None) -> BaseException:
+DEFAULT_HOST = "api.github.com"
+
+
+def github_error(exc: BaseException, *, now: float | None = None, host: str = DEFAULT_HOST) -> BaseException:
     """hookwise's error for what gidgethub or aiohttp raised; anything else is returned unchanged.
 
-    Transient: GitHub 5xx, rate limits (429, or 403 with `Retry-After` / an exhausted
-    `x-ratelimit-remaining`, or saying so), connection problems. Everything else is permanent."""
+    Transient: GitHub 5xx and connection problems (an outage: they count toward the host's
+    breaker), rate limits (429, or 403 with `Retry-After` / an exhausted `x-ratelimit-remaining`,
+    or saying so: one installation's, not an outage). Everything else is permanent."""
     now = time.time() if now is None else now
+    service = f"GitHub {host}"
     if isinstance(exc, gidgethub.GitHubBroken):
-        return TransientError(f"GitHub {int(exc.status_code)}", status=int(exc.status_code))
+        status = int(exc.status_code)
+        return TransientError(f"{service}: server error ({status})", status=status, outage=True)
     if isinstance(exc, gidgethub.HTTPException):
         headers = {key.lower(): value for key, value in exc.headers.items()}
         status = int(exc.status_code)
         wait = _github_wait(headers, now)
         if status == 429 or (status == 403 and (wait is not None or "rate limit" in str(exc).lower())):
-            return TransientError(f"GitHub rate limit ({status})", retry_after_s=wait, status=status)
-        return PermanentError(f"GitHub {status}: {exc}", status=status)
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return TransientError(f"connection problem: {type(exc).__name__}")
+            return TransientError(f"{service}: rate limit ({status})", retry_after_s=wait, status=status)
+        return PermanentError(f"{service}: {status} {exc}".rstrip(), status=status)
+    if isinstance(exc, aiohttp.ClientConnectionError | TimeoutError):
+        return TransientError(f"{service}: {connection_problem(exc)}", outage=True)
     if isinstance(exc, aiohttp.ClientError):
-        return PermanentError(f"GitHub answer unusable: {type(exc).__name__}: {exc}")
+        return PermanentError(f"{service}: answer unusable: {type(exc).__name__}: {exc}")
     if isinstance(exc, json.JSONDecodeError):
-        return PermanentError(f"unreadable answer from GitHub: {exc}")
+        return PermanentError(f"{service}: unreadable answer: {exc}")
     return exc
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def _translated(host: str) -> Iterator[None]:
     """Every gidgethub call runs inside this: its exceptions leave as hookwise's own."""
     try:
         yield
-    except (gidgethub.HTTPException, aiohttp.ClientError, json.JSONDecodeError) as exc:
-        error = github_error(exc)
+    except (gidgethub.HTTPException, aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
+        error = github_error(exc, host=host)
         assert isinstance(error, HookwiseError)
         raise error from exc
+
+
+@asynccontextmanager
+async def _calling(guard: Guard, dependency: Dependency) -> AsyncIterator[None]:
+    """One request: through the host's breaker, its errors hookwise's own."""
+    async with guard.call(dependency):
+        with _translated(dependency.host):
+            yield
+
+
+async def _listing(guard: Guard, dependency: Dependency, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The items of a listing, through the host's breaker: the first page answered is a success
+    (the consumer may stop there)."""
+    ticket = await guard.enter(dependency)
+    settled = False
+    try:
+        with _translated(dependency.host):
+            async for item in items:
+                if not settled:
+                    settled = True
+                    await guard.settle(ticket, None)
+                yield item
+    except Exception as exc:
+        if not settled:
+            await guard.settle(ticket, exc)  # raises CircuitOpen when it opened the breaker
+        raise
+    except BaseException:  # cancelled before the first page: says nothing about GitHub
+        if not settled:
+            await guard.release(ticket)
+        raise
+    if not settled:  # an empty listing: GitHub answered
+        await guard.settle(ticket, None)
 
 
 def _not_found(exc: PermanentError) -> bool:
@@ -185,7 +227,12 @@ class GitHubApp:
 
     @classmethod
     def from_settings(
-        cls, session: aiohttp.ClientSession, settings: Settings, *, journal: Journal | None = None
+        cls,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        *,
+        journal: Journal | None = None,
+        guard: Guard = NO_GUARD,
     ) -> GitHubApp:
         return cls(
             session,
@@ -194,6 +241,7 @@ class GitHubApp:
             base_url=settings.GITHUB_API_URL,
             dry_run=settings.DRY_RUN,
             journal=journal,
+            guard=guard,
         )
 
     def __init__(
@@ -205,9 +253,12 @@ class GitHubApp:
         base_url: str,
         dry_run: bool = False,
         journal: Journal | None = None,
+        guard: Guard = NO_GUARD,
     ) -> None:
         self._session = session
         self.journal = journal
+        self.guard = guard
+        self.dependency = github_dependency(base_url)
         self._app_id = str(app_id)
         self._private_key = private_key
         self.base_url = base_url
@@ -231,19 +282,18 @@ class GitHubApp:
 
     async def app_get(self, url: str) -> Any:
         """GET as the App itself (JWT), e.g. `/app`."""
-        with _translated():
+        async with _calling(self.guard, self.dependency):
             return await self._api().getitem(url, jwt=self.jwt())
 
     async def app_iter(self, url: str) -> AsyncIterator[dict[str, Any]]:
         """Items of an App-JWT list endpoint, following `Link: rel="next"` (cursor pagination too).
         Stop iterating to stop fetching pages."""
-        with _translated():
-            async for item in self._api().getiter(url, jwt=self.jwt()):
-                yield cast(dict[str, Any], item)
+        async for item in _listing(self.guard, self.dependency, self._api().getiter(url, jwt=self.jwt())):
+            yield cast(dict[str, Any], item)
 
     async def app_post(self, url: str, data: Any = None) -> Any:
         """POST as the App itself (JWT), e.g. a redelivery request."""
-        with _translated():
+        async with _calling(self.guard, self.dependency):
             return await self._api().post(url, data=data if data is not None else {}, jwt=self.jwt())
 
     async def slug(self) -> str:
@@ -263,7 +313,7 @@ class GitHubApp:
         async with lock:
             cached = self._tokens.get(installation_id)
             if cached is None:
-                with _translated():
+                async with _calling(self.guard, self.dependency):
                     raw = await get_installation_access_token(
                         self._api(),
                         installation_id=str(installation_id),
@@ -285,7 +335,14 @@ class GitHubApp:
             cached_gh=cached,
             installation_id=installation_id,
             journal=self.journal,
+            guard=self.guard,
+            dependency=self.dependency,
         )
+
+    def forget_caches(self) -> None:
+        """Drop what this process keeps in memory from GitHub's answers (files, label lists):
+        after a forget (bot/worker/heartbeat.py)."""
+        self._etags.clear()
 
 
 class Repo:
@@ -301,8 +358,12 @@ class Repo:
         cached_gh: GitHubAPI | None = None,
         installation_id: int = 0,
         journal: Journal | None = None,
+        guard: Guard = NO_GUARD,
+        dependency: Dependency | None = None,
     ) -> None:
         self.gh = gh
+        self.guard = guard
+        self.dependency = dependency or github_dependency(gh.base_url)
         self.journal = journal
         self.cached_gh = cached_gh or gh
         self.full_name = full_name
@@ -318,20 +379,20 @@ class Repo:
     async def _list(self, path: str, *, cached: bool = False) -> AsyncIterator[dict[str, Any]]:
         sep = "&" if "?" in path else "?"
         gh = self.cached_gh if cached else self.gh
-        with _translated():
-            async for item in gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}"):
-                yield cast(dict[str, Any], item)
+        pages = gh.getiter(f"{self._url}{path}{sep}per_page={PER_PAGE}")
+        async for item in _listing(self.guard, self.dependency, pages):
+            yield cast(dict[str, Any], item)
 
     async def _get(self, path: str, *, cached: bool = False) -> Any:
-        with _translated():
+        async with _calling(self.guard, self.dependency):
             return await (self.cached_gh if cached else self.gh).getitem(f"{self._url}{path}")
 
     async def _post(self, path: str, data: Any) -> Any:
-        with _translated():
+        async with _calling(self.guard, self.dependency):
             return await self.gh.post(f"{self._url}{path}", data=data)
 
     async def _patch(self, path: str, data: Any) -> Any:
-        with _translated():
+        async with _calling(self.guard, self.dependency):
             return await self.gh.patch(f"{self._url}{path}", data=data)
 
     # -- reads ------------------------------------------------------------------------------
@@ -490,6 +551,8 @@ class Repo:
             cached_gh=self.cached_gh,
             installation_id=self.installation_id,
             journal=self.journal,
+            guard=self.guard,
+            dependency=self.dependency,
         )
 
     # -- writes -----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from anthropic.types import Message, TextBlock, ToolUseBlock
 from pydantic import BaseModel, ValidationError
 
 from bot.core.caching import prefix_key
-from bot.core.errors import HookwiseError, InvalidAnswer, PermanentError, TransientError
+from bot.core.errors import HookwiseError, InvalidAnswer, PermanentError, TransientError, connection_problem
 from bot.core.outcome import ModelUsage
 from bot.core.pricing import DEFAULT_PRICES, PriceTable, Usage, cost_usd, match_model
 
@@ -51,27 +51,42 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def model_error(exc: BaseException) -> BaseException:
-    """hookwise's error for what the anthropic SDK raised; anything else is returned unchanged.
+def _host(exc: BaseException) -> str:
+    """Where the failed request went: `api.anthropic.com`, or a host:port of ANTHROPIC_BASE_URL."""
+    url = getattr(getattr(exc, "request", None), "url", None)
+    host, port = getattr(url, "host", None), getattr(url, "port", None)
+    if not host:
+        return "api.anthropic.com"
+    return f"{host}:{port}" if port else str(host)
 
-    Transient: 429 (but not a spend limit: waiting will not help), 529 and other 5xx, connection
-    problems and timeouts. Everything else is permanent."""
+
+def model_error(exc: BaseException, *, service: str = "Anthropic") -> BaseException:
+    """hookwise's error for what the anthropic SDK raised; anything else is returned unchanged.
+    The reason names the service and the host the request went to
+    (`Anthropic api.anthropic.com: overloaded (529)`).
+
+    Transient, and an outage of the model (counted by its breaker): 429 (but not a spend limit:
+    waiting will not help), 529 and other 5xx, connection problems and timeouts. Everything else
+    is permanent."""
+    where = f"{service} {_host(exc)}"
     if isinstance(exc, anthropic.RateLimitError):
         # Enforced (workspace) and contract spend limits: waiting will not help.
         if str(getattr(exc, "error_code", "")).endswith("spend_limit_reached") or "spend limit" in str(exc).lower():
-            return PermanentError("Anthropic spend limit reached", status=429)
+            return PermanentError(f"{where}: spend limit reached", status=429)
         wait = _retry_after(exc.response.headers)
-        return TransientError("Anthropic rate limit (429)", retry_after_s=wait, status=429)
+        return TransientError(f"{where}: rate limit (429)", retry_after_s=wait, status=429, outage=True)
     if isinstance(exc, anthropic.InternalServerError):
-        return TransientError(
-            f"Anthropic {exc.status_code}", retry_after_s=_retry_after(exc.response.headers), status=exc.status_code
-        )
+        status = exc.status_code
+        words = "overloaded" if status == 529 else "server error"
+        wait = _retry_after(exc.response.headers)
+        return TransientError(f"{where}: {words} ({status})", retry_after_s=wait, status=status, outage=True)
     if isinstance(exc, anthropic.APIStatusError):
-        return PermanentError(f"Anthropic {exc.status_code}: {exc.message}", status=exc.status_code)
+        return PermanentError(f"{where}: {exc.status_code} {exc.message}", status=exc.status_code)
     if isinstance(exc, anthropic.APIConnectionError):  # APITimeoutError too
-        return TransientError(f"connection problem: {type(exc).__name__}")
+        words = "timed out" if isinstance(exc, anthropic.APITimeoutError) else connection_problem(exc)
+        return TransientError(f"{where}: {words}", outage=True)
     if isinstance(exc, anthropic.APIError | json.JSONDecodeError):
-        return PermanentError(f"unreadable answer from Anthropic: {exc}")
+        return PermanentError(f"{where}: unreadable answer: {exc}")
     return exc
 
 

@@ -3,10 +3,18 @@ edge (bot/adapters/), so the retry policy (bot/core/retry.py) is a pure function
 
 Transient: worth another try, possibly after a wait the service asked for (GitHub 5xx and rate
 limits, Anthropic 429/529/5xx, timeouts, a Redis blip, another worker holding the target's lock).
-Permanent: fails once, with a reason a maintainer can read.
+An `outage` is a transient failure of the service itself (5xx, overloaded, unreachable): it counts
+toward that service's circuit breaker (bot/core/breaker.py); a rate limit of one installation
+does not. Permanent: fails once, with a reason a maintainer can read. Reasons name the service
+and its host: `GitHub api.github.com: connection refused`, `Anthropic api.anthropic.com:
+overloaded (529)`.
 """
 
 from __future__ import annotations
+
+import errno
+import socket
+import ssl
 
 from bot.core.outcome import ModelUsage
 
@@ -21,9 +29,22 @@ class HookwiseError(Exception):
 
 
 class TransientError(HookwiseError):
-    def __init__(self, reason: str, *, retry_after_s: float | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retry_after_s: float | None = None, status: int | None = None, outage: bool = False
+    ) -> None:
         super().__init__(reason, status=status)
         self.retry_after_s = retry_after_s  # what the service asked for, if it said
+        self.outage = outage  # the service itself is failing: counts toward its circuit breaker
+
+
+class CircuitOpen(TransientError):
+    """A dependency's circuit breaker is open: the call was not made. The job waits `wait_s` (until
+    the next probe may go) without counting a failure of its own; `RETRY_FOR` still runs."""
+
+    def __init__(self, reason: str, *, wait_s: float, dependency: str) -> None:
+        super().__init__(reason, retry_after_s=wait_s)
+        self.wait_s = wait_s
+        self.dependency = dependency  # the breaker's key (bot/core/breaker.py: Dependency.key)
 
 
 class PermanentError(HookwiseError):
@@ -73,3 +94,42 @@ BUDGET_SKIP_PREFIX = "skipped for the budget"
 def budget_reason(used: int, limit: int, day: str) -> str:
     """The one line a record shows for an event skipped because the day's budget is used up."""
     return f"{BUDGET_SKIP_PREFIX}: {used:,} of {limit:,} model tokens used on {day} (UTC); resumes at 00:00 UTC"
+
+
+def connection_problem(exc: BaseException) -> str:
+    """A few words for why a connection failed, from the exception and the ones it was raised from
+    (an SDK wraps the socket's error): `connection refused`, `timed out`, `host not found`..."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        words = _socket_words(current)
+        if words:
+            return words
+        current = current.__cause__ or current.__context__
+    return f"connection failed ({type(exc).__name__})"
+
+
+def _socket_words(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return "host not found"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "host unreachable"
+    name = type(exc).__name__
+    for marker, words in (
+        ("Timeout", "timed out"),
+        ("ServerDisconnected", "server disconnected"),
+        ("RemoteProtocol", "server disconnected"),
+        ("DNS", "host not found"),
+    ):
+        if marker in name:
+            return words
+    return ""

@@ -18,10 +18,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.core.commands import is_bot, might_hold_command
+from bot.core.forget import digest
 from bot.core.job import (
     Author,
     CommandJob,
     ConfigJob,
+    ForgetJob,
     Job,
     JobKind,
     LabelJob,
@@ -161,6 +163,29 @@ def _label_change(delivery_id: str, event: str, parsed: EventPayload) -> Job | I
     )
 
 
+def _uninstalled(delivery_id: str, event: str, parsed: EventPayload) -> Job | Ignore | Malformed:
+    """The App was uninstalled: forget every repository of the installation (those the payload
+    lists, and every one hookwise has seen under it)."""
+    assert parsed.installation is not None
+    account = parsed.installation.account
+    return ForgetJob(
+        delivery_id=delivery_id, event=event, action=parsed.action or "", installation_id=parsed.installation.id,
+        repository="", repositories=sorted({digest(r.full_name) for r in parsed.repositories or []}),
+        owners=[digest(account.login)] if account is not None else [], whole_installation=True,
+    )  # fmt: skip
+
+
+def _repositories_removed(delivery_id: str, event: str, parsed: EventPayload) -> Job | Ignore | Malformed:
+    assert parsed.installation is not None
+    removed = sorted({digest(r.full_name) for r in parsed.repositories_removed or []})
+    if not removed:
+        return Ignore("no repository removed")
+    return ForgetJob(
+        delivery_id=delivery_id, event=event, action=parsed.action or "", installation_id=parsed.installation.id,
+        repository="", repositories=removed,
+    )  # fmt: skip
+
+
 def _epoch(iso: str | None) -> float:
     """GitHub's time of the change (a redelivery keeps it, so it is recognised as the same change),
     or now when the payload does not say."""
@@ -177,8 +202,12 @@ ROUTES: Mapping[tuple[str, str], tuple[JobKind, Builder]] = {
     ("push", ""): (JobKind.CONFIG, _config_push),
     ("issues", "labeled"): (JobKind.LABEL, _label_change),
     ("issues", "unlabeled"): (JobKind.LABEL, _label_change),
+    ("installation", "deleted"): (JobKind.FORGET, _uninstalled),
+    ("installation_repositories", "removed"): (JobKind.FORGET, _repositories_removed),
 }
 HANDLED_EVENTS = frozenset(event for event, _action in ROUTES)
+# Events about the installation itself: no `repository` in the payload.
+INSTALLATION_EVENTS = frozenset({"installation", "installation_repositories"})
 
 
 def _common(delivery_id: str, event: str, parsed: EventPayload) -> dict[str, Any]:
@@ -232,15 +261,21 @@ def decide(event: str, body: bytes | str, delivery_id: str = "-") -> Decision:
 
 
 def _route(delivery_id: str, event: str, parsed: EventPayload) -> Decision:
-    if parsed.installation is None or parsed.repository is None:
-        return Ignore("no installation or repository in the payload")
     action = parsed.action or ""
+    if event in INSTALLATION_EVENTS:
+        if parsed.installation is None:
+            return Ignore("no installation in the payload")
+        if (event, action) not in ROUTES:
+            return Ignore(f"{event} {action or 'without action'} acknowledged")
+    elif parsed.installation is None or parsed.repository is None:
+        return Ignore("no installation or repository in the payload")
     route = ROUTES.get((event, action))
     if route is None:
         return Ignore(f"{event} {action or 'without action'} is not handled")
     _kind, build = route
     built = build(delivery_id, event, parsed)
-    return Work(built) if isinstance(built, SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob) else built
+    work = SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob | ForgetJob
+    return Work(built) if isinstance(built, work) else built
 
 
 def job_from_legacy(delivery_id: str, event: str, payload: Any) -> Job | Ignore | Malformed:

@@ -24,6 +24,7 @@ class JobKind(enum.StrEnum):
     COMMAND = "command"  # a comment that may hold a command
     CONFIG = "config"  # a push that may change .github/hookwise.yml
     LABEL = "label"  # a person changed an issue's labels: update triage agreement
+    FORGET = "forget"  # the App was uninstalled, or repositories removed from it: delete their data
 
 
 class _Job(BaseModel):
@@ -73,7 +74,19 @@ class LabelJob(_Job):
     at: float  # epoch seconds the web saw the change
 
 
-Job = Annotated[SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob, Field(discriminator="kind")]
+class ForgetJob(_Job):
+    """Delete what hookwise keeps about some repositories (bot/core/forget.py). The job names
+    them only by digest, so the job, its delivery and its record never hold the names themselves.
+    `repository` is "" and `number` 0."""
+
+    kind: Literal[JobKind.FORGET] = JobKind.FORGET
+    repositories: list[str] = Field(default_factory=list)  # digests of the full names (forget.digest)
+    owners: list[str] = Field(default_factory=list)  # digests of the account's login (installation deleted)
+    whole_installation: bool = False  # also every repository seen under `installation_id`
+    second_pass: bool = False  # the pass a little later that catches what jobs in flight wrote
+
+
+Job = Annotated[SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob | ForgetJob, Field(discriminator="kind")]
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)
 
 

@@ -14,8 +14,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Account(_Model):
+    login: str
+
+
 class Installation(_Model):
     id: int
+    account: Account | None = None
+
+
+class RepositoryRef(_Model):
+    """A repository as `installation` and `installation_repositories` events list them."""
+
+    full_name: str
 
 
 class Repository(_Model):
@@ -68,7 +79,7 @@ class PushCommit(_Model):
 
 class EventPayload(_Model):
     """The union of the fields of the events hookwise reads (`pull_request`, `issues`,
-    `issue_comment`, `push`)."""
+    `issue_comment`, `push`, `installation`, `installation_repositories`)."""
 
     action: str | None = None
     installation: Installation | None = None
@@ -81,3 +92,5 @@ class EventPayload(_Model):
     changes: dict[str, object] | None = None
     ref: str | None = None  # push
     commits: list[PushCommit] | None = None  # push: GitHub lists at most 20
+    repositories: list[RepositoryRef] | None = None  # installation (created, deleted, ...)
+    repositories_removed: list[RepositoryRef] | None = None  # installation_repositories removed

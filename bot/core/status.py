@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from bot.core import health as health_view
+
 __all__ = [
     "NOT_RECORDED",
     "BudgetUse",
@@ -178,6 +180,7 @@ class StatusView:
     known_secrets: tuple[str, ...] = field(default=(), repr=False)  # redacted wherever they appear
     problems: tuple[str, ...] = ()  # a section that could not be read, and why
     refresh_s: int | None = None
+    health: health_view.Health | None = None  # workers, dependencies, fair share, Redis's eviction policy
 
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.deliveries if row.outcome == outcome)
@@ -244,7 +247,8 @@ def iso(moment: float) -> str:
 
 # -- the page ------------------------------------------------------------------------------------
 
-_CSS = """
+_CSS = (
+    """
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --soft:#f6f8fa; --green:#1a7f37; --red:#cf222e;
   --amber:#9a6700; --blue:#0969da; --grey:#59636e; }
 * { box-sizing: border-box; }
@@ -277,6 +281,8 @@ td.mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; fon
 .notice { border: 1px solid var(--amber); color: var(--amber); border-radius: 6px; padding: 6px 10px; margin: 10px 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 """
+    + health_view.CSS
+)
 
 
 def _tile(value: str, label: str, css: str = "") -> str:
@@ -458,14 +464,35 @@ def render_page(view: StatusView) -> str:
             "workers with it write nothing to GitHub.</p>"
         )
     limit = "no limit" if view.budget_limit <= 0 else f"{tokens(view.budget_limit)} tokens per installation"
+    health = view.health
+    banner = (
+        health_view.render_banner(
+            [
+                health_view.StatusWarning(item.key, item.level, safe_text(item.text, view.known_secrets, limit=600))
+                for item in health_view.warnings(health, view.generated_at)
+            ],
+            escape=False,
+        )
+        if health
+        else ""
+    )
+    health_sections = (
+        f"{health_view.render_parked(health)}"
+        "<h2>Workers <small>seen in the last minute</small></h2>"
+        f"{health_view.render_workers(health, view.generated_at)}"
+        "<h2>Dependencies <small>circuit breakers: GitHub, the model</small></h2>"
+        f"{health_view.render_dependencies(health, view.generated_at)}"
+        if health
+        else ""
+    )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"{refresh}<title>hookwise status</title><style>{_CSS}</style></head><body>"
         f'<header><h1>hookwise status</h1><span class="meta">{iso(view.generated_at)} · '
         "refresh the page to update (or add <code>?refresh=30</code>)</span></header><main>"
-        f"{notices}{_tiles(view)}"
-        f"<h2>Queue</h2>{_queue(view)}"
+        f"{banner}{notices}{_tiles(view)}"
+        f"<h2>Queue</h2>{_queue(view)}{health_sections}"
         "<h2>Recent deliveries <small>newest first; cost estimated from the price table</small></h2>"
         f"{_delivery_rows(view)}"
         f"<h2>Dead letters <small>jobs that failed for good</small></h2>{_dead(view)}"

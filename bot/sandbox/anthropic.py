@@ -90,6 +90,9 @@ class AnthropicSandbox:
         self.api_key = api_key
         self.base_url = base_url
         self.requests: list[JSON] = []
+        self.request_times: list[float] = []  # when each request of `requests` arrived (monotonic seconds)
+        self.in_flight = 0  # Messages requests being answered now
+        self.most_in_flight = 0  # the most ever answered at once
         self.responder: Responder | None = None
         # Chooses one issue's labels from its text; the default picks every allowed label the text
         # mentions as a word. Used for `choose_labels` and each item of `label_issues`.
@@ -159,6 +162,14 @@ class AnthropicSandbox:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages: record, authenticate, maybe fail on purpose, then answer."""
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._message(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _message(self, request: web.Request) -> web.StreamResponse:
         body, early = await self._read(request)
         if early is not None:
             return early
@@ -201,6 +212,7 @@ class AnthropicSandbox:
             return {}, self._error("invalid_request_error", "Request body must be a JSON object")
         if record:
             self.requests.append(body)
+            self.request_times.append(time.monotonic())
         bearer = request.headers.get("authorization", "")
         key = request.headers.get("x-api-key") or bearer.removeprefix("Bearer ").strip()
         if key != self.api_key:

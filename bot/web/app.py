@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -10,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Ledger
+from bot.adapters.store.redis_policy import warn_about_eviction
 from bot.adapters.store.status import DEFAULT_SOURCES, StatusSources
 from bot.config import Settings
 from bot.logs import GatheredLines
@@ -30,13 +33,30 @@ def connect_redis(url: str) -> Redis:
     return redis
 
 
+async def check_eviction_policy(redis: Redis, *, first_delay_s: float = 1.0, most_s: float = 30.0) -> None:
+    """Log the one `maxmemory-policy` warning line (bot/adapters/store/redis_policy.py) as soon as
+    Redis answers: at start, or once it is back if it was not there."""
+    delay = first_delay_s
+    while True:
+        try:
+            await warn_about_eviction(redis, log)
+            return
+        except (RedisError, OSError, TimeoutError):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, most_s)
+
+
 def _redis_ctx(sources: StatusSources) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         redis = connect_redis(app[SETTINGS].REDIS_URL)
         app[REDIS] = redis
         app[LEDGER] = Ledger(redis)
         app[STATUS_READERS] = sources.readers(redis, app[SETTINGS])
+        check = asyncio.get_running_loop().create_task(check_eviction_policy(redis))
         yield
+        check.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await check
         await redis.aclose()
 
     return ctx

@@ -22,9 +22,16 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.adapters.store import keys
+from bot.adapters.store.breakers import Breakers
+from bot.adapters.store.fairness import Fairness
+from bot.adapters.store.heartbeats import Heartbeats
+from bot.adapters.store.redis_policy import eviction_policy
 from bot.adapters.store.status import StatusReaders, dead_letters, queue_state, recent_deliveries
 from bot.config import Settings
-from bot.core.status import BudgetUse, RepoAgreement, StatusView, render_page, safe_text
+from bot.core.breaker import github_dependency, model_breaker
+from bot.core.health import DependencyRow, Health, WorkerRow
+from bot.core.status import BudgetUse, QueueView, RepoAgreement, StatusView, render_page, safe_text
 from bot.web.keys import REDIS, SETTINGS, STATUS_READERS
 
 log = logging.getLogger("hookwise.status")
@@ -97,6 +104,7 @@ async def gather(
         budgets = await _section(readers.budgets.budgets_today(), "today's model budget", problems)
     if readers.agreement is not None:
         agreement = await _section(readers.agreement.agreement(), "triage agreement", problems)
+    health = await gather_health(redis, settings, queue, now=now)
     return StatusView(
         generated_at=now,
         deliveries=deliveries,
@@ -109,6 +117,46 @@ async def gather(
         known_secrets=known_secrets(settings),
         problems=tuple(problems),
         refresh_s=refresh_s,
+        health=health,
+    )
+
+
+async def gather_health(redis: Redis, settings: Settings, queue: QueueView, *, now: float) -> Health:
+    """Workers seen in the last minute, each dependency's breaker, the fair-share backlog and
+    Redis's eviction policy (Redis errors propagate: the page answers 503)."""
+    seen = await Heartbeats(redis).seen(now=now)
+    known = [github_dependency(settings.GITHUB_API_URL)] + [
+        model_breaker(settings.ANTHROPIC_BASE_URL, model)
+        for model in dict.fromkeys((settings.model_for("triage"), settings.model_for("summary")))
+    ]
+    breakers = await Breakers(redis).overview(known)
+    parked = await Fairness(redis).parked()
+    policy = await eviction_policy(redis)
+    window_raw = await redis.get(keys.FAIR_WINDOW)
+    return Health(
+        workers=[
+            WorkerRow(w.worker_id, w.host, w.pid, w.started_at, w.seen_at, w.running, w.slots, w.done) for w in seen
+        ],
+        dependencies=[
+            DependencyRow(
+                b.key,
+                b.label,
+                b.state.is_open,
+                b.state.failures,
+                b.state.opened_at,
+                b.state.probe_at,
+                b.state.last_error,
+                b.waiting,
+            )
+            for b in breakers
+        ],
+        jobs_waiting=queue.depth + parked.total,
+        parked=parked.total,
+        parked_installations=parked.installations,
+        parked_largest=parked.largest,
+        eviction_policy=policy.policy,
+        eviction_problem=policy.problem,
+        window=int(window_raw) if window_raw else None,
     )
 
 

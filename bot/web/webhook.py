@@ -2,7 +2,9 @@
 
 No GitHub or AI call happens here: the answer goes back in milliseconds, whatever the model does.
 Every failure maps to the status the operating contract gives it. 503 means one thing only: Redis
-could not take the job, so GitHub (or the sweeper) should try again later. Anything the same bytes
+could not take the job (unreachable, or out of memory under `noeviction`: the accept script's
+first write is refused and nothing is remembered), so GitHub (or the sweeper) should try again
+later. Anything the same bytes
 would fail on again is a 400, and a bug is logged with its traceback and answered 400 too: never a
 500, never a 503 that invites the same failure again.
 """
@@ -20,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from redis.exceptions import RedisError
 
+from bot.adapters.store.errors import OUT_OF_MEMORY, is_out_of_memory
 from bot.adapters.store.ledger import Accepted
 from bot.core import intake, signature
 from bot.logs import bound
@@ -132,6 +135,9 @@ async def _dispatch(app: web.Application, event: str, delivery_id: str, text: by
         try:
             result = await app[LEDGER].accept(job)
         except (RedisError, OSError, TimeoutError) as exc:
+            if is_out_of_memory(exc):
+                log.warning("event=%s not queued, %s (maxmemory reached): %s", event, OUT_OF_MEMORY, exc)
+                return _answer(503, {"error": "queue full, delivery not accepted; redeliver later"}), "unavailable"
             log.warning("event=%s not queued, Redis unavailable: %s", event, exc)
             return _answer(503, {"error": "queue unavailable, delivery not accepted; redeliver later"}), "unavailable"
         if isinstance(result, Accepted):

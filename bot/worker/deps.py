@@ -11,6 +11,7 @@ from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.effects import Effects
+from bot.adapters.store.forget import Forgetter
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import TriageQueue
@@ -49,3 +50,4 @@ class Deps:
     diff_budget_tokens: int = DEFAULT_DIFF_BUDGET_TOKENS
     max_input_tokens: int = DEFAULT_PROMPT_CEILING_TOKENS
     web_url: str = GITHUB_WEB  # GITHUB_URL: links to issues and pull requests
+    forgetter: Forgetter | None = None  # deletes an uninstalled installation's data (bot/worker/actions/forget.py)

@@ -2,8 +2,11 @@
 
 `process_delivery` rebuilds the job the web queued (bot/core/job.py), dispatches it to its handler
 (bot/worker/dispatch.py) and merges the handler's Outcome into the record. Transient failures
-become arq `Retry` with backoff; permanent ones fail once, as a dead letter with the reason. An
-installation past its day's model budget gets its event recorded as skipped for the budget.
+become arq `Retry` with backoff, for up to RETRY_FOR; a job whose dependency's circuit breaker is
+open waits for it without reading anything (bot/core/retry.py, bot/worker/retrying.py); permanent
+failures fail once, as a dead letter with the reason. An installation past its day's model
+budget gets its event recorded as skipped for the budget. However a job ends, the fair queue is
+given the chance to move the next parked job in (bot/adapters/store/fairness.py).
 
 A new issue's TriageJob, with batching on, ends `waiting`: its delivery stays `queued` in the
 ledger, and the batch round that answers the issue (bot/worker/rounds.py) writes the delivery's
@@ -13,24 +16,27 @@ final record and marks it done or failed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime
 from typing import Any
 
-from arq import Retry
 from redis.exceptions import RedisError
 
 from bot.adapters.store.errors import store_error
+from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
 from bot.core.errors import BudgetExhausted, UnreadableJob
-from bot.core.job import CommandJob, Job, SummaryJob
+from bot.core.job import CommandJob, ForgetJob, Job, SummaryJob
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.logs import bound
+from bot.worker.actions.forget import on_forget
 from bot.worker.deps import Deps
 from bot.worker.dispatch import dispatch
+from bot.worker.retrying import Retrying, crashed, describe
 
 log = logging.getLogger("hookwise.worker")
 
@@ -61,47 +67,93 @@ def _accepted_at(ctx: dict[str, Any]) -> float | None:
 
 async def process_delivery(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     job_try = int(ctx.get("job_try", 1))
+    job_id = str(ctx.get("job_id", ""))
     try:
-        job = job_of(kwargs)
-    except UnreadableJob as exc:
-        return await _unreadable(ctx, kwargs, exc, job_try)
-    record = record_for(job, job_try, accepted_at=_accepted_at(ctx))
-    with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):
-        await run_job(ctx, job, record)
-    return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
+        try:
+            job = job_of(kwargs)
+        except UnreadableJob as exc:
+            return await _unreadable(ctx, kwargs, exc, job_try)
+        record = record_for(job, job_try, accepted_at=_accepted_at(ctx))
+        with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):
+            await run_job(ctx, job, record, job_id=job_id)
+        return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
+    finally:
+        await next_turn(ctx, job_id)
 
 
-async def run_job(ctx: dict[str, Any], job: Job, record: JobRecord) -> None:
-    """Dispatch `job` to its handler, merge what it did into `record`, save the record and the
-    delivery's state. Raises arq's `Retry` for a transient failure (the record says `retrying`).
-    Shared by the worker and `python -m bot receive` (with `ctx` holding deps, records and ledger)."""
+async def next_turn(ctx: dict[str, Any], job_id: str) -> None:
+    """A job ends (or is deferred): the fair queue may move the next parked job in."""
+    fairness: Fairness | None = ctx.get("fairness")
+    if fairness is None:
+        return
+    try:
+        await fairness.promote(exclude=job_id)
+    except (RedisError, OSError) as exc:  # the heartbeat's promotion catches up
+        log.warning("fair queue not advanced (%s)", exc)
+
+
+def retrying_of(ctx: dict[str, Any]) -> Retrying:
+    """The retry policy's I/O of this worker (`receive` has none: one run, no breakers)."""
+    found: Retrying | None = ctx.get("retrying")
+    if found is not None:
+        return found
     deps: Deps = ctx["deps"]
+    return Retrying(
+        states=None, breakers=None, github=deps.github.dependency, model=lambda _task: deps.github.dependency
+    )
+
+
+async def run_job(ctx: dict[str, Any], job: Job, record: JobRecord, *, job_id: str = "") -> None:
+    """Dispatch `job` to its handler, merge what it did into `record`, save the record and the
+    delivery's state. Raises arq's `Retry` for a transient failure or a wait on a breaker (the
+    record says `retrying`). Shared by the worker and `python -m bot receive` (with `ctx` holding
+    deps, records and ledger)."""
+    deps: Deps = ctx["deps"]
+    retrying = retrying_of(ctx)
     job_try = record.job_try
+    job_id = job_id or job.delivery_id
     started = time.perf_counter()
     where = f"event={job.event}.{job.action} target={job.number} try={job_try}"
+    attempt, crashes = await retrying.attempt(job_id, job_try)
+    if ctx.get("retry_base_s") is not None:  # tests: short backoffs
+        attempt = dataclasses.replace(attempt, base_s=float(ctx["retry_base_s"]))
+    if crashes >= retry.MAX_CRASHES:
+        gave_up = crashed(crashes)
+        record.ended(OutcomeKind.FAILED, gave_up.reason)
+        log.error("%s failed: %s", where, gave_up.reason)
+        await _finish(ctx, record, started, where)
+        await retrying.done(job_id, attempt)
+        return
     try:
         # Our own deadline, inside arq's: arq's timeout is final (not retried) and would leave no
         # record; ours is a TimeoutError, classified as transient and retried.
         async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
-            repo = await deps.github.repo(job.installation_id, job.repository)
-            record.merge(await dispatch(job, repo, deps, job_try=job_try))
-        record.rate_limit = repo.rate_limit()
+            await retrying.admit(retrying.needs(job))
+            if isinstance(job, ForgetJob):  # about repositories, not one: no repository to open
+                record.merge(await on_forget(job, deps))
+            else:
+                repo = await deps.github.repo(job.installation_id, job.repository)
+                record.merge(await dispatch(job, repo, deps, job_try=job_try, attempt=attempt))
+                record.rate_limit = repo.rate_limit()
     except BudgetExhausted as over:  # no model call was made, nothing is posted about it
         record.merge(Outcome.skipped(over.reason))
         await count_skip(deps, job.installation_id, job.repository, task_of(job))
+    except asyncio.CancelledError:  # the worker is stopping: arq hands the job back
+        await retrying.handed_back(job_id)
+        raise
     except Exception as caught:
         exc = store_error(caught)
-        verdict = retry.will_retry(exc, job_try)
-        if verdict is not None:
-            delay = retry.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
-            record.ended(OutcomeKind.RETRYING, verdict.reason)
+        now = time.time()
+        decision = retry.decide(exc, attempt, now)
+        if not isinstance(decision, retry.GiveUp):
+            record.ended(OutcomeKind.RETRYING, decision.reason)
             await _finish(ctx, record, started, where)
-            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
-            raise Retry(defer=delay) from caught
-        final = retry.classify(exc)
-        record.ended(OutcomeKind.FAILED, final.reason)
-        log.error("%s failed: %s", where, final.reason, exc_info=isinstance(final, retry.Permanent))
+            log.warning("%s %s: %s", where, describe(decision), decision.reason)
+            raise await retrying.retry(job_id, decision, now) from caught
+        record.ended(OutcomeKind.FAILED, decision.reason)
+        log.error("%s failed: %s", where, decision.reason, exc_info=decision.permanent)
     await _finish(ctx, record, started, where)
+    await retrying.done(job_id, attempt)
 
 
 async def _unreadable(ctx: dict[str, Any], kwargs: dict[str, Any], exc: UnreadableJob, job_try: int) -> dict[str, Any]:

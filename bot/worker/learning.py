@@ -33,6 +33,10 @@ class Learning:
         self._clock = clock  # what the records are judged against (epoch seconds)
         self._cache: TTLCache[str, core.Learned] = TTLCache(maxsize=1024, ttl=ttl_s, timer=timer)
 
+    def forget(self) -> None:
+        """Drop every repository's cached figures and examples (after a forget)."""
+        self._cache.clear()
+
     async def of(self, repository: str) -> core.Learned:
         cached = self._cache.get(repository)
         if cached is not None:

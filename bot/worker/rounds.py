@@ -4,7 +4,9 @@ A round (queued by bot/adapters/store/triage_queue.py) runs bot/worker/actions/t
 settles each issue as soon as it is judged: its delivery's record (the TriageJob left it `waiting`),
 its ledger state, and the end of its claim. A transient failure of one issue keeps that issue's
 claim and retries the round for it; one of the whole round before any issue was judged retries the
-round; a round out of tries ends each claimed issue's delivery as failed. A round that crashes
+round; a round that has failed for longer than RETRY_FOR ends each claimed issue's delivery as
+failed. While the GitHub or the triage model's breaker is open the round waits, its claims kept
+(bot/worker/retrying.py). A round that crashes
 keeps its claims while arq will run it again (its job is still in arq's queue): the re-run (the
 same job id) takes them back and reuses the answer already paid for. Once the deadline has passed
 and the job has left the queue, any later round, or the rescue, takes them.
@@ -14,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import Any
 
-from arq import Retry
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -26,13 +28,23 @@ from bot.adapters.github import Repo
 from bot.adapters.store.errors import store_error
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
-from bot.core.errors import BudgetExhausted
+from bot.core.errors import BudgetExhausted, PermanentError
 from bot.core.job import TriageRound
 from bot.core.outcome import Outcome, OutcomeKind
+from bot.core.retry import Again, Attempt, GiveUp, Wait
 from bot.logs import bound
 from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
 from bot.worker.deps import Deps
-from bot.worker.job import JOB_TIMEOUT_S, count_skip, inner_timeout, keeps_final_record, save_record
+from bot.worker.job import (
+    JOB_TIMEOUT_S,
+    count_skip,
+    inner_timeout,
+    keeps_final_record,
+    next_turn,
+    retrying_of,
+    save_record,
+)
+from bot.worker.retrying import crashed, describe
 
 log = logging.getLogger("hookwise.worker")
 
@@ -46,43 +58,61 @@ async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     except ValidationError as exc:
         log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
         return {"outcome": "failed"}
-    with bound(installation=job.installation_id, repo=job.repository):
-        return await _round(ctx, job, job_id, job_try)
+    try:
+        with bound(installation=job.installation_id, repo=job.repository):
+            return await _round(ctx, job, job_id, job_try)
+    finally:
+        await next_turn(ctx, job_id)
 
 
 async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int) -> dict[str, Any]:
     deps: Deps = ctx["deps"]
+    retrying = retrying_of(ctx)
     where = f"batch={job_id} try={job_try}"
     started = time.perf_counter()
-    retries: list[retry.Transient] = []
+    attempt, crashes = await retrying.attempt(job_id, job_try)
+    if ctx.get("retry_base_s") is not None:  # tests: short backoffs
+        attempt = dataclasses.replace(attempt, base_s=float(ctx["retry_base_s"]))
+    retries: list[Again | Wait] = []
+    now_ms = int(time.time() * 1000)
 
     async def open_repo() -> Repo:
         return await deps.github.repo(job.installation_id, job.repository)
 
     async def settle(item: IssueResult) -> None:
-        verdict = await _settle(ctx, job, job_id, job_try, item)
-        if verdict is not None:
-            retries.append(verdict)
+        decision = await _settle(ctx, job, job_id, attempt, item)
+        if decision is not None:
+            retries.append(decision)
 
-    try:
-        async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
-            result = await run_round(job, job_id, open_repo, deps, now_ms=int(time.time() * 1000), settle=settle)
-    except Exception as caught:  # the claim, the timeout, or Redis while settling
-        exc = store_error(caught)
-        verdict = retry.will_retry(exc, job_try)
-        if verdict is not None:  # the round's unfinished claims stay its own: the retry takes them
-            delay = retry.backoff(job_try, verdict.wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
-            log.warning("%s retrying in %.1fs: %s", where, delay, verdict.reason)
-            raise Retry(defer=delay) from caught
-        reason = retry.classify(exc).reason
-        log.error("%s failed: %s", where, reason, exc_info=True)
+    async def give_up(exc: BaseException, reason: str) -> dict[str, Any]:
+        log.error("%s failed: %s", where, reason, exc_info=not isinstance(exc, CrashedRound))
 
-        async def give_up(item: IssueResult) -> None:
-            await _settle(ctx, job, job_id, retry.LOCK_WAIT_TRIES, item)
+        async def failed(item: IssueResult) -> None:
+            await _settle(ctx, job, job_id, attempt.final(), item)
 
         with contextlib.suppress(RedisError, OSError):  # end each claimed issue's delivery, as failed
-            await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000), settle=give_up)
+            await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000), settle=failed)
+        await retrying.done(job_id, attempt)
         return {"outcome": "failed", "error": reason}
+
+    if crashes >= retry.MAX_CRASHES:
+        reason = crashed(crashes).reason
+        return await give_up(CrashedRound(reason), reason)
+    try:
+        async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
+            await retrying.admit(retrying.needs(job))
+            result = await run_round(job, job_id, open_repo, deps, now_ms=now_ms, settle=settle)
+    except asyncio.CancelledError:  # the worker is stopping: arq hands the round back
+        await retrying.handed_back(job_id)
+        raise
+    except Exception as caught:  # the claim, the timeout, a breaker, or Redis while settling
+        exc = store_error(caught)
+        now = time.time()
+        decision = retry.decide(exc, attempt, now)
+        if not isinstance(decision, GiveUp):  # the round's unfinished claims stay its own: the retry takes them
+            log.warning("%s %s: %s", where, describe(decision), decision.reason)
+            raise await retrying.retry(job_id, decision, now) from caught
+        return await give_up(exc, decision.reason)
     usage = result.batch_usage
     log.info(
         "%s issues=%d next_round=%s batch_calls=%d tokens_in=%d tokens_out=%d cache_write=%d cache_read=%d "
@@ -100,15 +130,20 @@ async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: in
         int((time.perf_counter() - started) * 1000),
     )
     if retries:
-        delay = retry.backoff(job_try, retries[0].wait_s, base=ctx.get("retry_base_s", retry.BASE_DELAY_S))
-        log.warning("%s retrying its unfinished issues in %.1fs: %s", where, delay, retries[0].reason)
-        raise Retry(defer=delay)
+        first = retries[0]
+        log.warning("%s %s for its unfinished issues: %s", where, describe(first), first.reason)
+        raise await retrying.retry(job_id, first, time.time())
+    await retrying.done(job_id, attempt)
     return {"outcome": "done", "issues": len(result.results)}
 
 
+class CrashedRound(PermanentError):
+    """A round whose worker died while running it too many times (bot/core/retry.py: MAX_CRASHES)."""
+
+
 async def _settle(
-    ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int, item: IssueResult
-) -> retry.Transient | None:
+    ctx: dict[str, Any], job: TriageRound, job_id: str, attempt: Attempt, item: IssueResult
+) -> Again | Wait | None:
     """One issue's delivery record, its ledger state and the end of its claim; the verdict when
     it is to be tried again with the round (it keeps its claim, its record says `retrying`)."""
     deps: Deps = ctx["deps"]
@@ -120,10 +155,10 @@ async def _settle(
         repository=job.repository,
         target=issue.number,
         installation_id=job.installation_id,
-        job_try=max(issue.job_try, job_try),
+        job_try=max(issue.job_try, attempt.number),
         started_at=issue.started_at,
     )
-    verdict = await _judge(deps, job, record, item)
+    verdict = await _judge(deps, job, record, item, attempt)
     record.rate_limit = item.rate_limit
     record.duration_ms = int((time.time() - issue.started_at) * 1000)
     where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
@@ -137,7 +172,9 @@ async def _settle(
     return verdict
 
 
-async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:
+async def _judge(
+    deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult, attempt: Attempt
+) -> Again | Wait | None:
     """Merge one issue's result into its record; a transient failure worth a retry is returned."""
     if item.outcome is not None:
         record.merge(item.outcome)
@@ -147,13 +184,12 @@ async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueRes
         record.merge(Outcome.skipped(exc.reason))
         await count_skip(deps, job.installation_id, job.repository, "triage")
         return None
-    verdict = retry.will_retry(exc, record.job_try)
-    if verdict is not None:
-        record.ended(OutcomeKind.RETRYING, verdict.reason)
-        return verdict
-    final = retry.classify(exc)
-    record.ended(OutcomeKind.FAILED, final.reason)
-    log.error("target=%s failed: %s", record.target, final.reason, exc_info=isinstance(final, retry.Permanent))
+    decision = retry.decide(exc, attempt, time.time())
+    if not isinstance(decision, GiveUp):
+        record.ended(OutcomeKind.RETRYING, decision.reason)
+        return decision
+    record.ended(OutcomeKind.FAILED, decision.reason)
+    log.error("target=%s failed: %s", record.target, decision.reason, exc_info=decision.permanent)
     return None
 
 

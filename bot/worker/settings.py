@@ -1,8 +1,11 @@
 """arq's WorkerSettings, built from our Settings at start, and the clients made once per process
-in `on_startup` (one aiohttp session, one Anthropic client) and closed in `on_shutdown`."""
+in `on_startup` (one aiohttp session, one Anthropic client, the breakers every call goes through,
+the heartbeat) and closed in `on_shutdown`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,35 +15,49 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from anthropic import AsyncAnthropic
 from arq.connections import RedisSettings
+from redis.exceptions import RedisError
 
 from bot.adapters.github import GitHubApp, Journal
+from bot.adapters.guard import NO_GUARD, Guard
+from bot.adapters.guarded_llm import GuardedLLM
 from bot.adapters.llm import LLM, AnthropicLLM
 from bot.adapters.store.agreement import AgreementStore
+from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.costs import CostLedger
 from bot.adapters.store.effects import Effects
+from bot.adapters.store.fairness import Fairness
+from bot.adapters.store.forget import Forgetter
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.prompt_cache import CacheWarmth
 from bot.adapters.store.records import Records
+from bot.adapters.store.redis_policy import warn_about_eviction
+from bot.adapters.store.retry_state import RetryStates
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import Settings
-from bot.core import retry
+from bot.core import breaker, retry
+from bot.core.breaker import Dependency, model_breaker
 from bot.core.prompts import Prompts
 from bot.worker.deps import Deps, Models
+from bot.worker.heartbeat import Beating, WorkerStats
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
 from bot.worker.learning import Learning
+from bot.worker.retrying import Retrying
 from bot.worker.rounds import rescue_rounds, triage_batch
 
 log = logging.getLogger("hookwise.worker")
 
 MODEL_TIMEOUT_S = 40.0
 GITHUB_TIMEOUT_S = 20.0
-# arq refuses to start a job past its max_tries without calling it, which would leave no record;
-# allow a few more than our own policy so `retry.MAX_TRIES` always decides.
-ARQ_MAX_TRIES = retry.LOCK_WAIT_TRIES + 1
+# arq refuses to start a job past its max_tries without calling it, which would leave no record.
+# The bound is time (RETRY_FOR, bot/core/retry.py), and every run counts as a try in arq - a wait
+# on a breaker every ~15 s too - so arq's bound is set beyond anything RETRY_FOR's 3 days at most
+# can reach, and the policy always decides (a crash loop ends at retry.MAX_CRASHES, with a record).
+ARQ_MAX_TRIES = 1_000_000
+MAX_JOBS = 10  # jobs one worker runs at once (arq's max_jobs): its slots in the fair queue
 
 
 # The TLS options redis-py reads from a `rediss://` URL's query (the web and the operator commands
@@ -71,6 +88,15 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
     )
 
 
+def model_of(settings: Settings) -> Callable[[str], Dependency]:
+    """The model's breaker for a model id: one per provider, host and model."""
+
+    def dependency(model: str) -> Dependency:
+        return model_breaker(settings.ANTHROPIC_BASE_URL, model)
+
+    return dependency
+
+
 def build_deps(
     settings: Settings,
     session: aiohttp.ClientSession,
@@ -80,12 +106,16 @@ def build_deps(
     lock_ttl_s: float,
     clock: Callable[[], float] = time.time,
     journal: Journal | None = None,
+    guard: Guard = NO_GUARD,
 ) -> Deps:
     """What the handlers get. `lock_ttl_s` outlives the longest a job may run; a batch round's claims
     last as long. `clock` tells the budget which UTC day it is (tests pass one; the product uses the
-    time). `journal` (for `receive`) collects every write to GitHub, made or dry."""
+    time). `journal` (for `receive`) collects every write to GitHub, made or dry. `guard` puts the
+    breakers around every call to GitHub and the model (the worker's; none by default)."""
+    if guard is not NO_GUARD:
+        llm = GuardedLLM(llm, guard, model_of(settings), settings.ANTHROPIC_MODEL)
     return Deps(
-        github=GitHubApp.from_settings(session, settings, journal=journal),
+        github=GitHubApp.from_settings(session, settings, journal=journal, guard=guard),
         llm=llm,
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),
@@ -107,6 +137,7 @@ def build_deps(
         diff_budget_tokens=settings.SUMMARY_DIFF_TOKENS,
         max_input_tokens=settings.SUMMARY_MAX_INPUT_TOKENS,
         web_url=settings.GITHUB_URL,
+        forgetter=Forgetter(redis),
     )
 
 
@@ -119,15 +150,42 @@ async def startup(ctx: dict[str, Any]) -> None:
         llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL, prices=settings.prices(), warmth=CacheWarmth(ctx["redis"]))
     # A target's lock outlives the longest a job may run, so a live job never loses it, and
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
-    lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5
-    ctx["deps"] = build_deps(
-        settings, session, ctx["redis"], llm, lock_ttl_s=lock_ttl_s, clock=ctx.get("clock", time.time)
+    job_timeout_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S))
+    lock_ttl_s = job_timeout_s + 5
+    redis = ctx["redis"]
+    # Tests shorten the probe interval and RETRY_FOR through the context, as the job timeout.
+    probe_s = float(ctx.get("probe_interval_s", breaker.PROBE_INTERVAL_S))
+    breakers = Breakers(redis, lease_s=job_timeout_s, probe_interval_s=probe_s)
+    ctx["deps"] = deps = build_deps(
+        settings, session, redis, llm, lock_ttl_s=lock_ttl_s, clock=ctx.get("clock", time.time), guard=Guard(breakers)
     )
-    ctx["ledger"] = Ledger(ctx["redis"])
-    ctx["records"] = Records(ctx["redis"])
+    ctx["ledger"] = Ledger(redis)
+    ctx["records"] = Records(redis)
+    ctx["fairness"] = fairness = Fairness(redis, default_window=MAX_JOBS)
+    ctx["retrying"] = Retrying(
+        states=RetryStates(
+            redis, retry_for_s=float(ctx.get("retry_for_s", settings.retry_for_s)), base_s=retry.BASE_DELAY_S
+        ),
+        breakers=breakers,
+        github=deps.github.dependency,
+        model=lambda task: model_of(settings)(settings.model_for(task)),
+    )
+    stats: WorkerStats = ctx.setdefault("stats", WorkerStats())
+
+    def forget_caches() -> None:
+        deps.github.forget_caches()
+        deps.configs.forget()
+        deps.learning.forget()
+
+    beating = Beating(redis, stats, slots=int(ctx.get("max_jobs", MAX_JOBS)), fairness=fairness,
+                      forget_caches=forget_caches)  # fmt: skip
+    ctx["heartbeat"] = (beating, asyncio.get_running_loop().create_task(beating.run()))
+    with contextlib.suppress(RedisError, OSError):
+        await warn_about_eviction(redis, log)
     log.info(
-        "worker ready: model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f tokens_per_day=%d "
-        "github=%s dry_run=%s",
+        "worker ready: id=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f tokens_per_day=%d "
+        "github=%s retry_for=%s dry_run=%s",
+        stats.worker_id,
         settings.ANTHROPIC_MODEL,
         settings.model_for("triage"),
         settings.model_for("summary"),
@@ -135,11 +193,32 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.TRIAGE_BATCH_WAIT_S,
         settings.MODEL_TOKENS_PER_DAY,
         settings.GITHUB_API_URL,
+        settings.RETRY_FOR,
         settings.DRY_RUN,
     )
 
 
+async def on_job_start(ctx: dict[str, Any]) -> None:
+    stats: WorkerStats | None = ctx.get("stats")
+    if stats is not None:
+        stats.running += 1
+
+
+async def on_job_end(ctx: dict[str, Any]) -> None:
+    stats: WorkerStats | None = ctx.get("stats")
+    if stats is not None:
+        stats.running = max(stats.running - 1, 0)
+        stats.done += 1
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
+    heartbeat: tuple[Beating, asyncio.Task[None]] | None = ctx.pop("heartbeat", None)
+    if heartbeat is not None:
+        beating, task = heartbeat
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await beating.stop()
     session: aiohttp.ClientSession | None = ctx.get("session")
     if session is not None:
         await session.close()
@@ -172,12 +251,14 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
         "cron_jobs": [sweeper, rescue],
         "on_startup": startup,
         "on_shutdown": shutdown,
+        "on_job_start": on_job_start,
+        "on_job_end": on_job_end,
         "redis_settings": redis_settings(settings.REDIS_URL),
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,
         "ctx": {"settings": settings, "job_timeout_s": job_timeout_s},
-        "max_jobs": 10,
+        "max_jobs": MAX_JOBS,
         "keep_result": 60,
         "job_timeout": job_timeout_s,
         "max_tries": ARQ_MAX_TRIES,

@@ -53,6 +53,10 @@ class ConfigStore:
         self._cache[key] = result
         return result
 
+    def forget(self) -> None:
+        """Drop every parsed config this process keeps (after a forget)."""
+        self._cache.clear()
+
     async def invalidate(self, full_name: str) -> None:
         """A push changed a config file: every worker reads the owner's configs again."""
         await self._redis.incr(keys.config_generation(owner_of(full_name)))

@@ -1,4 +1,6 @@
-"""redis-py's errors as hookwise's own: a Redis blip inside a job is transient (bot/core/retry.py)."""
+"""redis-py's errors as hookwise's own: a Redis blip inside a job is transient (bot/core/retry.py),
+and so is a Redis out of memory (`maxmemory` reached under `noeviction`): the worker rides it out
+like an outage of any other service, for up to RETRY_FOR."""
 
 from __future__ import annotations
 
@@ -6,9 +8,20 @@ from redis import exceptions as redis_errors
 
 from bot.core.errors import TransientError
 
+OUT_OF_MEMORY = "Redis out of memory"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Redis refused a write because `maxmemory` is reached (`OOM command not allowed ...`)."""
+    return isinstance(exc, redis_errors.OutOfMemoryError) or (
+        isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM ")
+    )
+
 
 def store_error(exc: BaseException) -> BaseException:
     """hookwise's error for what redis-py raised; anything else is returned unchanged."""
     if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return TransientError(f"Redis unavailable: {type(exc).__name__}")
+    if is_out_of_memory(exc):
+        return TransientError(f"{OUT_OF_MEMORY}: {exc}")
     return exc

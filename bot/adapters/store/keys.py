@@ -10,6 +10,8 @@ from __future__ import annotations
 QUEUE = "arq:queue"  # sorted set: job id by score (arq's default queue)
 JOB = "arq:job:"  # + job id: the serialised arq job
 IN_PROGRESS = "arq:in-progress:"  # + job id: set while a worker runs the job (read by the status page)
+ARQ_RETRY = "arq:retry:"  # + job id: arq's count of the job's runs (its `job_try`)
+ARQ_RESULT = "arq:result:"  # + job id: a finished job's result, kept 60 s (it repeats the job's arguments)
 
 # deliveries and provenance
 DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, attempt, accepted_ms, job}; 4 days
@@ -46,6 +48,28 @@ TRIAGE_CLAIMER = "hookwise:triage:claimer:"  # + repo: hash, issue number -> the
 TRIAGE_PENDING = "hookwise:triage:pending:"  # + repo: id of the batch job queued and not yet started
 TRIAGE_ROUND = "hookwise:triage:round:"  # + repo: counter of the repository's batch rounds
 BATCH_JOB = "triage-batch:"  # + repo + ":" + round: the arq job id of one batch round
+
+# fair share between installations (bot/adapters/store/fairness.py): jobs parked until their turn
+FAIR_RING = "hookwise:fair:ring"  # list: installation ids with jobs parked, in round-robin order
+FAIR_COMMANDS = "hookwise:fair:commands:"  # + installation id: list of parked job ids (maintainers' commands)
+FAIR_BULK = "hookwise:fair:bulk:"  # + installation id: list of parked job ids (everything else)
+FAIR_WINDOW = "hookwise:fair:window"  # how many jobs may be due at once: the live workers' slots; 30 s
+
+# outages (bot/adapters/store/breakers.py, retry_state.py): numbers, dependency names and hashes only
+BREAKER = "hookwise:breaker:"  # + dependency key: hash, the breaker's state; 7 days
+BREAKER_PROBE = "hookwise:breaker-probe:"  # + dependency key: the probe's lease (one at a time)
+BREAKER_WAITING = "hookwise:breaker-waiting:"  # + dependency key: sorted set, job digest by when it wakes
+BREAKERS = "hookwise:breakers"  # sorted set: every dependency key by when its breaker last changed
+BREAKERS_OPEN = "hookwise:breakers-open"  # sorted set: the open breakers' keys by their next probe
+RETRY_STATE = "hookwise:retry:"  # + job digest: hash {since, failures, ended}; RETRY_FOR + 1 day
+
+# workers you can see (bot/adapters/store/heartbeats.py)
+WORKER = "hookwise:worker:"  # + worker id: the worker's heartbeat (JSON); 60 s
+WORKERS = "hookwise:workers"  # sorted set: worker id by its last heartbeat
+
+# forgetting (bot/adapters/store/forget.py)
+INSTALLATION_REPOS = "hookwise:installation-repos:"  # + installation id: set of the repositories seen; 183 days
+FORGET_EPOCH = "hookwise:forget-epoch"  # bumped by each forget: workers then empty their in-memory caches
 
 # the redelivery sweeper
 SWEEP_CHECKPOINT = "hookwise:sweeper:checkpoint"  # ISO time the next scheduled sweep lists back to
@@ -90,6 +114,14 @@ def cost_hour(hour: str) -> str:
 
 def budget(installation_id: int, day: str) -> str:
     return f"{BUDGET}{installation_id}:{day}"
+
+
+def breaker(dependency: str) -> str:
+    return BREAKER + dependency
+
+
+def installation_repos(installation_id: int) -> str:
+    return f"{INSTALLATION_REPOS}{installation_id}"
 
 
 def triage_queue(repository: str) -> dict[str, str]:

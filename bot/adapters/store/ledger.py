@@ -6,6 +6,10 @@ queue, atomically. Either both happen or neither, so a delivery answered 503 is 
 comes again, and an accepted one is never lost between "seen" and "queued". Doing it in one round
 trip, instead of `SET NX` plus arq's WATCH/EXISTS/MULTI enqueue, is what makes ingress fast.
 
+The job is parked in its installation's backlog rather than put straight in arq's queue, and the
+same script promotes parked jobs to the queue while it has room (fair share between installations:
+bot/adapters/store/fairness.py).
+
 A delivery's record says `queued`, `done` or `failed`. A failed one is accepted again when GitHub
 redelivers it (the maintainer pressing "Redeliver" wants a re-run); each acceptance is a new arq
 job (`<delivery>:<attempt>`), so arq's own job-id uniqueness never blocks a re-run.
@@ -24,16 +28,19 @@ from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.adapters.store.batching import Coalescer
+from bot.adapters.store.fairness import PARK_FUNCTION, PROMOTE_FUNCTION, promote_args
 from bot.core.errors import UnreadableJob
 from bot.core.intake import Ignore, Malformed, job_from_legacy
 from bot.core.job import Job, dump_job, parse_job
+from bot.core.scheduling import Lane, lane
 
 QUEUE_NAME = keys.QUEUE
 JOB_FUNCTION = "process_delivery"
 # GitHub lets anyone redeliver for 3 days; keep the record a day longer than that.
 DELIVERY_TTL_MS = 4 * 24 * 3600 * 1000
-# arq's default: a job not started within a day expires.
-JOB_EXPIRES_MS = 24 * 3600 * 1000
+# arq's job key lives as long as the delivery's record: a job may wait in its installation's backlog
+# (fair share) before its turn; each retry pushes the expiry back (bot/adapters/store/retry_state.py).
+JOB_EXPIRES_MS = DELIVERY_TTL_MS
 
 
 class DeliveryState(enum.StrEnum):
@@ -54,16 +61,22 @@ class Duplicate:
 
 # Dedupe and enqueue a batch of deliveries in one call, each decided on its own, in order (a
 # delivery twice in one batch is accepted once). ARGV: n, now_ms, job TTL, delivery TTL, the arq
-# job key prefix, the delivery key prefix, one replay flag per delivery ("0110..."), then the id
-# and the arq job of each delivery; KEYS: the queue. The keys of each delivery are made here from
-# its id (two arguments a delivery instead of four: packing them was the web's larger cost).
-_ACCEPT = """
+# job key prefix, the delivery key prefix, one replay flag per delivery ("0110..."), the ten
+# arguments of the promotion (fairness.promote_args), then the id, the arq job and the lane and
+# installation ("b461842") of each delivery; KEYS: the queue. The keys of each delivery are made
+# here from its id (few arguments a delivery: packing them was the web's larger cost). A job is
+# parked in its installation's backlog (or queued at once for the direct lane), then the
+# promotion moves what the queue has room for.
+_ACCEPT = (
+    PROMOTE_FUNCTION
+    + PARK_FUNCTION
+    + """
 local n, now, job_ttl, delivery_ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local job_prefix, delivery_prefix, replays = ARGV[5], ARGV[6], ARGV[7]
 local queue = KEYS[1]
 local out = {}
 for i = 1, n do
-  local id, job = ARGV[6 + 2 * i], ARGV[7 + 2 * i]
+  local id, job, spec = ARGV[15 + 3 * i], ARGV[16 + 3 * i], ARGV[17 + 3 * i]
   local key = delivery_prefix .. id
   local record = redis.call('HMGET', key, 'state', 'attempt')
   local state = record[1]
@@ -76,13 +89,20 @@ for i = 1, n do
     redis.call('HSET', key, 'state', 'queued', 'attempt', attempt, 'accepted_ms', now, 'job', job)
     redis.call('PEXPIRE', key, delivery_ttl)
     redis.call('PSETEX', job_prefix .. job_id, job_ttl, job)
-    redis.call('ZADD', queue, now, job_id)
+    local lane = string.sub(spec, 1, 1)
+    if lane == 'd' then
+      redis.call('ZADD', queue, now, job_id)
+    else
+      park(ARGV[12], ARGV[16], ARGV[17], lane, string.sub(spec, 2), job_id)
+    end
     out[#out + 1] = 1
     out[#out + 1] = job_id
   end
 end
+promote(queue, ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16], ARGV[17])
 return out
 """
+)
 
 # Only an existing record is updated: a record that has expired is not brought back without a TTL.
 _MARK = """
@@ -125,6 +145,12 @@ def job_of(kwargs: dict[str, Any]) -> Job:
 delivery_key = keys.delivery
 
 
+def lane_spec(job: Job) -> str:
+    """The lane and installation the accept script parks the job under (`b461842`), or `d`."""
+    chosen = lane(job)
+    return chosen.value if chosen is Lane.DIRECT else f"{chosen.value}{job.installation_id}"
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -149,8 +175,9 @@ class Ledger:
         now_ms = int(time.time() * 1000)
         replays = "".join("1" if replay else "0" for _, replay in calls)
         args: list[Any] = [len(calls), now_ms, JOB_EXPIRES_MS, DELIVERY_TTL_MS, keys.JOB, keys.DELIVERY, replays]
+        args += promote_args(now_ms)
         for job, _ in calls:
-            args += (job.delivery_id, arq_job(job, now_ms))
+            args += (job.delivery_id, arq_job(job, now_ms), lane_spec(job))
         raw = await self._accept_script(keys=[keys.QUEUE], args=args)
         return [
             Accepted(_text(value)) if created else Duplicate(_text(value))

@@ -15,6 +15,9 @@ from bot.core.outcome import Outcome, OutcomeKind
 
 RECORD_TTL_S = 14 * 24 * 3600
 KEEP_RECENT = 10_000
+# Which repositories an installation has (that hookwise acted on): what `forget --installation`
+# and an uninstall forget. As long as the longest-kept data about a repository (summary records).
+INSTALLATION_REPOS_TTL_S = 183 * 24 * 3600
 
 
 @dataclass(slots=True)
@@ -122,6 +125,10 @@ class Records:
                 pipe.zadd(keys.DEAD, {record.delivery_id: now})
             else:
                 pipe.zrem(keys.DEAD, record.delivery_id)
+            if record.installation_id and record.repository:
+                index = keys.installation_repos(record.installation_id)
+                pipe.sadd(index, record.repository)
+                pipe.expire(index, INSTALLATION_REPOS_TTL_S)
             await pipe.execute()
 
     async def get(self, delivery_id: str) -> JobRecord | None:

@@ -122,7 +122,16 @@ class FailureInjection(SandboxState):
                 return pause
         return None
 
+    def fail_all(self, injected: Injected | None) -> None:
+        """Answer every request with ``injected`` (an outage: ``Injected.server_error(503)``) until
+        called with None; what ``fail_next`` queued goes first."""
+        self._always = injected
+
     def _take_injection(self, method: str, path: str) -> Injected | None:
+        if self._always is not None and not any(
+            inj.method in (method, "*") and inj.pattern.search(path) and inj.responses for inj in self._injections
+        ):
+            return self._always
         for inj in self._injections:
             if inj.method in (method, "*") and inj.pattern.search(path) and inj.responses:
                 answer = inj.responses.pop(0)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from bot.sandbox.manifest import ManifestSandbox
 
 if TYPE_CHECKING:
-    from bot.sandbox.github.failures import Pause, _Injection
+    from bot.sandbox.github.failures import Injected, Pause, _Injection
 
 
 DOCS = "https://docs.github.com/rest"
@@ -94,6 +94,7 @@ class RecordedRequest:
     query: dict[str, str]
     status: int
     json: Any
+    at: float = field(default_factory=time.monotonic)  # when it was answered (monotonic seconds)
 
 
 @dataclass
@@ -157,6 +158,7 @@ class SandboxState:
         self._deliveries: dict[int, JSONDict] = {}
         self._injections: list[_Injection] = []  # see failures.py
         self._pauses: list[Pause] = []
+        self._always: Injected | None = None  # see failures.py: fail_all
         self._user_ids: dict[str, int] = {}
         self._next_id = 3_000_000_000
         self._next_request = 0

@@ -18,6 +18,7 @@ from bot.core.errors import BudgetExhausted
 from bot.core.job import CommandJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
+from bot.core.retry import Attempt
 from bot.worker.actions.release_notes import release_notes
 from bot.worker.actions.summarize import summarize
 from bot.worker.actions.triage import triage
@@ -72,7 +73,7 @@ async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
 
 
 async def _run(
-    command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps, job_try: int
+    command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps, attempt: Attempt
 ) -> tuple[str | None, Outcome | None]:
     """Run one command: the reply text it answers with, if any, and what a summary, triage or the
     release notes did."""
@@ -87,8 +88,9 @@ async def _run(
         return COOLDOWN_TEXT.format(word=command.kind.value, thing=thing), None
     if command.kind is cmd.CommandKind.RELEASE_NOTES:
         return await release_notes(
-            repo, job.number, command.argument, slug=slug, deps=deps, delivery_id=job.delivery_id, job_try=job_try
-        )
+            repo, job.number, command.argument, slug=slug, deps=deps, delivery_id=job.delivery_id,
+            job_try=attempt.number, attempt=attempt,
+        )  # fmt: skip
     act = summarize if command.kind is cmd.CommandKind.SUMMARIZE else triage
     done = await act(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=True)
     config = await deps.configs.get(repo)
@@ -96,7 +98,11 @@ async def _run(
     return ("\n\n".join(said) or None), done
 
 
-async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
+async def on_comment(
+    job: CommandJob, repo: Repo, deps: Deps, *, job_try: int, attempt: Attempt | None = None
+) -> Outcome:
+    """`attempt`: what the job went through so far; a failure that ends it reacts `confused`."""
+    attempt = attempt or Attempt(job_try)
     slug = await deps.github.slug()
     commands = cmd.parse_commands(job.body, slug)
     if not commands:
@@ -115,7 +121,7 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
     usage: list[ModelUsage] = []
     try:
         for command in commands:
-            text, done = await _run(command, job, repo, deps, job_try)
+            text, done = await _run(command, job, repo, deps, attempt)
             if text:
                 replies.append(text)
             if done is not None:
@@ -126,7 +132,7 @@ async def on_comment(job: CommandJob, repo: Repo, deps: Deps, *, job_try: int) -
     except BudgetExhausted:  # the budget ran out between the check and the call: nothing more is posted
         raise
     except Exception as exc:
-        if retry.will_retry(exc, job_try) is None:  # this failure ends the job
+        if retry.ends_job(exc, attempt, time.time()):  # this failure ends the job
             await repo.add_reaction(job.comment_id, "confused")
         raise
     await repo.add_reaction(job.comment_id, "rocket")

@@ -4,6 +4,7 @@ requests merged since the latest release (or since TAG), with one model call at 
 from __future__ import annotations
 
 import logging
+import time
 
 from pydantic import BaseModel
 
@@ -15,6 +16,7 @@ from bot.core.errors import InvalidAnswer, PermanentError, TransientError
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence, instructions_block
 from bot.core.repo_config import RepoConfig
+from bot.core.retry import Attempt
 from bot.worker.deps import Deps
 
 log = logging.getLogger("hookwise.release_notes")
@@ -35,7 +37,15 @@ class NotesDraft(BaseModel):
 
 
 async def release_notes(
-    repo: Repo, number: int, argument: str, *, slug: str, deps: Deps, delivery_id: str, job_try: int
+    repo: Repo,
+    number: int,
+    argument: str,
+    *,
+    slug: str,
+    deps: Deps,
+    delivery_id: str,
+    job_try: int,
+    attempt: Attempt | None = None,
 ) -> tuple[str, Outcome]:
     """The reply's text and what was done; never fails for what the model answered."""
     tag, ok = notes.parse_since(argument)
@@ -53,7 +63,9 @@ async def release_notes(
     draft = NotesDraft()
     if entries:
         key = f"{delivery_id}:release-notes:{repo.full_name}#{number}"
-        draft = await deps.effects.draft(key, NotesDraft, lambda: _ask(repo.full_name, entries, config, deps, job_try))
+        draft = await deps.effects.draft(
+            key, NotesDraft, lambda: _ask(repo.full_name, entries, config, deps, attempt or Attempt(job_try))
+        )
     text = render.release_notes(
         repo.full_name,
         notes.plan_notes(entries, draft.answer),
@@ -96,7 +108,9 @@ async def _entries(repo: Repo, pulls: list[notes.MergedPull], deps: Deps) -> lis
     return [notes.Entry(pull.number, pull.title, pull.merged_at, records.get(pull.number)) for pull in pulls]
 
 
-async def _ask(repository: str, entries: list[notes.Entry], config: RepoConfig, deps: Deps, job_try: int) -> NotesDraft:
+async def _ask(
+    repository: str, entries: list[notes.Entry], config: RepoConfig, deps: Deps, attempt: Attempt
+) -> NotesDraft:
     """One model call, no repair turn: an answer that fails validation, or a failure that will not be
     retried, leaves the grouping to the fallback rather than failing the command."""
     try:
@@ -105,7 +119,7 @@ async def _ask(repository: str, entries: list[notes.Entry], config: RepoConfig, 
         log.info("release notes: the model's answer is unusable (%s); grouped by the summaries", exc.reason)
         return NotesDraft(answer=None, usage=exc.usage)
     except TransientError as exc:
-        if retry.will_retry(exc, job_try) is not None:
+        if not retry.ends_job(exc, attempt, time.time()):
             raise
         log.warning("release notes: model unavailable (%s); grouped by the summaries", exc.reason)
         return NotesDraft()

@@ -1,0 +1,61 @@
+"""Is Redis allowed to drop keys? Exactly-once rests on keys that must not vanish: delivery records,
+effect keys, arq's jobs. With `maxmemory-policy` anything but `noeviction` (a common managed
+default is `allkeys-lru`), Redis evicts them silently under memory pressure: a duplicate comment
+or a lost job, and no error anywhere. Under `noeviction` a full Redis refuses writes instead (an
+OOM error), which the web answers 503 and the worker rides out (bot/adapters/store/errors.py).
+
+The web and the worker each check at start and log one warning line naming `maxmemory-policy`
+unless it is `noeviction` (or, once, that they could not tell: managed Redis services often
+refuse `CONFIG GET`); the status page shows the same (bot/core/health.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from bot.core.health import SAFE_POLICY, eviction_warning
+
+SAFE = SAFE_POLICY
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionPolicy:
+    policy: str | None  # None: Redis would not say
+    problem: str = ""  # why it would not say (`CONFIG GET` refused)
+
+    @property
+    def safe(self) -> bool:
+        return self.policy == SAFE
+
+    def warning(self) -> str | None:
+        """The one line to log, or None when the policy is `noeviction`."""
+        return eviction_warning(self.policy, self.problem)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def eviction_policy(redis: Redis) -> EvictionPolicy:
+    """Redis's `maxmemory-policy`; connection errors propagate (the caller tries again later)."""
+    try:
+        answer = await redis.config_get("maxmemory-policy")
+    except ResponseError as exc:  # e.g. "unknown command 'CONFIG'" or NOPERM on a managed service
+        return EvictionPolicy(None, str(exc).split("\n")[0][:200])
+    values = {_text(k): _text(v) for k, v in dict(answer).items()}
+    policy = values.get("maxmemory-policy")
+    return EvictionPolicy(policy) if policy else EvictionPolicy(None, "no maxmemory-policy in the answer")
+
+
+async def warn_about_eviction(redis: Redis, log: logging.Logger) -> EvictionPolicy:
+    """Check once and log the warning line when there is one."""
+    found = await eviction_policy(redis)
+    line = found.warning()
+    if line is not None:
+        log.warning("%s", line)
+    return found

@@ -1,0 +1,226 @@
+"""The status page's health: workers seen, each dependency's circuit breaker, jobs parked for fair
+share, and the warnings that go at the top of the page. Pure: a view model, the warnings as data
+(`warnings`), and each section as its own function, so the page (bot/core/status.py) folds them in.
+
+Warnings are entries of one kind (`StatusWarning`: a stable key, a level, plain text) built by one pure
+function from data, so a banner that gathers warnings from several sources renders them alike:
+no worker seen while jobs wait, a breaker open, a Redis that may evict.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+SAFE_POLICY = "noeviction"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWarning:
+    key: str  # stable: `no-worker`, `breaker:<dependency>`, `eviction`
+    level: str  # "error" (nothing is being done) or "warning"
+    text: str  # plain text; escaped when rendered
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    worker_id: str
+    host: str
+    pid: int
+    started_at: float
+    seen_at: float
+    running: int
+    slots: int
+    done: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyRow:
+    key: str
+    label: str
+    open: bool
+    failures: int  # outage failures in a row
+    opened_at: float | None
+    probe_at: float
+    last_error: str
+    waiting: int  # jobs waiting on it
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    workers: Sequence[WorkerRow] | None  # None: could not be read
+    dependencies: Sequence[DependencyRow] = ()
+    jobs_waiting: int = 0  # in arq's queue (due, deferred or running) and parked for fair share
+    parked: int = 0
+    parked_installations: int = 0
+    parked_largest: Sequence[tuple[int, int, int]] = ()  # (installation, commands, bulk)
+    eviction_policy: str | None = None  # None: Redis would not say
+    eviction_problem: str = ""
+    window: int | None = None  # jobs the queue may hold due at once (the workers' slots)
+    extra: tuple[StatusWarning, ...] = field(default=())
+
+
+def eviction_warning(policy: str | None, problem: str = "") -> str | None:
+    """The line the web and the worker log at start, and the page shows; None under `noeviction`."""
+    if policy is None:
+        return (
+            f"could not read Redis's maxmemory-policy (CONFIG GET refused: {problem}); make sure it is "
+            f"{SAFE_POLICY}, or Redis may evict delivery records, effect keys and queued jobs under memory pressure"
+        )
+    if policy == SAFE_POLICY:
+        return None
+    return (
+        f"Redis maxmemory-policy is {policy}, not {SAFE_POLICY}: under memory pressure Redis will evict "
+        f"delivery records, effect keys and queued jobs (duplicate comments, lost jobs). Set maxmemory-policy "
+        f"{SAFE_POLICY}"
+    )
+
+
+def _span(seconds: float) -> str:
+    whole = max(int(seconds), 0)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s" if whole % 60 else f"{whole // 60} min"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def warnings(health: Health, now: float) -> list[StatusWarning]:
+    """What the page says first, most serious first."""
+    found: list[StatusWarning] = []
+    if health.workers is not None and not health.workers and health.jobs_waiting > 0:
+        found.append(
+            StatusWarning(
+                "no-worker",
+                "error",
+                f"No worker has been seen in the last minute, and {health.jobs_waiting} job(s) are waiting: "
+                "nothing is processed until one runs (python -m bot worker).",
+            )
+        )
+    for dependency in health.dependencies:
+        if not dependency.open:
+            continue
+        since = f" for {_span(now - dependency.opened_at)}" if dependency.opened_at is not None else ""
+        probe = dependency.probe_at - now
+        when = f"next probe in {_span(probe)}" if probe > 0 else "a probe is due"
+        cause = f" Last error: {dependency.last_error}." if dependency.last_error else ""
+        found.append(
+            StatusWarning(
+                f"breaker:{dependency.key}",
+                "warning",
+                f"{dependency.label} is failing: its circuit breaker has been open{since}; "
+                f"{dependency.waiting} job(s) wait for it ({when}), nothing is lost.{cause}",
+            )
+        )
+    line = eviction_warning(health.eviction_policy, health.eviction_problem)
+    if line is not None:
+        found.append(StatusWarning("eviction", "warning", line + "."))
+    return [*found, *health.extra]
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _ago(moment: float, now: float) -> str:
+    return f"{_span(now - moment)} ago"
+
+
+def _utc(moment: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(moment))
+
+
+CSS = """
+.banner { margin: 10px 0; } .banner p { border-radius: 6px; padding: 8px 12px; margin: 6px 0; font-weight: 600; }
+.banner .error { border: 1px solid var(--red); color: var(--red); background: #ffebe9; }
+.banner .warning { border: 1px solid var(--amber); color: var(--amber); background: #fff8c5; }
+"""
+
+
+def render_banner(items: Sequence[StatusWarning], escape: bool = True) -> str:
+    """The warnings as the page's first lines (nothing when there are none)."""
+    if not items:
+        return ""
+    rows = "".join(
+        f'<p class="{_esc(item.level)}" data-warning="{_esc(item.key)}" role="alert">'
+        f"{_esc(item.text) if escape else item.text}</p>"
+        for item in items
+    )
+    return f'<section class="banner" id="warnings" aria-label="warnings">{rows}</section>'
+
+
+def render_workers(health: Health, now: float) -> str:
+    if health.workers is None:
+        return '<p class="empty" id="workers">Workers could not be read.</p>'
+    if not health.workers:
+        waiting = f", and {health.jobs_waiting} job(s) are waiting" if health.jobs_waiting else ""
+        return (
+            f'<p class="err" id="workers">No worker has been seen in the last minute{waiting}. '
+            "Start one: <code>python -m bot worker</code>.</p>"
+        )
+    rows = "".join(
+        "<tr>"
+        f'<td class="mono">{_esc(w.host)}</td><td class="num">{w.pid}</td>'
+        f'<td class="num" title="{_utc(w.seen_at)} UTC">{_ago(w.seen_at, now)}</td>'
+        f'<td class="num">{w.running} of {w.slots}</td><td class="num">{w.done}</td>'
+        f'<td class="num" title="{_utc(w.started_at)} UTC">{_span(now - w.started_at)}</td>'
+        f'<td class="mono muted">{_esc(w.worker_id)}</td>'
+        "</tr>"
+        for w in health.workers
+    )
+    head = (
+        '<tr><th>host</th><th class="num">pid</th><th class="num">last heartbeat</th>'
+        '<th class="num">jobs running</th><th class="num">jobs done</th><th class="num">up for</th>'
+        "<th>worker</th></tr>"
+    )
+    return f'<table id="workers"><thead>{head}</thead><tbody>{rows}</tbody></table>'
+
+
+def render_dependencies(health: Health, now: float) -> str:
+    if not health.dependencies:
+        return '<p class="empty" id="dependencies">No call to GitHub or the model has failed yet.</p>'
+    rows = []
+    for d in health.dependencies:
+        if d.open:
+            state = '<span class="badge failed">open</span>'
+            since = _span(now - d.opened_at) if d.opened_at is not None else "—"
+            probe = f"in {_span(d.probe_at - now)}" if d.probe_at > now else "due"
+        else:
+            state = '<span class="badge done">closed</span>'
+            since, probe = "—", "—"
+        rows.append(
+            "<tr>"
+            f'<td>{_esc(d.label)}</td><td>{state}</td><td class="num">{since}</td>'
+            f'<td class="num">{d.failures}</td><td class="num">{d.waiting}</td><td class="num">{probe}</td>'
+            f'<td class="err">{_esc(d.last_error) if d.last_error else ""}</td>'
+            "</tr>"
+        )
+    head = (
+        '<tr><th>dependency</th><th>circuit</th><th class="num">open for</th><th class="num">failures in a row</th>'
+        '<th class="num">jobs waiting on it</th><th class="num">next probe</th><th>last error</th></tr>'
+    )
+    return (
+        f'<table id="dependencies"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        '<p class="muted">While a circuit is open, one probe at a time reaches the service; the jobs that '
+        "need it wait without using up their retries, for up to RETRY_FOR.</p>"
+    )
+
+
+def render_parked(health: Health) -> str:
+    """The fair-share backlog, one line (and the largest installations when there is one)."""
+    window = f" (the queue takes {health.window} at once: the workers' slots)" if health.window else ""
+    if not health.parked:
+        return f'<p id="parked">No job is parked for fair share{window}.</p>'
+    largest = ", ".join(
+        f"installation {installation}: {commands + bulk}" + (f" ({commands} commands)" if commands else "")
+        for installation, commands, bulk in health.parked_largest[:5]
+    )
+    return (
+        f'<p id="parked">{health.parked} job(s) of {health.parked_installations} installation(s) parked for '
+        f"fair share, moved to the queue in turn{window}: {_esc(largest)}.</p>"
+    )
