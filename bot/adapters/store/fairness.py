@@ -7,7 +7,8 @@ requests would put every other installation's work, and every maintainer's comma
 So a delivery's job is not put in arq's queue at once: the web's accept script
 (bot/adapters/store/ledger.py) writes arq's job as before but parks its id in its installation's
 backlog - a maintainer's command in `keys.FAIR_COMMANDS`, everything else in `keys.FAIR_BULK` -
-and puts the installation in the round-robin ring (`keys.FAIR_RING`) if it was not there. Then
+and puts the installation at the head of the round-robin ring (`keys.FAIR_RING`) if it was not
+there (it has had no turn yet; an installation just served goes to the tail). Then
 `promote` moves parked jobs into arq's queue (due now), one installation at a time in ring order,
 a command before bulk work of the same installation, while fewer than a window of jobs are due
 in the queue. The window is the slots of the workers alive (their heartbeats:
@@ -19,8 +20,9 @@ runs when a delivery is accepted (inside the accept script), when any job ends (
 itself: it is about to leave the queue or be deferred), and with each worker's heartbeat (every
 few seconds, a safety net). What goes to arq's queue directly, around the backlog:
 
-- retries: arq defers a job by moving its score into the future; when that comes, it is due
-  with a score older than anything promoted since, so retries are never starved by new work;
+- retries: arq defers a job by moving its score into the future; when that comes, it is due at
+  once, needing no turn of the ring (the queue then holds a little more than its window for a
+  moment), so retries are never starved by new work;
 - triage batch rounds (bot/adapters/store/triage_queue.py): each answers up to 20 issues of one
   repository, and a repository has at most one round queued at a time; the issues' own jobs
   went through the backlog, so the rounds follow the installation's fair share;
@@ -87,13 +89,14 @@ local function promote(queue, now_ms, now_s, exclude, default_window, ring, wind
 end
 """
 
-# Park one job id in its installation's lane (`c` commands, `b` bulk); the ring gets the
-# installation when its backlog was empty.
+# Park one job id in its installation's lane (`c` commands, `b` bulk). An installation whose
+# backlog was empty joins the ring at its head: it has had no turn yet, so it goes next (an
+# installation just served goes to the tail: a busy one never keeps a newcomer waiting).
 PARK_FUNCTION = """
 local function park(ring, commands_prefix, bulk_prefix, lane, installation, job_id)
   local commands, bulk = commands_prefix .. installation, bulk_prefix .. installation
   if redis.call('LLEN', commands) + redis.call('LLEN', bulk) == 0 then
-    redis.call('RPUSH', ring, installation)
+    redis.call('LPUSH', ring, installation)
   end
   if lane == 'c' then redis.call('RPUSH', commands, job_id) else redis.call('RPUSH', bulk, job_id) end
 end
