@@ -132,7 +132,7 @@ async def test_status_page_in_a_browser(
         "status-issue": ("issues.opened", f"{ISSUE_REPO}#1", "done", "labels added: documentation"),
         "status-command": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "done", "commands: help"),
         "status-outsider": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "skipped", "passer-by may not run"),
-        "status-gone": ("pull_request.closed", f"{PR_REPO}#99", "failed", "GitHub 404"),
+        "status-gone": ("pull_request.closed", f"{PR_REPO}#99", "failed", ": 404 Not Found"),
         "status-label": ("issues.labeled", f"{ISSUE_REPO}#1", "done", "agreement: maintainer-mia added enhancement"),
     }
     assert sorted(rows) == sorted(guid(name)[:8] for name in expected)
@@ -150,7 +150,7 @@ async def test_status_page_in_a_browser(
     assert "1 job(s) in the queue: 1 waiting, 0 running" in await browser.text("#queue")
     assert f"{guid('status-waiting')}:1" in await browser.text("#queue")
     dead = await browser.text("#dead")
-    assert guid("status-gone") in dead and "GitHub 404" in dead
+    assert guid("status-gone") in dead and ": 404 Not Found" in dead
     budgets = await browser.text("#budgets")  # issue 8's ledger: today's use of the one installation
     assert "461842\t" in budgets and "\t2,000,000\t" in budgets and "$0.0" in budgets, budgets
     agreement = await browser.text("#agreement")  # issue 10's reader: the triaged issue, judged by the label

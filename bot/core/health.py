@@ -56,7 +56,7 @@ class Health:
     parked: int = 0
     parked_installations: int = 0
     parked_largest: Sequence[tuple[int, int, int]] = ()  # (installation, commands, bulk)
-    eviction_policy: str | None = None  # None: Redis would not say
+    eviction_policy: str | None = SAFE_POLICY  # None: Redis would not say (CONFIG GET refused)
     eviction_problem: str = ""
     window: int | None = None  # jobs the queue may hold due at once (the workers' slots)
     extra: tuple[StatusWarning, ...] = field(default=())

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -65,8 +66,9 @@ class RedisProcess:
         self.directory.cleanup()
 
 
-def start(port: int | None = None, timeout: float = 10.0) -> RedisProcess:
-    """Start redis-server on 127.0.0.1:`port` (a free one by default) and wait until it answers."""
+def start(port: int | None = None, timeout: float = 10.0, *, options: Sequence[str] = ()) -> RedisProcess:
+    """Start redis-server on 127.0.0.1:`port` (a free one by default) and wait until it answers;
+    `options` are more command-line options (e.g. `--maxmemory-policy allkeys-lru`)."""
     port = port or free_port()
     directory = tempfile.TemporaryDirectory(prefix="hookwise-redis-")
     process = subprocess.Popen(
@@ -84,6 +86,7 @@ def start(port: int | None = None, timeout: float = 10.0) -> RedisProcess:
             directory.name,
             "--protected-mode",
             "no",
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
