@@ -13,8 +13,11 @@ OUT_OF_MEMORY = "Redis out of memory"
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Redis refused a write because `maxmemory` is reached (`OOM command not allowed ...`)."""
-    return isinstance(exc, redis_errors.OutOfMemoryError) or (
-        isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM ")
+    if isinstance(exc, redis_errors.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, redis_errors.ResponseError) and (
+        text.startswith("OOM ") or "used memory > 'maxmemory'" in text
     )
 
 
