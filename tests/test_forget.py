@@ -81,7 +81,8 @@ def test_the_cost_ledger_keeps_its_numbers_under_no_name() -> None:
         "2|(removed)|summary|claude-haiku-5-5|calls"
     )
     assert forget.anonymised(f"1|{KEPT}|summary|m|calls", targets) is None
-    assert forget.anonymised(f"1|{KEPT}|summary|m|calls", frozenset(), installation_id=1) == "1|(removed)|summary|m|calls"
+    whole = forget.anonymised(f"1|{KEPT}|summary|m|calls", frozenset(), installation_id=1)
+    assert whole == "1|(removed)|summary|m|calls"
     assert forget.cost_repositories([f"2|{GONE}|triage||skipped", f"1|{KEPT}|x|m|calls"], 2) == {GONE.lower()}
 
 
@@ -304,7 +305,8 @@ async def test_after_the_app_is_uninstalled_nothing_names_its_repositories_withi
         for n, (full_name, installation) in enumerate(((GONE, GONE_INSTALLATION), (KEPT, KEPT_INSTALLATION))):
             body = label_change(github, full_name, installation)
             names.append(f"label-{n}")
-            async with session.post(f"{base}{HOOK}", data=body, headers=delivery_headers("issues", body, names[-1])) as r:
+            headers = delivery_headers("issues", body, names[-1])
+            async with session.post(f"{base}{HOOK}", data=body, headers=headers) as r:
                 assert r.status == 202
         await wait_until(lambda: _done(redis, names), "the label changes handled", limit_s=60)
         before = await everything(redis)
@@ -332,7 +334,8 @@ async def _done(redis: Redis, names: list[str]) -> bool:
 
 def test_docs_list_every_kind_of_data() -> None:
     """docs/data.md names every Redis key prefix bot/adapters/store/keys.py declares."""
-    declared = re.findall(r'^[A-Z_]+ = "((?:hookwise|arq):[^"]*)"', (ROOT / "bot/adapters/store/keys.py").read_text(), re.M)
+    source = (ROOT / "bot/adapters/store/keys.py").read_text()
+    declared = re.findall(r'^[A-Z_]+ = "((?:hookwise|arq):[^"]*)"', source, re.M)
     text = (ROOT / "docs" / "data.md").read_text()
     missing = [prefix for prefix in declared if f"`{prefix}" not in text]
     assert declared and missing == []

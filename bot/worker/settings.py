@@ -227,11 +227,14 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await client.close()
 
 
-def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S, **overrides: Any) -> dict[str, Any]:
+def worker_settings(
+    settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S, stats: WorkerStats | None = None, **overrides: Any
+) -> dict[str, Any]:
     """arq Worker keyword arguments (arq's WorkerSettings), built from our Settings at start.
 
     `job_timeout_s` also bounds how long a target's lock may outlive a crashed worker; tests
-    shorten it to see a crashed job picked up again within seconds.
+    shorten it to see a crashed job picked up again within seconds. `stats` is the worker's
+    identity and counts, kept across reconnects to Redis (bot/worker/supervise.py).
     """
     from arq import cron, func
 
@@ -257,7 +260,7 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,
-        "ctx": {"settings": settings, "job_timeout_s": job_timeout_s},
+        "ctx": {"settings": settings, "job_timeout_s": job_timeout_s, "stats": stats or WorkerStats()},
         "max_jobs": MAX_JOBS,
         "keep_result": 60,
         "job_timeout": job_timeout_s,

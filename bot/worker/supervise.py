@@ -13,6 +13,7 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from bot.config import Settings
+from bot.worker.heartbeat import WorkerStats
 from bot.worker.settings import shutdown, worker_settings
 
 log = logging.getLogger("hookwise.worker")
@@ -26,8 +27,9 @@ async def run_worker_forever(settings: Settings, **overrides: Any) -> None:
     or SIGINT (arq's own handler lets running jobs finish first, then hands the rest back)."""
     delay = RECONNECT_MIN_S
     stop = asyncio.Event()
+    stats = WorkerStats()  # one identity on the status page however often Redis comes and goes
     while not stop.is_set():
-        worker = Worker(**worker_settings(settings, **overrides))  # installs arq's signal handlers
+        worker = Worker(**worker_settings(settings, stats=stats, **overrides))  # installs arq's signal handlers
         try:
             await worker.async_run()
             return
