@@ -120,6 +120,14 @@ async def test_an_open_breaker_holds_the_backlog_back_but_one_job_to_carry_the_p
     assert await fairness.promote() == 4
 
 
+async def test_a_breaker_nobody_probes_any_more_holds_nothing(redis: Redis) -> None:
+    ledger = Ledger(redis)
+    # Open, its probe due for ten minutes: a model no job asks for since the configuration changed.
+    await redis.zadd(keys.BREAKERS_OPEN, {"model:anthropic:api.anthropic.com:old": time.time() - 600})
+    jobs = [await accept(ledger, merged(f"a-{n}", A, n)) for n in range(5)]
+    assert set(await due(redis)) == set(jobs)
+
+
 async def test_the_parked_view_counts_per_installation(redis: Redis) -> None:
     ledger, fairness = Ledger(redis), Fairness(redis)
     await fairness.set_window(1)

@@ -30,7 +30,9 @@ few seconds, a safety net). What goes to arq's queue directly, around the backlo
 - arq's cron jobs (the redelivery sweep, the triage rescue).
 
 While a dependency's circuit breaker is open (bot/adapters/store/breakers.py) the backlog is
-held: only one job at a time is let through, to carry the probe, while none waits on the breaker.
+held: only one job at a time is let through, to carry the probe, while none waits on the breaker
+(a breaker whose probe nobody has made for two minutes - a dependency no job needs any more -
+holds nothing).
 Jobs parked in a backlog cost nothing while they wait - no wake-ups, no tries - and once the
 breaker closes they drain in round-robin order, at the pace of the workers' slots: no storm.
 """
@@ -61,7 +63,9 @@ local function promote(queue, now_ms, now_s, exclude, default_window, ring, wind
     if score and tonumber(score) <= tonumber(now_ms) then due = due - 1 end
   end
   local window = tonumber(redis.call('GET', window_key) or default_window) or tonumber(default_window)
-  local open = redis.call('ZRANGE', open_key, 0, -1)
+  -- An open breaker whose probe has been due for minutes is one no job needs any more (a model
+  -- no longer used): it does not hold the backlog.
+  local open = redis.call('ZRANGEBYSCORE', open_key, tonumber(now_s) - 120, '+inf')
   if #open > 0 then
     local waiting = 0
     for _, dependency in ipairs(open) do
