@@ -13,8 +13,9 @@ then a measured run of fixed duration; every request is a signed GitHub delivery
 UUID-shaped X-GitHub-Delivery (see bench/wrk_request.lua).
 
 Afterwards every accepted delivery must be durably queued: hookwise's own count of 202s
-(`hookwise_deliveries_total{outcome="queued"}` from /metrics) must equal `ZCARD arq:queue`, the
-`arq:job:*` keys and the `hookwise:delivery:*` records (no worker runs, so the jobs stay queued).
+(`hookwise_deliveries_total{outcome="queued"}` from /metrics) must equal the jobs queued (`ZCARD
+arq:queue` plus the ids parked for fair share in `hookwise:fair:*`), the `arq:job:*` keys and the
+`hookwise:delivery:*` records (no worker runs, so the jobs stay queued).
 
 Exit status: 0 when every check holds, 1 when one fails (a job missing, an answer that was not
 202), 2 when the bench could not be set up, 130 when interrupted. The goal figures (ratio >= 0.35,
@@ -71,6 +72,7 @@ SATURATED = 0.90
 QUEUE_KEY = "arq:queue"
 JOB_PATTERN = "arq:job:*"
 DELIVERY_PATTERN = "hookwise:delivery:*"
+FAIR_PATTERN = "hookwise:fair:*"  # jobs parked for fair share (bot/adapters/store/fairness.py)
 # Variables of hookwise's settings: not inherited from the shell running the bench (`--env` sets them).
 HOOKWISE_VARIABLES = frozenset(
     {
@@ -514,6 +516,15 @@ class BenchRedis:
     def count(self, pattern: str) -> int:
         return sum(1 for _ in self.client.scan_iter(match=pattern, count=2000))
 
+    def queued(self) -> int:
+        """Jobs in arq's queue and parked in the installations' fair-share backlogs."""
+        parked = sum(
+            int(self.client.llen(key))
+            for key in self.client.scan_iter(match=FAIR_PATTERN, count=2000)
+            if key.startswith((b"hookwise:fair:commands:", b"hookwise:fair:bulk:"))
+        )
+        return int(self.client.zcard(QUEUE_KEY)) + parked
+
 
 @contextlib.contextmanager
 def redis_for_bench(db: int) -> Iterator[BenchRedis]:
@@ -546,7 +557,7 @@ def redis_for_bench(db: int) -> Iterator[BenchRedis]:
         yield BenchRedis(url, f"{where} (Redis {version}, {how})", client, started is not None)
     finally:
         with contextlib.suppress(redis.RedisError, OSError):
-            for pattern in (DELIVERY_PATTERN, JOB_PATTERN, QUEUE_KEY):
+            for pattern in (DELIVERY_PATTERN, JOB_PATTERN, QUEUE_KEY, FAIR_PATTERN):
                 batch: list[bytes] = []
                 for key in client.scan_iter(match=pattern, count=2000):
                     batch.append(key)
@@ -737,7 +748,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
             time.sleep(0.5)
             counted = deliveries_counter(hook_base)
             found = {
-                f"ZCARD {QUEUE_KEY}": int(store.client.zcard(QUEUE_KEY)),
+                f"ZCARD {QUEUE_KEY} + parked": store.queued(),
                 f"{JOB_PATTERN} keys": store.count(JOB_PATTERN),
                 f"{DELIVERY_PATTERN} records": store.count(DELIVERY_PATTERN),
             }
