@@ -316,11 +316,13 @@ async def test_after_the_app_is_uninstalled_nothing_names_its_repositories_withi
         headers = delivery_headers("installation", uninstall, "uninstalled")
         async with session.post(f"{base}{HOOK}", data=uninstall, headers=headers) as response:
             assert response.status == 202
+        accepted = time.monotonic()
 
         async def forgotten() -> bool:
             return not naming(await everything(redis), [GONE]) and await _done(redis, ["uninstalled"])
 
         await wait_until(forgotten, "nothing naming the uninstalled installation's repository", limit_s=60)
+        print(f"FIGURE forget: nothing names the repository {time.monotonic() - accepted:.1f} s after the uninstall")
     await assert_forgotten(redis, before)
     record = json.loads(await redis.get(keys.record(guid("uninstalled"))))
     assert record["outcome"] == "done" and record["detail"].startswith("forgot 1 repository")
