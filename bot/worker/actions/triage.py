@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from bot.adapters.github import IssueDetails, Label, Repo
-from bot.adapters.llm import Question
+from bot.adapters.llm import ModelClient, Question
 from bot.adapters.store.triage_queue import AlreadyWaiting
 from bot.core import labels as label_policy
 from bot.core import render
@@ -131,6 +131,9 @@ class Triaging:
     allowed: list[str]  # the ones the model may choose (the config's allow and deny applied)
     learned: core.Learned  # the trust floor's figures and the examples from corrections
 
+    def model(self, task: str) -> ModelClient:
+        return self.deps.model(self.repo.installation_id, self.repo.full_name, task)
+
 
 async def prepare(repo: Repo, config: RepoConfig, deps: Deps) -> Triaging:
     """The repository's labels (ETag-cached) and what its agreement records teach."""
@@ -143,7 +146,7 @@ async def prepare(repo: Repo, config: RepoConfig, deps: Deps) -> Triaging:
 
 async def choose(work: Triaging, issue: IssueText) -> TriageDraft:
     """One issue, one model call (`choose_labels`)."""
-    answer = await work.deps.llm.ask(question(work, issue), meter=work.deps.meter)
+    answer = await work.model(TASK).ask(question(work, issue))
     return TriageDraft(labels=answer.value.labels, reason=answer.value.reason, usage=answer.usage)
 
 
@@ -237,8 +240,5 @@ def question(work: Triaging, issue: IssueText) -> Question[LabelChoice]:
         tool_description=core.SINGLE_TOOL_DESCRIPTION,
         tool=prefix.tool,
         model=work.deps.models.triage,
-        task=TASK,
-        installation_id=work.repo.installation_id,
-        repository=work.repo.full_name,
         max_tokens=core.SINGLE_MAX_TOKENS,
     )

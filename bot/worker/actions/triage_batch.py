@@ -165,7 +165,7 @@ async def _answer(
 async def _ask(work: Triaging, issues: list[WaitingIssue]) -> BatchDraft:
     numbers = [issue.number for issue in issues]
     try:
-        answer = await work.deps.llm.ask(batch_question(work, issues), meter=work.deps.meter)
+        answer = await work.model(BATCH_TASK).ask(batch_question(work, issues))
     except InvalidAnswer as exc:  # not even an `issues` list twice: every issue goes to a single call
         log.warning("batched answer unusable (%s); %d single calls", exc.reason, len(issues))
         return BatchDraft(raw=None, numbers=numbers)
@@ -187,9 +187,6 @@ def batch_question(work: Triaging, issues: list[WaitingIssue]) -> Question[core_
         tool_description=core_batch.BATCH_TOOL_DESCRIPTION,
         tool=core.pin_numbers(prefix, work.allowed, numbers),
         model=work.deps.models.triage,
-        task=BATCH_TASK,
-        installation_id=work.repo.installation_id,
-        repository=work.repo.full_name,
         max_tokens=core_batch.max_tokens_for(len(issues)),
     )
 
