@@ -30,6 +30,7 @@ def _run_worker(settings: Settings) -> None:
     from bot.worker.supervise import run_worker_forever
 
     settings.check_worker()
+    settings.check_model()
     asyncio.run(run_worker_forever(settings))
 
 

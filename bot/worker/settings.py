@@ -1,5 +1,5 @@
 """arq's WorkerSettings, built from our Settings at start, and the clients made once per process
-in `on_startup` (one aiohttp session, one Anthropic client) and closed in `on_shutdown`."""
+in `on_startup` (one aiohttp session, one model client for MODEL_PROVIDER) and closed in `on_shutdown`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, AsyncAnthropicBedrock, AsyncAnthropicVertex
 from arq.connections import RedisSettings
+from pydantic import SecretStr
 
 from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.llm import LLM, AnthropicLLM
@@ -29,6 +30,7 @@ from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
+from bot.core.providers import Provider
 from bot.worker.deps import Deps, Models
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
 from bot.worker.learning import Learning
@@ -62,23 +64,77 @@ def redis_settings(url: str) -> RedisSettings:
     return options
 
 
-def anthropic_client(settings: Settings) -> AsyncAnthropic:
-    return AsyncAnthropic(
-        api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
-        base_url=settings.ANTHROPIC_BASE_URL,
-        max_retries=0,  # arq's tries are the one retry budget (bot/core/retry.py)
-        timeout=MODEL_TIMEOUT_S,
-    )
+GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # what the SDK's Vertex client asks for
+COMPATIBLE_API_KEY = "hookwise"  # a compatible server ignores the key, but the SDK sends one (Ollama: any value)
+
+ModelSDKClient = AsyncAnthropic | AsyncAnthropicBedrock | AsyncAnthropicVertex
 
 
-def build_llm(settings: Settings, client: AsyncAnthropic, *, warmth: CacheWarmth | None = None) -> AnthropicLLM:
-    """The model adapter as the settings say: the default model, the prices, strict tools or not."""
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def anthropic_client(settings: Settings) -> ModelSDKClient:
+    """The SDK's async client for MODEL_PROVIDER, configured from the settings (so a `.env` file
+    works for the provider's settings too); what the settings leave out, the SDK, botocore and
+    google-auth find as they document (AWS profiles and instance roles, Google application default
+    credentials). ConfigError when the provider misses a setting it needs."""
+    settings.check_model()
+    # arq's tries are the one retry budget (bot/core/retry.py): the SDK retries nothing itself.
+    common: dict[str, Any] = {"max_retries": 0, "timeout": MODEL_TIMEOUT_S}
+    provider = settings.MODEL_PROVIDER
+    if provider is Provider.BEDROCK:
+        bearer = _secret(settings.AWS_BEARER_TOKEN_BEDROCK)
+        aws: dict[str, Any] = (
+            {}
+            if bearer is not None
+            else {
+                "aws_access_key": _secret(settings.AWS_ACCESS_KEY_ID),
+                "aws_secret_key": _secret(settings.AWS_SECRET_ACCESS_KEY),
+                "aws_session_token": _secret(settings.AWS_SESSION_TOKEN),
+                "aws_profile": settings.AWS_PROFILE,
+            }
+        )
+        return AsyncAnthropicBedrock(
+            aws_region=settings.bedrock_region(),
+            api_key=bearer,
+            base_url=settings.ANTHROPIC_BEDROCK_BASE_URL,
+            **aws,
+            **common,
+        )
+    if provider is Provider.VERTEX:
+        credentials = None
+        if settings.GOOGLE_APPLICATION_CREDENTIALS is not None:
+            import google.auth
+
+            # What google.auth.default() does for this variable; here so a `.env` file can set it.
+            credentials, _project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
+                str(settings.GOOGLE_APPLICATION_CREDENTIALS), scopes=[GOOGLE_CLOUD_SCOPE]
+            )
+        return AsyncAnthropicVertex(
+            region=settings.CLOUD_ML_REGION or "",
+            project_id=settings.ANTHROPIC_VERTEX_PROJECT_ID or "",
+            credentials=credentials,
+            base_url=settings.ANTHROPIC_VERTEX_BASE_URL,
+            **common,
+        )
+    api_key = _secret(settings.ANTHROPIC_API_KEY)
+    if provider is Provider.COMPATIBLE:
+        api_key = api_key or COMPATIBLE_API_KEY
+    return AsyncAnthropic(api_key=api_key, base_url=settings.ANTHROPIC_BASE_URL, **common)
+
+
+def build_llm(settings: Settings, client: ModelSDKClient, *, warmth: CacheWarmth | None = None) -> AnthropicLLM:
+    """The model adapter as the settings say: the provider, the default model, the prices, strict
+    tools or not."""
     return AnthropicLLM(
         client,
         settings.ANTHROPIC_MODEL,
         prices=settings.prices(),
         warmth=warmth,
         strict_tools=settings.MODEL_STRICT_TOOLS,
+        provider=settings.MODEL_PROVIDER,
+        region=settings.model_region,
     )
 
 
@@ -137,8 +193,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
     log.info(
-        "worker ready: model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f tokens_per_day=%d "
-        "github=%s dry_run=%s",
+        "worker ready: provider=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f "
+        "tokens_per_day=%d github=%s dry_run=%s",
+        settings.MODEL_PROVIDER.value,
         settings.ANTHROPIC_MODEL,
         settings.model_for("triage"),
         settings.model_for("summary"),
@@ -154,7 +211,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     session: aiohttp.ClientSession | None = ctx.get("session")
     if session is not None:
         await session.close()
-    client: AsyncAnthropic | None = ctx.get("anthropic")
+    client: ModelSDKClient | None = ctx.get("anthropic")
     if client is not None:
         await client.close()
 
