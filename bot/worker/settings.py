@@ -3,9 +3,11 @@ in `on_startup` (one aiohttp session, one model client for MODEL_PROVIDER) and c
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,7 +29,7 @@ from bot.adapters.store.prompt_cache import CacheWarmth
 from bot.adapters.store.records import Records
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
 from bot.core.providers import Provider
@@ -74,6 +76,34 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+def google_credentials(path: Path | None) -> Any:
+    """Google credentials from GOOGLE_APPLICATION_CREDENTIALS, loaded by their type's own loader (as
+    google-auth advises): a service-account key or a user's `gcloud auth application-default login`
+    file. None (the SDK then finds the application default credentials itself, the variable in the
+    environment included) when the variable is unset or names another type (workload identity
+    federation and the like)."""
+    if path is None:
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"GOOGLE_APPLICATION_CREDENTIALS: cannot read {path} as JSON ({exc})") from exc
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=[GOOGLE_CLOUD_SCOPE]
+        )
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=[GOOGLE_CLOUD_SCOPE]
+        )
+    return None
+
+
 def anthropic_client(settings: Settings) -> ModelSDKClient:
     """The SDK's async client for MODEL_PROVIDER, configured from the settings (so a `.env` file
     works for the provider's settings too); what the settings leave out, the SDK, botocore and
@@ -103,14 +133,7 @@ def anthropic_client(settings: Settings) -> ModelSDKClient:
             **common,
         )
     if provider is Provider.VERTEX:
-        credentials = None
-        if settings.GOOGLE_APPLICATION_CREDENTIALS is not None:
-            import google.auth
-
-            # What google.auth.default() does for this variable; here so a `.env` file can set it.
-            credentials, _project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                str(settings.GOOGLE_APPLICATION_CREDENTIALS), scopes=[GOOGLE_CLOUD_SCOPE]
-            )
+        credentials = google_credentials(settings.GOOGLE_APPLICATION_CREDENTIALS)
         return AsyncAnthropicVertex(
             region=settings.CLOUD_ML_REGION or "",
             project_id=settings.ANTHROPIC_VERTEX_PROJECT_ID or "",
