@@ -355,3 +355,50 @@ class _NoMeter:
 
     async def after_call(self, usage: ModelUsage) -> None:
         return None
+
+
+class _CountingWarmth:
+    """A Warmth that lets every call go and counts the prefixes it was asked to warm."""
+
+    def __init__(self) -> None:
+        self.keys: list[str | None] = []
+
+    def turn(self, key: str | None) -> Any:
+        import contextlib
+
+        self.keys.append(key)
+        return contextlib.nullcontext()
+
+
+async def test_a_provider_without_caching_gets_no_cache_marks_and_no_warm_up(
+    local: ProviderWorld, model: AnthropicSandbox
+) -> None:
+    assert local.compatible is not None
+    marked = {"type": "ephemeral"}
+    question: Question[Any] = Question(
+        system=[{"type": "text", "text": "rules " * 3000, "cache_control": marked}],
+        user="u",
+        answer=_Answer,
+        tool_name="answer",
+        tool_description="d",
+        tool={
+            "name": "answer",
+            "description": "d",
+            "input_schema": _Answer.model_json_schema(),
+            "cache_control": marked,
+        },
+    )
+    client = anthropic.AsyncAnthropic(api_key="ollama", base_url=local.compatible.base_url, max_retries=0)
+    warmth = _CountingWarmth()
+    try:
+        await AnthropicLLM(client, "qwen3:8b", provider=Provider.COMPATIBLE, warmth=warmth).ask(
+            question, meter=_NoMeter()
+        )
+        assert local.compatible.cache_marks_received() == 0 and warmth.keys == []
+        # The same question to the Claude API keeps its marks and leads the warm-up.
+        direct = anthropic.AsyncAnthropic(api_key=model.api_key, base_url=model.base_url, max_retries=0)
+        await AnthropicLLM(direct, "claude-haiku-4-5", warmth=warmth).ask(question, meter=_NoMeter())
+        await direct.close()
+        assert "cache_control" in model.requests[-1]["tools"][0] and len(warmth.keys) == 1
+    finally:
+        await client.close()
