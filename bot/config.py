@@ -269,7 +269,7 @@ class Settings(BaseSettings):
     @property
     def model_region(self) -> str:
         """The region the model's prices depend on (Vertex's CLOUD_ML_REGION; Bedrock's is in the id)."""
-        return self.CLOUD_ML_REGION or "" if self.MODEL_PROVIDER is Provider.VERTEX else ""
+        return (self.CLOUD_ML_REGION or "") if self.MODEL_PROVIDER is Provider.VERTEX else ""
 
 
 def load_settings(**overrides: object) -> Settings:

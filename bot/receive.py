@@ -193,6 +193,11 @@ def _write_lines(write: Write) -> list[str]:
     return [f"{write.kind} on {where}"]
 
 
+def _where(record: JobRecord) -> str:
+    """` on bedrock` (or vertex, compatible): where the model ran, unless it is the Claude API."""
+    return f" on {record.provider}" if record.provider and record.provider != Provider.ANTHROPIC.value else ""
+
+
 def _cost(record: JobRecord) -> str:
     if not record.model:
         return ""
@@ -221,7 +226,7 @@ def format_report(job: Job, record: JobRecord, writes: list[Write], *, dry_run: 
     if record.model:
         tokens = record.input_tokens + record.output_tokens + record.cache_write_tokens + record.cache_read_tokens
         lines.append(
-            f"model: {record.model}{f' on {record.provider}' if record.provider else ''}, "
+            f"model: {record.model}{_where(record)}, "
             f"tokens {record.input_tokens} in / {record.output_tokens} out"
             f" ({tokens} in all){_cost(record)}"
         )
