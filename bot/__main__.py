@@ -30,6 +30,7 @@ def _run_worker(settings: Settings) -> None:
     from bot.worker.supervise import run_worker_forever
 
     settings.check_worker()
+    settings.check_model()
     asyncio.run(run_worker_forever(settings))
 
 
@@ -216,7 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("web", help="the webhook server")
     commands.add_parser("worker", help="the arq worker that runs the AI jobs")
-    commands.add_parser("demo", help="run everything against a local sandbox GitHub and Anthropic")
+    demo = commands.add_parser("demo", help="run everything against a local sandbox GitHub and Anthropic")
+    demo.add_argument(
+        "--provider",
+        choices=("anthropic", "bedrock", "vertex", "compatible"),
+        default="anthropic",
+        help="the model through a sandbox of this provider's wire format (MODEL_PROVIDER; default anthropic)",
+    )
     history = commands.add_parser("history", help="recent job records (provenance)")
     history.add_argument("-n", "--count", type=int, default=20)
     history.add_argument("--dead", action="store_true", help="only failed jobs (dead letters)")
@@ -243,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from bot.sandbox.demo import run_demo
 
-        return run_demo()
+        return run_demo(args.provider)
     try:
         if args.command == "receive":
             return _receive(args)

@@ -32,6 +32,7 @@ from bot.config import ConfigError, Settings
 from bot.core import intake, pricing
 from bot.core.job import Job
 from bot.core.outcome import OutcomeKind
+from bot.core.providers import Provider, provider_price
 from bot.logs import bound
 
 if TYPE_CHECKING:
@@ -115,7 +116,10 @@ def check_credentials(settings: Settings, *, model_given: bool) -> None:
         settings.check_worker()
     except ConfigError as exc:
         raise ConfigError(f"{exc} (receive acts as the App; `--sandbox` needs no App)") from exc
-    if not model_given and settings.ANTHROPIC_API_KEY is None:
+    if model_given:
+        return
+    settings.check_model()
+    if settings.MODEL_PROVIDER is Provider.ANTHROPIC and settings.ANTHROPIC_API_KEY is None:
         raise ConfigError("ANTHROPIC_API_KEY: required for receive (`--sandbox` needs no account)")
 
 
@@ -189,12 +193,22 @@ def _write_lines(write: Write) -> list[str]:
     return [f"{write.kind} on {where}"]
 
 
+def _where(record: JobRecord) -> str:
+    """` on bedrock` (or vertex, compatible): where the model ran, unless it is the Claude API."""
+    return f" on {record.provider}" if record.provider and record.provider != Provider.ANTHROPIC.value else ""
+
+
 def _cost(record: JobRecord) -> str:
     if not record.model:
         return ""
-    resolved = pricing.resolve_price(record.model)
-    dollars = pricing.cost_usd(record.model, pricing.Usage.of(record))
-    note = f" ({resolved.note})" if resolved.note else ""
+    if record.provider:  # priced at its provider when the call was made
+        dollars = record.cost_usd
+        price_note = provider_price(record.provider, record.model, pricing.DEFAULT_PRICES).note
+    else:
+        resolved = pricing.resolve_price(record.model)
+        dollars = pricing.cost_usd(record.model, pricing.Usage.of(record))
+        price_note = resolved.note
+    note = f" ({price_note})" if price_note else ""
     return f", estimated cost ${dollars:.6f}{note}"
 
 
@@ -212,7 +226,8 @@ def format_report(job: Job, record: JobRecord, writes: list[Write], *, dry_run: 
     if record.model:
         tokens = record.input_tokens + record.output_tokens + record.cache_write_tokens + record.cache_read_tokens
         lines.append(
-            f"model: {record.model}, tokens {record.input_tokens} in / {record.output_tokens} out"
+            f"model: {record.model}{_where(record)}, "
+            f"tokens {record.input_tokens} in / {record.output_tokens} out"
             f" ({tokens} in all){_cost(record)}"
         )
     if dry_run:

@@ -43,9 +43,10 @@ from pydantic import BaseModel, ValidationError
 
 from bot.core.caching import prefix_key
 from bot.core.errors import AnswerCut, HookwiseError, InvalidAnswer, PermanentError, Refused, TransientError
-from bot.core.models import forces_tool, offers_strict_tools
 from bot.core.outcome import ModelUsage
-from bot.core.pricing import DEFAULT_PRICES, PriceTable, Usage, cost_usd
+from bot.core.pricing import DEFAULT_PRICES, PriceTable, Usage
+from bot.core.providers import Capabilities, Provider, capabilities, provider_cost_usd, without_cache_marks
+from bot.core.tokens import estimate_tokens
 from bot.core.tool_schema import strict_tool
 
 log = logging.getLogger("hookwise.llm")
@@ -152,25 +153,54 @@ class Warmth(Protocol):
 AUTO_TOOL_INSTRUCTION = "Answer only by calling the `{tool}` tool, exactly once; do not answer in text."
 
 
-def tool_choice_for(model: str, tool_name: str) -> dict[str, str]:
-    """The `tool_choice` to send: forced where the model accepts it, otherwise `auto` (the user
-    turn then carries AUTO_TOOL_INSTRUCTION, and an answer without the call is invalid)."""
-    return {"type": "tool", "name": tool_name} if forces_tool(model) else {"type": "auto"}
+def tool_choice_for(model: str, tool_name: str, provider: Provider = Provider.ANTHROPIC) -> dict[str, str]:
+    """The `tool_choice` to send: forced where the model and its provider accept it, otherwise
+    `auto` (the user turn then carries AUTO_TOOL_INSTRUCTION, and an answer without the call is
+    invalid)."""
+    forced = capabilities(provider, model).forced_tool_choice
+    return {"type": "tool", "name": tool_name} if forced else {"type": "auto"}
 
 
-def call_usage(model: str, usage: object, prices: PriceTable) -> ModelUsage:
-    """One call's tokens (the SDK's `message.usage`) and its price, computed for this call alone:
-    a long-prompt rate applies per request, so prices of sums would be wrong."""
+def call_usage(
+    model: str,
+    usage: object,
+    prices: PriceTable,
+    *,
+    provider: Provider = Provider.ANTHROPIC,
+    region: str = "",
+    estimated: bool = False,
+) -> ModelUsage:
+    """One call's tokens (the SDK's `message.usage`, or an estimate) and its price at its provider,
+    computed for this call alone: a long-prompt rate applies per request, so prices of sums would
+    be wrong."""
     counted = Usage.of(usage)
     return ModelUsage(
         model=model,
+        provider=provider.value,
         input_tokens=counted.input_tokens,
         output_tokens=counted.output_tokens,
         cache_write_tokens=counted.cache_creation_input_tokens,
         cache_read_tokens=counted.cache_read_input_tokens,
         calls=1,
-        cost_usd=cost_usd(model, counted, prices),
+        cost_usd=provider_cost_usd(provider, model, counted, prices, region=region),
+        estimated_calls=1 if estimated else 0,
     )
+
+
+def reported_usage(message: Message) -> object | None:
+    """The answer's `usage` when it says anything (some compatible servers send none, or zeros)."""
+    usage = getattr(message, "usage", None)
+    counted = Usage.of(usage) if usage is not None else Usage()
+    return usage if counted.input_tokens or counted.output_tokens else None
+
+
+def estimated_usage(system: Any, messages: list[dict[str, Any]], tool: dict[str, Any], message: Message) -> Usage:
+    """Tokens of a call whose answer carried no usage: what was sent and what came back, by
+    bot/core/tokens.py's estimator (which errs high, never low)."""
+    sent = json.dumps([system, messages, [tool]], ensure_ascii=False, default=str)
+    content = getattr(message, "content", None) or []
+    said = json.dumps([b.model_dump(exclude_none=True) for b in content], ensure_ascii=False, default=str)
+    return Usage(input_tokens=estimate_tokens(sent), output_tokens=estimate_tokens(said))
 
 
 def _tool_input(message: Message, tool_name: str) -> tuple[str, Any]:
@@ -186,25 +216,36 @@ def refuses_strict(exc: BaseException) -> bool:
 
 
 class AnthropicLLM:
+    """The Messages API through the SDK's client for the provider (`AsyncAnthropic`, or its Bedrock
+    or Vertex client, or `AsyncAnthropic` at a compatible server): what it asks of a model is what
+    `capabilities(provider, model)` says the pair can do (bot/core/providers.py)."""
+
     def __init__(
         self,
-        client: AsyncAnthropic,
+        client: AsyncAnthropic | Any,
         model: str,
         *,
         prices: PriceTable = DEFAULT_PRICES,
         warmth: Warmth | None = None,
         strict_tools: bool = True,
+        provider: Provider = Provider.ANTHROPIC,
+        region: str = "",
     ) -> None:
         self._client = client
         self.model = model  # the default, for a question that names none
         self.prices = prices
+        self.provider = provider
+        self.region = region  # prices depend on it (Vertex's CLOUD_ML_REGION)
         self._warmth = warmth
         self._strict_tools = strict_tools
         self._refused_strict: set[str] = set()  # models that answered a strict tool with a 400
 
+    def capabilities(self, model: str) -> Capabilities:
+        return capabilities(self.provider, model)
+
     def strict_for(self, model: str) -> bool:
         """Whether this process sends `model` strict tools."""
-        return self._strict_tools and offers_strict_tools(model) and model not in self._refused_strict
+        return self._strict_tools and self.capabilities(model).strict_tools and model not in self._refused_strict
 
     async def ask(self, question: Question[T], *, meter: Meter) -> ModelAnswer[T]:
         model = question.model or self.model
@@ -217,11 +258,14 @@ class AnthropicLLM:
                 "input_schema": question.schema or question.answer.model_json_schema(),
             }
         )
-        choice = tool_choice_for(model, question.tool_name)
+        caps = self.capabilities(model)
+        choice = tool_choice_for(model, question.tool_name, self.provider)
         user = question.user
         if choice["type"] != "tool":
             user = f"{user}\n\n{AUTO_TOOL_INSTRUCTION.format(tool=question.tool_name)}"
         system: Any = question.system if isinstance(question.system, str) else [dict(b) for b in question.system]
+        if not caps.prompt_caching:  # a provider that does not cache gets no cache marks at all
+            tool, system = without_cache_marks(tool), without_cache_marks(system)
         messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
         spent: ModelUsage | None = None
         max_tokens = question.max_tokens
@@ -229,9 +273,9 @@ class AnthropicLLM:
         problem = ""
         first = True
         while True:
-            message = await self._call(model, tool, system, messages, choice, max_tokens, meter, first=first)
+            message = await self._call(model, tool, system, messages, choice, max_tokens, meter, first=first, caps=caps)
             first = False
-            this_call = call_usage(message.model or model, message.usage, self.prices)
+            this_call = self._usage(model, message, system, messages, tool)
             await meter.after_call(this_call)
             spent = this_call if spent is None else spent + this_call
             if message.stop_reason == "refusal":
@@ -255,6 +299,21 @@ class AnthropicLLM:
             log.info("model answer failed validation (%s); asking once more", problem)
             messages.extend(_repair_turn(message, tool_use_id, question.tool_name, problem))
 
+    def _usage(
+        self, model: str, message: Message, system: Any, messages: list[dict[str, Any]], tool: dict[str, Any]
+    ) -> ModelUsage:
+        """One call's usage at this provider: as the answer reports it, or estimated when it reports
+        none. The Claude API names the model it ran (a dated id); elsewhere the id asked for is kept,
+        since prices depend on it (a Bedrock `global.` profile) and the answer may name another."""
+        named = getattr(message, "model", None) or model
+        recorded = named if self.provider is Provider.ANTHROPIC else model
+        usage = reported_usage(message)
+        if usage is None:
+            usage = estimated_usage(system, messages, tool, message)
+            log.info("%s at %s answered without usage; tokens estimated (%s)", model, self.provider.value, usage)
+            return call_usage(recorded, usage, self.prices, provider=self.provider, region=self.region, estimated=True)
+        return call_usage(recorded, usage, self.prices, provider=self.provider, region=self.region)
+
     async def _call(
         self,
         model: str,
@@ -266,14 +325,17 @@ class AnthropicLLM:
         meter: Meter,
         *,
         first: bool,
+        caps: Capabilities,
     ) -> Message:
         """One request (the budget checked first), strict where the model offers it; a model that
         refuses the strict tool is asked again without it, at once, and never offered one again."""
         while True:
             sent = strict_tool(tool) if self.strict_for(model) else tool
             await meter.before_call(model)
-            # The first call of a burst writes the cached prefix alone; a repair turn reads it.
-            warm_up = self._warmth.turn(prefix_key(model, [sent], system)) if self._warmth and first else None
+            # The first call of a burst writes the cached prefix alone; a repair turn reads it. A
+            # provider that does not cache has nothing to warm: no call waits for another.
+            leads = self._warmth is not None and first and caps.prompt_caching
+            warm_up = self._warmth.turn(prefix_key(model, [sent], system)) if self._warmth and leads else None
             try:
                 async with warm_up or nullcontext():
                     message: Message = await cast(Any, self._client.messages).create(

@@ -95,6 +95,7 @@ class DeliveryRow:
     queued_ms: int | None  # accepted -> started
     job_try: int
     model: str | None = None
+    provider: str = ""  # where the model ran; "" for records written before providers
     input_tokens: int = 0
     output_tokens: int = 0
     cache_tokens: int = 0
@@ -327,6 +328,7 @@ def _delivery_rows(view: StatusView) -> str:
         )
         model = (
             f'<span class="mono">{_esc(row.model)}</span>'
+            + (f' <span class="muted">on {_esc(row.provider)}</span>' if row.provider else "")
             + (f' <span class="tag" title="{_esc(row.cost_note)}">estimate</span>' if row.cost_note else "")
             if row.model
             else '<span class="muted">—</span>'

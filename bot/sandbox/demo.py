@@ -33,12 +33,18 @@ from bot.cli import format_record
 from bot.core import agreement, signature
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
+from bot.sandbox import providers as providers_sandbox
 from bot.sandbox import redis_server, world
 
 APP_ID = 424242
 MAINTAINER = "maintainer-mia"
 SECRET = "demo-webhook-secret"
 WAIT_S = 60.0
+DEMO_PROVIDER_LINES = {
+    "bedrock": "a sandbox Bedrock (the SDK's Bedrock client, requests signed with SigV4 and checked)",
+    "vertex": "a sandbox Vertex AI (the SDK's Vertex client, a service account's token from a local endpoint)",
+    "compatible": "a sandbox local-model server (no tool_choice, no cache_control, like Ollama)",
+}
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -166,7 +172,7 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-async def _run(log_dir: Path) -> int:
+async def _run(log_dir: Path, provider: str = "anthropic") -> int:
     explicit_redis = os.environ.get("REDIS_URL")
     redis_process = None
     if explicit_redis and redis_server.reachable(explicit_redis):
@@ -182,8 +188,9 @@ async def _run(log_dir: Path) -> int:
     pr_delivery, issue_delivery = world.merged_pr_delivery(), world.issue_opened_delivery()
     world.seed(github, pr_delivery, issue_delivery)
     github_runner, github_url = await github_sandbox.start_sandbox(github)
-    real_model = bool(os.environ.get("ANTHROPIC_API_KEY"))
+    real_model = provider == "anthropic" and bool(os.environ.get("ANTHROPIC_API_KEY"))
     model_runner = None
+    provider_world: providers_sandbox.ProviderWorld | None = None
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(SOURCE_ROOT),
@@ -206,7 +213,13 @@ async def _run(log_dir: Path) -> int:
         model.responder = demo_answer
         model_runner, model_url = await anthropic_sandbox.start_sandbox(model)
         env.update(ANTHROPIC_API_KEY=model.api_key, ANTHROPIC_BASE_URL=model_url)
-        print(f"Anthropic: the sandbox at {model_url} (set ANTHROPIC_API_KEY to use the real model)")
+        if provider == "anthropic":
+            print(f"Anthropic: the sandbox at {model_url} (set ANTHROPIC_API_KEY to use the real model)")
+        else:
+            provider_world = await providers_sandbox.start_provider(provider, model, log_dir)
+            env.update(provider_world.env)
+            print(f"Model: MODEL_PROVIDER={provider}, {DEMO_PROVIDER_LINES[provider]}")
+            print(f"  model {provider_world.model_id}; the sandbox Anthropic at {model_url} answers behind it")
     print(f"GitHub: the sandbox at {github_url}\nLogs: {log_dir}\n")
 
     web = _spawn("web", env, log_dir)
@@ -292,6 +305,8 @@ async def _run(log_dir: Path) -> int:
         stop_process(web)
         stop_process(worker)
         await github_runner.cleanup()
+        if provider_world is not None:
+            await provider_world.stop()
         if model_runner is not None:
             await model_runner.cleanup()
         if redis_process is not None:
@@ -346,6 +361,6 @@ def _report(github: github_sandbox.GitHubSandbox, pr_repo: str, issue_repo: str,
         print("  " + format_record(record))
 
 
-def run_demo() -> int:
+def run_demo(provider: str = "anthropic") -> int:
     with tempfile.TemporaryDirectory(prefix="hookwise-demo-") as log_dir:
-        return asyncio.run(_run(Path(log_dir)))
+        return asyncio.run(_run(Path(log_dir), provider))

@@ -68,6 +68,7 @@ async def receive_in_sandbox(event: str, path: Path, *, dry_run: bool, delivery_
             PRIVATE_KEY=key,
             GITHUB_API_URL=github_url,
             GITHUB_URL=github_url,
+            MODEL_PROVIDER="anthropic",
             ANTHROPIC_API_KEY=model.api_key,
             ANTHROPIC_BASE_URL=model_url,
             REDIS_URL=redis_url,

@@ -49,7 +49,14 @@ HEADERS = {
 def known_secrets(settings: Settings) -> tuple[str, ...]:
     """Every secret value this process knows: redacted wherever a record's text would show one."""
     values = [part.decode() for part in settings.webhook_secrets()]
-    for secret in (settings.STATUS_PASSWORD, settings.ANTHROPIC_API_KEY, settings.PRIVATE_KEY):
+    for secret in (
+        settings.STATUS_PASSWORD,
+        settings.ANTHROPIC_API_KEY,
+        settings.PRIVATE_KEY,
+        settings.AWS_SECRET_ACCESS_KEY,
+        settings.AWS_SESSION_TOKEN,
+        settings.AWS_BEARER_TOKEN_BEDROCK,
+    ):
         if secret is not None:
             values.append(secret.get_secret_value())
     return tuple(values)

@@ -1,17 +1,20 @@
 """arq's WorkerSettings, built from our Settings at start, and the clients made once per process
-in `on_startup` (one aiohttp session, one Anthropic client) and closed in `on_shutdown`."""
+in `on_startup` (one aiohttp session, one model client for MODEL_PROVIDER) and closed in `on_shutdown`."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, AsyncAnthropicBedrock, AsyncAnthropicVertex
 from arq.connections import RedisSettings
+from pydantic import SecretStr
 
 from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.llm import LLM, AnthropicLLM
@@ -26,9 +29,10 @@ from bot.adapters.store.prompt_cache import CacheWarmth
 from bot.adapters.store.records import Records
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.core import retry
 from bot.core.prompts import Prompts
+from bot.core.providers import Provider
 from bot.worker.deps import Deps, Models
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
 from bot.worker.learning import Learning
@@ -62,23 +66,98 @@ def redis_settings(url: str) -> RedisSettings:
     return options
 
 
-def anthropic_client(settings: Settings) -> AsyncAnthropic:
-    return AsyncAnthropic(
-        api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
-        base_url=settings.ANTHROPIC_BASE_URL,
-        max_retries=0,  # arq's tries are the one retry budget (bot/core/retry.py)
-        timeout=MODEL_TIMEOUT_S,
-    )
+GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # what the SDK's Vertex client asks for
+COMPATIBLE_API_KEY = "hookwise"  # a compatible server ignores the key, but the SDK sends one (Ollama: any value)
+
+ModelSDKClient = AsyncAnthropic | AsyncAnthropicBedrock | AsyncAnthropicVertex
 
 
-def build_llm(settings: Settings, client: AsyncAnthropic, *, warmth: CacheWarmth | None = None) -> AnthropicLLM:
-    """The model adapter as the settings say: the default model, the prices, strict tools or not."""
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def google_credentials(path: Path | None) -> Any:
+    """Google credentials from GOOGLE_APPLICATION_CREDENTIALS, loaded by their type's own loader (as
+    google-auth advises): a service-account key or a user's `gcloud auth application-default login`
+    file. None (the SDK then finds the application default credentials itself, the variable in the
+    environment included) when the variable is unset or names another type (workload identity
+    federation and the like)."""
+    if path is None:
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"GOOGLE_APPLICATION_CREDENTIALS: cannot read {path} as JSON ({exc})") from exc
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=[GOOGLE_CLOUD_SCOPE]
+        )
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=[GOOGLE_CLOUD_SCOPE]
+        )
+    return None
+
+
+def anthropic_client(settings: Settings) -> ModelSDKClient:
+    """The SDK's async client for MODEL_PROVIDER, configured from the settings (so a `.env` file
+    works for the provider's settings too); what the settings leave out, the SDK, botocore and
+    google-auth find as they document (AWS profiles and instance roles, Google application default
+    credentials). ConfigError when the provider misses a setting it needs."""
+    settings.check_model()
+    # arq's tries are the one retry budget (bot/core/retry.py): the SDK retries nothing itself.
+    common: dict[str, Any] = {"max_retries": 0, "timeout": MODEL_TIMEOUT_S}
+    provider = settings.MODEL_PROVIDER
+    if provider is Provider.BEDROCK:
+        bearer = _secret(settings.AWS_BEARER_TOKEN_BEDROCK)
+        aws: dict[str, Any] = (
+            {}
+            if bearer is not None
+            else {
+                "aws_access_key": _secret(settings.AWS_ACCESS_KEY_ID),
+                "aws_secret_key": _secret(settings.AWS_SECRET_ACCESS_KEY),
+                "aws_session_token": _secret(settings.AWS_SESSION_TOKEN),
+                "aws_profile": settings.AWS_PROFILE,
+            }
+        )
+        return AsyncAnthropicBedrock(
+            aws_region=settings.bedrock_region(),
+            api_key=bearer,
+            base_url=settings.ANTHROPIC_BEDROCK_BASE_URL,
+            **aws,
+            **common,
+        )
+    if provider is Provider.VERTEX:
+        credentials = google_credentials(settings.GOOGLE_APPLICATION_CREDENTIALS)
+        return AsyncAnthropicVertex(
+            region=settings.CLOUD_ML_REGION or "",
+            project_id=settings.ANTHROPIC_VERTEX_PROJECT_ID or "",
+            credentials=credentials,
+            base_url=settings.ANTHROPIC_VERTEX_BASE_URL,
+            **common,
+        )
+    api_key = _secret(settings.ANTHROPIC_API_KEY)
+    if provider is Provider.COMPATIBLE:
+        api_key = api_key or COMPATIBLE_API_KEY
+    return AsyncAnthropic(api_key=api_key, base_url=settings.ANTHROPIC_BASE_URL, **common)
+
+
+def build_llm(settings: Settings, client: ModelSDKClient, *, warmth: CacheWarmth | None = None) -> AnthropicLLM:
+    """The model adapter as the settings say: the provider, the default model, the prices, strict
+    tools or not."""
     return AnthropicLLM(
         client,
         settings.ANTHROPIC_MODEL,
         prices=settings.prices(),
         warmth=warmth,
         strict_tools=settings.MODEL_STRICT_TOOLS,
+        provider=settings.MODEL_PROVIDER,
+        region=settings.model_region,
     )
 
 
@@ -137,8 +216,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
     log.info(
-        "worker ready: model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f tokens_per_day=%d "
-        "github=%s dry_run=%s",
+        "worker ready: provider=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f "
+        "tokens_per_day=%d github=%s dry_run=%s",
+        settings.MODEL_PROVIDER.value,
         settings.ANTHROPIC_MODEL,
         settings.model_for("triage"),
         settings.model_for("summary"),
@@ -154,7 +234,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     session: aiohttp.ClientSession | None = ctx.get("session")
     if session is not None:
         await session.close()
-    client: AsyncAnthropic | None = ctx.get("anthropic")
+    client: ModelSDKClient | None = ctx.get("anthropic")
     if client is not None:
         await client.close()
 

@@ -3,7 +3,7 @@
 `CostLedger` is the `Meter` the Anthropic adapter calls around every model call
 (bot/adapters/llm.py): before a call it refuses (`BudgetExhausted`) when the installation has used
 `MODEL_TOKENS_PER_DAY` tokens in the current UTC day; after a call it files the call's tokens and
-cost under its UTC hour (installation, repository, task, model) and adds its tokens to the
+cost under its UTC hour (installation, repository, task, provider, model) and adds its tokens to the
 installation's day. Counting after each call and checking before each one is what bounds the
 overshoot to the call in flight. The day comes from `clock`, so a test moves to the next day by
 passing another clock, not by waiting.
@@ -79,7 +79,7 @@ class CostLedger:
         day = keys.budget(installation_id, utc_day(now))
 
         def name(column: str) -> str:
-            return field_name(installation_id, repository, task, usage.model, column)
+            return field_name(installation_id, repository, task, usage.provider, usage.model, column)
 
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(hour, name("calls"), usage.calls)
@@ -88,6 +88,8 @@ class CostLedger:
             pipe.hincrby(hour, name("cache_write"), usage.cache_write_tokens)
             pipe.hincrby(hour, name("cache_read"), usage.cache_read_tokens)
             pipe.hincrbyfloat(hour, name("usd"), usage.cost_usd)
+            if usage.estimated_calls:
+                pipe.hincrby(hour, name("estimated"), usage.estimated_calls)
             pipe.expire(hour, HOUR_TTL_S)
             pipe.incrby(day, usage.total_tokens)
             pipe.expire(day, DAY_TTL_S)
@@ -97,7 +99,7 @@ class CostLedger:
         """File an event skipped for the budget (the `skipped` column of `costs`)."""
         hour = keys.cost_hour(utc_hour(self.clock()))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(hour, field_name(installation_id, repository, task, "", "skipped"), 1)
+            pipe.hincrby(hour, field_name(installation_id, repository, task, "", "", "skipped"), 1)
             pipe.expire(hour, HOUR_TTL_S)
             await pipe.execute()
 

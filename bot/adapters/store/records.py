@@ -34,11 +34,13 @@ class JobRecord:
     comment_id: int | None = None
     labels: list[str] = field(default_factory=list)
     model: str | None = None
+    provider: str = ""  # where the model ran (MODEL_PROVIDER); "" in records written before providers
     input_tokens: int = 0
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     cost_usd: float = 0.0  # estimated, priced per call (bot/core/pricing.py)
+    estimated_calls: int = 0  # model calls whose answer carried no usage: their tokens are estimates
     batch_size: int = 0  # answered in one model call with this many issues (0: not batched)
     rate_limit: str = ""
     error: str = ""
@@ -66,6 +68,8 @@ class JobRecord:
             self.batch_size = outcome.batch_size
         for usage in outcome.usage:
             self.model = usage.model
+            self.provider = usage.provider
+            self.estimated_calls += usage.estimated_calls
             self.input_tokens += usage.input_tokens
             self.output_tokens += usage.output_tokens
             self.cache_write_tokens += usage.cache_write_tokens

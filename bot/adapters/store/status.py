@@ -26,6 +26,7 @@ from bot.adapters.store import keys
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
 from bot.core import pricing
+from bot.core.providers import provider_price
 from bot.core.status import BudgetUse, DeadLetter, DeliveryRow, QueueView, RepoAgreement
 
 __all__ = [
@@ -106,7 +107,12 @@ def _agreement_store(redis: Redis) -> AgreementReader:
 def delivery_row(record: JobRecord) -> DeliveryRow:
     cost: float | None = None
     note = ""
-    if record.model:
+    if record.model and record.provider:  # priced when the call was made, at its provider
+        cost = record.cost_usd
+        note = provider_price(record.provider, record.model, pricing.DEFAULT_PRICES).note
+        if record.estimated_calls:
+            note = (note + "; " if note else "") + "tokens estimated: the answer carried no usage"
+    elif record.model:
         usage = pricing.Usage.of(record)
         cost = pricing.cost_usd(record.model, usage)
         note = pricing.resolve_price(record.model).note
@@ -124,6 +130,7 @@ def delivery_row(record: JobRecord) -> DeliveryRow:
         queued_ms=queued_ms,
         job_try=record.job_try,
         model=record.model,
+        provider=record.provider,
         input_tokens=record.input_tokens,
         output_tokens=record.output_tokens,
         cache_tokens=record.cache_write_tokens + record.cache_read_tokens,
