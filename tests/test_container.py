@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,6 +96,31 @@ def test_the_image_runs_the_web_by_default_as_its_own_user_with_a_health_check(i
     assert "3000/tcp" in config["ExposedPorts"]
     who = run_in(image, ["sh", "-c", "id -u; id -g; pwd; command -v redis-server"])
     assert who.stdout.split() == ["10001", "10001", "/app", "/usr/local/bin/redis-server"], who.stdout + who.stderr
+
+
+# The `bot` package's Python files, digested by name and content: at the path given, else where
+# `import bot` finds it.
+SOURCE_DIGEST = """
+import hashlib, pathlib, sys
+if len(sys.argv) > 1:
+    root = pathlib.Path(sys.argv[1])
+else:
+    import bot
+    root = pathlib.Path(bot.__file__).parent
+digest = hashlib.sha256()
+for path in sorted(root.rglob("*.py")):
+    digest.update(str(path.relative_to(root)).encode() + b"\\0" + path.read_bytes())
+print(digest.hexdigest())
+"""
+
+
+def test_the_image_holds_this_checkouts_code(image: str) -> None:
+    """A build cache that missed a change would test yesterday's code: the image's `bot` package is
+    compared with the checkout's, file by file."""
+    here = _run([sys.executable, "-c", SOURCE_DIGEST, str(ROOT / "bot")], 60).stdout.strip()
+    inside = run_in(image, ["python", "-c", SOURCE_DIGEST])
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.strip() == here and len(here) == 64
 
 
 def test_help_runs_in_the_image(image: str) -> None:
