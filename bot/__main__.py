@@ -1,4 +1,4 @@
-"""`python -m bot web | worker | demo | history | replay | redeliver | accuracy | setup | receive`.
+"""`python -m bot web | worker | demo | history | replay | redeliver | accuracy | setup | receive | healthcheck`.
 
 Settings are built once, here."""
 
@@ -224,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="anthropic",
         help="the model through a sandbox of this provider's wire format (MODEL_PROVIDER; default anthropic)",
     )
+    commands.add_parser(
+        "healthcheck", help="exit 0 when the web or worker running here is healthy (a container's HEALTHCHECK)"
+    )
     history = commands.add_parser("history", help="recent job records (provenance)")
     history.add_argument("-n", "--count", type=int, default=20)
     history.add_argument("--dead", action="store_true", help="only failed jobs (dead letters)")
@@ -276,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _costs(settings, args.since)
         elif args.command == "setup":
             return _setup(settings, args)
+        elif args.command == "healthcheck":
+            from bot.healthcheck import run_healthcheck
+
+            return run_healthcheck(settings)
     except ConfigError as exc:
         print(f"hookwise: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ from pydantic import SecretStr
 
 from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.llm import LLM, AnthropicLLM
+from bot.adapters.store import keys
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
@@ -276,6 +279,10 @@ def worker_settings(settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S,
         # On SIGTERM give running jobs 20 s to finish before arq cancels and re-queues them
         # (Heroku kills at 30 s).
         "job_completion_wait": 20,
+        # arq's health line, per process rather than per queue, so a container's health check
+        # (`python -m bot healthcheck`) hears from its own worker and not from any other.
+        "health_check_interval": keys.WORKER_HEALTH_EVERY_S,
+        "health_check_key": keys.worker_health(socket.gethostname(), os.getpid()),
     }
     options.update(overrides)
     return options

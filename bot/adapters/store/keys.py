@@ -10,6 +10,11 @@ from __future__ import annotations
 QUEUE = "arq:queue"  # sorted set: job id by score (arq's default queue)
 JOB = "arq:job:"  # + job id: the serialised arq job
 IN_PROGRESS = "arq:in-progress:"  # + job id: set while a worker runs the job (read by the status page)
+# + "host:pid": arq's health line of one worker process ("... j_complete=3 j_failed=0 ... queued=0"),
+# written by its polling loop every WORKER_HEALTH_EVERY_S and living 1 s longer; deleted when it stops
+# cleanly. `python -m bot healthcheck` reads it (bot/healthcheck.py).
+WORKER_HEALTH = "hookwise:worker-health:"
+WORKER_HEALTH_EVERY_S = 15
 
 # deliveries and provenance
 DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, attempt, accepted_ms, job}; 4 days
@@ -58,6 +63,10 @@ def delivery(delivery_id: str) -> str:
 
 def record(delivery_id: str) -> str:
     return RECORD + delivery_id
+
+
+def worker_health(host: str, pid: int) -> str:
+    return f"{WORKER_HEALTH}{host}:{pid}"
 
 
 def target(repository: str, number: int) -> str:
