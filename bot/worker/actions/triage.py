@@ -207,7 +207,7 @@ async def apply_labels(work: Triaging, number: int, answer: LabelAnswer, *, issu
     comment_id = None
     if config.triage.comment and not shadow:
         body = render.triage_comment(plan.apply, answer.reason, plan.suggest)
-        comment_id = await _post_triage_comment(repo, number, body)
+        comment_id, _ = await repo.upsert_own_comment(number, render.TRIAGE_MARKER, body)
     record = core.triage_record(
         repo.full_name,
         number,
@@ -223,14 +223,6 @@ async def apply_labels(work: Triaging, number: int, answer: LabelAnswer, *, issu
     reply = render.shadow_triage_reply(plan.apply, plan.suggest) if shadow else ""
     detail = core.describe_plan(plan, shadow=shadow, written=written)
     return Outcome.done(detail, comment_id=comment_id, labels=plan.apply if written else (), reply=reply)
-
-
-async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
-    existing = await repo.find_own_comment(number, render.TRIAGE_MARKER)
-    if existing is None:
-        return await repo.create_comment(number, body)
-    await repo.edit_comment(existing.id, body)
-    return existing.id
 
 
 def static_prefix(work: Triaging, *, batched: bool) -> core.Prefix:
