@@ -183,6 +183,13 @@ class Settings(BaseSettings):
             raise ConfigError("APP_ID: required for the worker")
         self.private_key()
 
+    def check_model(self) -> None:
+        """What the model's provider needs, checked at the worker's start (and by `receive`), so a
+        missing key stops the start with one line instead of failing every job. Each provider's
+        requirement is one branch here (today the Claude API: ANTHROPIC_API_KEY)."""
+        if self.ANTHROPIC_API_KEY is None or not self.ANTHROPIC_API_KEY.get_secret_value().strip():
+            raise ConfigError("ANTHROPIC_API_KEY: required for the worker (the key of the Claude API)")
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into the one line the contract promises."""

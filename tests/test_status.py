@@ -272,9 +272,9 @@ async def test_budget_and_agreement_sections_show_what_their_readers_give(
     client = await status_client(aiohttp_client, status_settings, status_sources=sources)
     page = await (await client.get("/status", headers=basic("operator", PASSWORD))).text()
     assert NOT_RECORDED not in page
-    assert "<td class=\"mono\">461842</td><td class=\"num\">1,900,000</td><td class=\"num\">2,000,000</td>" in page
+    assert '<td class="mono">461842</td><td class="num">1,900,000</td><td class="num">2,000,000</td>' in page
     assert "95%" in page and "no limit" in page and "$0.2100" in page
-    assert f"<td>{ISSUE_REPO}</td><td class=\"num\">20</td><td class=\"num\">17</td><td class=\"num\">85%</td>" in page
+    assert f'<td>{ISSUE_REPO}</td><td class="num">20</td><td class="num">17</td><td class="num">85%</td>' in page
     assert 'shadow</span></td><td class="num">0</td><td class="num">0</td><td class="num">—</td>' in page
 
     broken = StatusSources(agreement=lambda _r, _s: Unreadable())

@@ -148,6 +148,9 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
 async def save_record(ctx: dict[str, Any], record: JobRecord, where: str) -> None:
     """Save the record and, for an outcome that ends the delivery, its ledger state (a waiting
     record leaves the delivery `queued`: its batch round ends it)."""
+    tally = ctx.get("tally")
+    if tally is not None:
+        tally.count(record.outcome)
     try:
         await ctx["records"].save(record)
         if record.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED):
