@@ -67,6 +67,8 @@ async def process_delivery(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         return await _unreadable(ctx, kwargs, exc, job_try)
     record = record_for(job, job_try, accepted_at=_accepted_at(ctx))
     with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):
+        if job_try > 1:
+            await carry_on(ctx, record)
         await run_job(ctx, job, record)
     return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
 
@@ -129,6 +131,20 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     for key in path:
         data = data.get(key) if isinstance(data, dict) else None  # type: ignore[assignment]
     return data
+
+
+async def carry_on(ctx: dict[str, Any], record: JobRecord) -> None:
+    """A retry's record keeps what the earlier tries' record says (when the delivery was first
+    started, the worker's time so far), so the status page can tell queue wait from work. One read,
+    on retries only; without it the record counts from this try."""
+    try:
+        earlier = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError) as exc:
+        log.debug("could not read the earlier try's record: %s", exc)
+        return
+    if earlier is not None:
+        record.carry_on(earlier)
+        record.accepted_at = record.accepted_at or earlier.accepted_at
 
 
 def inner_timeout(job_timeout_s: float) -> float:
