@@ -25,11 +25,12 @@ class Series:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten that is at least `value` (1 for nothing)."""
+    """The smallest 1, 2, 4, 6 or 8 times a power of ten that is at least `value` (1 for nothing):
+    the axis is labelled at 0, half and the top, and half of each is a round figure too."""
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
+    for step in (1, 2, 4, 6, 8, 10):
         if value <= step * power * (1 + 1e-9):
             return float(step * power)
     return float(10 * power)  # pragma: no cover - the loop always returns
@@ -49,14 +50,16 @@ def stacked_bars(
     y_format: Callable[[float], str],
     label_every: int = 1,
     empty: str = "nothing yet",
+    least_top: float = 0.0,
 ) -> str:
     """One `<svg>`: a bar per x label, the series stacked bottom up in the order given.
 
     `titles` is each bar's hover text; `y_format` writes the axis values; every `label_every`-th
-    x label is written, counted back from the last (now)."""
+    x label is written, counted back from the last (now). `least_top` keeps the axis from
+    shrinking below it (2 for counts, so its middle is a whole number)."""
     count = len(x_labels)
     totals = [sum(s.values[i] for s in series) for i in range(count)]
-    top = nice_ceiling(max(totals, default=0.0))
+    top = nice_ceiling(max(max(totals, default=0.0), least_top))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(count, 1)
     bar_w = max(slot * 0.72, 1.0)

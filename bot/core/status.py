@@ -690,6 +690,7 @@ def _deliveries_chart(view: StatusView) -> str:
         y_format=lambda value: f"{value:,.0f}",
         label_every=3,
         empty="no deliveries in the last 24 hours",
+        least_top=2,
     )
     names = {"rejected": "rejected: bad signature (401)"}
     legend = "".join(f'<i class="s-{name}"></i>{names.get(name, name)}' for name in _OUTCOME_SERIES)
