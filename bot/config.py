@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
     ANTHROPIC_MODEL_SUMMARY: str | None = None
     MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
+    # Strict tools (constrained decoding) for the models the table says offer them (bot/core/models.py);
+    # 0 sends every model plain tools, e.g. behind a gateway that refuses `strict`. Answers are
+    # validated either way.
+    MODEL_STRICT_TOOLS: bool = True
     # Prices override (USD per million tokens), e.g. "claude-haiku-5-5=0.1/0.5" (bot/core/pricing.py).
     MODEL_PRICES: str = ""
     # Micro-batched triage: up to this many new issues of one repository per model call, a lone

@@ -189,11 +189,10 @@ async def run(
     import aiohttp
     from arq import Retry
 
-    from bot.adapters.llm import AnthropicLLM
     from bot.adapters.store.ledger import Ledger
     from bot.adapters.store.records import Records
     from bot.worker.job import JOB_TIMEOUT_S, record_for, run_job
-    from bot.worker.settings import GITHUB_TIMEOUT_S, anthropic_client, build_deps
+    from bot.worker.settings import GITHUB_TIMEOUT_S, anthropic_client, build_deps, build_llm
 
     check_credentials(settings, model_given=llm is not None)
     redis = await _connect(settings.REDIS_URL)
@@ -203,7 +202,7 @@ async def run(
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S)) as session:
             if llm is None:
                 client = anthropic_client(settings)
-                llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL)
+                llm = build_llm(settings, client)
             # One delivery, here and now: a new issue is answered alone, not left waiting for a batch.
             single = settings.model_copy(update={"TRIAGE_BATCH_MAX": 1})
             deps = build_deps(single, session, redis, llm, lock_ttl_s=JOB_TIMEOUT_S + 5, journal=journal)

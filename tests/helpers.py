@@ -244,15 +244,16 @@ def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = IS
 async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int | None = None) -> RoundResult:
     """Run the batch round `job_id` (a `Registered.round_job`) as its arq job does, here; each
     issue judged ends its claim (the job also writes its delivery's record)."""
-    round_number = int(job_id.rsplit(":", 1)[1])
-    job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=round_number)
+    queue, number = job_id.rsplit(":", 1)
+    lane = queue.rsplit("!", 1)[1] if "!" in queue else ""
+    job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=int(number), lane=lane)
 
     async def open_repo() -> Repo:
         return repo
 
     async def settle(result: IssueResult) -> None:
         if result.error is None:
-            await deps.triage_queue.finish(repo.full_name, result.issue.number, job_id)
+            await deps.triage_queue.finish(repo.full_name, result.issue.number, job_id, lane)
 
     now = int(time.time() * 1000) if now_ms is None else now_ms
     return await run_round(job, job_id, open_repo, deps, now_ms=now, settle=settle)

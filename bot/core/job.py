@@ -93,6 +93,8 @@ def parse_job(data: Any) -> Job:
 
 # -- micro-batched triage ---------------------------------------------------------------------------
 
+QUARANTINE = "quarantine"
+
 
 class WaitingIssue(BaseModel):
     """A new issue registered for a triage batch by its TriageJob: what the batch job needs to ask
@@ -113,6 +115,13 @@ class WaitingIssue(BaseModel):
     arrived_ms: int  # when it was registered (orders the batch; a lone issue waits from here)
     started_at: float  # when its TriageJob started: the final record's duration counts from here
     job_try: int = 1
+    # Why its text reads as addressed to the model (bot/core/hostile.py), or '': such an issue waits
+    # in its repository's quarantine lane and is batched only with others of its kind.
+    quarantined: str = ""
+
+    @property
+    def lane(self) -> str:
+        return QUARANTINE if self.quarantined else ""
 
 
 class TriageRound(BaseModel):
@@ -123,3 +132,4 @@ class TriageRound(BaseModel):
     repository: str
     installation_id: int
     round: int
+    lane: str = ""  # "" or QUARANTINE: the repository's queue of issues whose text addresses the model

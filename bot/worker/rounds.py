@@ -134,7 +134,7 @@ async def _settle(
         else:
             await save_record(ctx, record, where)
     if verdict is None:
-        await deps.triage_queue.finish(job.repository, issue.number, job_id)
+        await deps.triage_queue.finish(job.repository, issue.number, job_id, job.lane)
     return verdict
 
 

@@ -72,6 +72,17 @@ def anthropic_client(settings: Settings) -> AsyncAnthropic:
     )
 
 
+def build_llm(settings: Settings, client: AsyncAnthropic, *, warmth: CacheWarmth | None = None) -> AnthropicLLM:
+    """The model adapter as the settings say: the default model, the prices, strict tools or not."""
+    return AnthropicLLM(
+        client,
+        settings.ANTHROPIC_MODEL,
+        prices=settings.prices(),
+        warmth=warmth,
+        strict_tools=settings.MODEL_STRICT_TOOLS,
+    )
+
+
 def build_deps(
     settings: Settings,
     session: aiohttp.ClientSession,
@@ -117,7 +128,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     llm: LLM | None = ctx.get("llm")
     if llm is None:
         ctx["anthropic"] = client = anthropic_client(settings)
-        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL, prices=settings.prices(), warmth=CacheWarmth(ctx["redis"]))
+        llm = build_llm(settings, client, warmth=CacheWarmth(ctx["redis"]))
     # A target's lock outlives the longest a job may run, so a live job never loses it, and
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
     lock_ttl_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)) + 5

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -71,19 +70,9 @@ class CostLedger:
 
     # -- the Meter around each model call ----------------------------------------------------------
 
-    async def before_call(self, question: Any, model: str) -> None:
-        await self.check(int(getattr(question, "installation_id", 0) or 0))
-
-    async def after_call(self, question: Any, usage: ModelUsage) -> None:
-        """File one call. Best effort: the answer is paid for already, and losing it to a Redis blip
-        would only pay for it twice; the miss is logged."""
-        installation_id = int(getattr(question, "installation_id", 0) or 0)
-        repository = str(getattr(question, "repository", "") or "")
-        task = str(getattr(question, "task", "") or "model")
-        try:
-            await self.record(installation_id, repository, task, usage)
-        except (RedisError, OSError) as exc:
-            log.error("could not record a model call's cost (%s): %s", exc, usage)
+    def meter(self, installation_id: int, repository: str, task: str) -> TaskMeter:
+        """The `Meter` of one job's calls for one task (bot/adapters/llm.py: ModelClient)."""
+        return TaskMeter(self, installation_id, repository, task)
 
     async def record(self, installation_id: int, repository: str, task: str, usage: ModelUsage) -> None:
         now = self.clock()
@@ -143,3 +132,25 @@ class CostLedger:
 
     async def budgets(self, installations: Iterable[int]) -> list[BudgetLine]:
         return [await self.status(installation) for installation in sorted(set(installations)) if installation]
+
+
+class TaskMeter:
+    """The cost ledger bound to who pays for a call: checks the installation's budget before each
+    call, files each call under its installation, repository and task after it."""
+
+    def __init__(self, ledger: CostLedger, installation_id: int, repository: str, task: str) -> None:
+        self.ledger = ledger
+        self.installation_id = installation_id
+        self.repository = repository
+        self.task = task
+
+    async def before_call(self, model: str) -> None:
+        await self.ledger.check(self.installation_id)
+
+    async def after_call(self, usage: ModelUsage) -> None:
+        """File one call. Best effort: the answer is paid for already, and losing it to a Redis blip
+        would only pay for it twice; the miss is logged."""
+        try:
+            await self.ledger.record(self.installation_id, self.repository, self.task, usage)
+        except (RedisError, OSError) as exc:
+            log.error("could not record a model call's cost (%s): %s", exc, usage)

@@ -39,7 +39,7 @@ COST = "hookwise:cost:"  # + UTC hour "YYYY-MM-DDTHH": hash "installation|repo|t
 BUDGET = "hookwise:budget:"  # + "installation:YYYY-MM-DD": model tokens used that UTC day, all counted; 2 days
 
 # micro-batched triage, one set of keys per repository (bot/adapters/store/triage_queue.py)
-TRIAGE_WAITING = "hookwise:triage:waiting:"  # + repo: sorted set, issue number by arrival (ms)
+TRIAGE_WAITING = "hookwise:triage:waiting:"  # + repo[!lane]: sorted set, issue number by arrival (ms)
 TRIAGE_ENTRY = "hookwise:triage:entry:"  # + repo: hash, issue number -> its WaitingIssue (JSON) until finished
 TRIAGE_CLAIMED = "hookwise:triage:claimed:"  # + repo: sorted set, issue number by claim deadline (ms)
 TRIAGE_CLAIMER = "hookwise:triage:claimer:"  # + repo: hash, issue number -> the batch job holding it
@@ -109,9 +109,10 @@ def budget(installation_id: int, day: str) -> str:
     return f"{BUDGET}{installation_id}:{day}"
 
 
-def triage_queue(repository: str) -> dict[str, str]:
-    """The keys of one repository's triage batching, by role."""
-    repo = repository.lower()
+def triage_queue(repository: str, lane: str = "") -> dict[str, str]:
+    """The keys of one repository's triage batching, by role: of its main lane, or of another
+    (`quarantine`: issues whose text addresses the model, batched only with each other)."""
+    repo = repository.lower() + (f"!{lane}" if lane else "")
     return {
         "waiting": TRIAGE_WAITING + repo,
         "entry": TRIAGE_ENTRY + repo,
@@ -122,8 +123,8 @@ def triage_queue(repository: str) -> dict[str, str]:
     }
 
 
-def batch_job_id(repository: str, round_number: int | str) -> str:
-    return f"{BATCH_JOB}{repository.lower()}:{round_number}"
+def batch_job_id(repository: str, round_number: int | str, lane: str = "") -> str:
+    return f"{BATCH_JOB}{repository.lower()}{f'!{lane}' if lane else ''}:{round_number}"
 
 
 # triage agreement (bot/core/agreement.py): what hookwise chose for an issue, and people's changes since

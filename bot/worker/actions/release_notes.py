@@ -20,6 +20,7 @@ from bot.worker.deps import Deps
 log = logging.getLogger("hookwise.release_notes")
 
 TOOL = "record_release_notes"
+TASK = "release-notes"
 NO_RELEASE = (
     "This repository has no release yet, so there is no point to start from: name a tag, "
     "`@{slug} release-notes since v1.0.0`."
@@ -53,7 +54,9 @@ async def release_notes(
     draft = NotesDraft()
     if entries:
         key = f"{delivery_id}:release-notes:{repo.full_name}#{number}"
-        draft = await deps.effects.draft(key, NotesDraft, lambda: _ask(repo.full_name, entries, config, deps, job_try))
+        draft = await deps.effects.draft(
+            key, NotesDraft, lambda: _ask(repo.installation_id, repo.full_name, entries, config, deps, job_try)
+        )
     text = render.release_notes(
         repo.full_name,
         notes.plan_notes(entries, draft.answer),
@@ -96,11 +99,13 @@ async def _entries(repo: Repo, pulls: list[notes.MergedPull], deps: Deps) -> lis
     return [notes.Entry(pull.number, pull.title, pull.merged_at, records.get(pull.number)) for pull in pulls]
 
 
-async def _ask(repository: str, entries: list[notes.Entry], config: RepoConfig, deps: Deps, job_try: int) -> NotesDraft:
+async def _ask(
+    installation_id: int, repository: str, entries: list[notes.Entry], config: RepoConfig, deps: Deps, job_try: int
+) -> NotesDraft:
     """One model call, no repair turn: an answer that fails validation, or a failure that will not be
     retried, leaves the grouping to the fallback rather than failing the command."""
     try:
-        answer = await deps.llm.ask(_question(repository, entries, config, deps))
+        answer = await deps.model(installation_id, repository, TASK).ask(_question(repository, entries, config, deps))
     except InvalidAnswer as exc:
         log.info("release notes: the model's answer is unusable (%s); grouped by the summaries", exc.reason)
         return NotesDraft(answer=None, usage=exc.usage)

@@ -22,6 +22,7 @@ from bot.core.tokens import estimate_tokens
 from bot.worker.deps import Deps
 
 TOOL = "record_summary"
+TASK = "summary"
 REFITS = 3  # fits again at most, each smaller by what the whole call was over its ceiling, and a margin
 REFIT_MARGIN = 200
 
@@ -76,7 +77,7 @@ async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) 
         ceiling=deps.max_input_tokens,
         exclude_paths=config.summaries.exclude_paths,
     )
-    answer = await deps.llm.ask(question, meter=deps.meter)
+    answer = await deps.model(repo.installation_id, repo.full_name, TASK).ask(question)
     summary = render.grounded_summary(answer.value, diff.pr_paths)
     references = closing_references("\n\n".join([pull.body, *commits]), repo.full_name, web_root=deps.web_url)
     closes = closing_links(references, repo.full_name, web_root=deps.web_url)
@@ -149,7 +150,4 @@ def _question(
         tool_name=TOOL,
         tool_description="Record the summary of the merged pull request.",
         model=deps.models.summary,
-        task="summary",
-        installation_id=installation_id,
-        repository=repository,
     )
