@@ -249,7 +249,8 @@ def _add_receive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     receive.add_argument("--delivery", default=None, help="the delivery id (a GUID; default: a new one)")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its arguments (the README lists each command: tests/test_docs.py)."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="hookwise, a GitHub App")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("web", help="the webhook server")
@@ -275,7 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     accuracy.add_argument("--since", default="30d", help="how far back, e.g. 7d (default 30d, at most 90d)")
     _add_setup(commands)
     _add_receive(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "demo":
         from bot.sandbox.demo import run_demo

@@ -4,6 +4,7 @@ process, the web's decision and the worker's job in it, over real Redis and the 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -269,3 +270,17 @@ async def test_receive_refuses_in_one_line_and_says_what_it_ignores(
     code, line = await one_line(with_password, "pull_request", merged)
     assert code == 1 and line.startswith(f"hookwise: receive: Redis at redis://127.0.0.1:{port}/0 does not answer")
     assert "hunter22" not in line
+
+
+async def test_the_readmes_sandbox_lines_work_as_written() -> None:
+    """Each `receive ... --sandbox` line of the README, run from the repository's root with nothing set."""
+    readme = (ROOT / "README.md").read_text()
+    lines = [
+        line
+        for line in readme.splitlines()
+        if line.startswith(".venv/bin/python -m bot receive ") and "--sandbox" in line
+    ]
+    assert len(lines) == 3  # one per bundled delivery
+    for line in lines:
+        code, output = await run_cli({}, ROOT, *shlex.split(line)[3:])
+        assert code == 0 and "outcome: done" in output, (line, output)
