@@ -3,11 +3,13 @@ real Redis and the real web app, the queue-wait/work split over a real worker ru
 
 from __future__ import annotations
 
+import logging
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
@@ -185,7 +187,7 @@ async def test_records_and_the_cost_ledger_count_per_hour_and_per_day(redis: Red
 
 
 async def test_the_web_counts_refused_signatures_and_nothing_for_an_accepted_delivery(
-    aiohttp_client: Any, settings: Settings, redis: Redis
+    aiohttp_client: Any, settings: Settings, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
     assert await deliver(client, "pull_request", MERGED, "accepted") == 202
@@ -202,6 +204,12 @@ async def test_the_web_counts_refused_signatures_and_nothing_for_an_accepted_del
     found = await signature_failures(redis, time.time())
     assert (found.mismatch, found.missing) == (5, 1) and found.latest_minute is not None
     assert (await deliveries_by_hour(redis, time.time()))[-1].rejected == 6
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "refused" in r.getMessage()]
+    assert warned == [  # once a minute, not once per delivery
+        "delivery refused: X-Hub-Signature-256 matches no secret in WEBHOOK_SECRET; if GitHub sent it, "
+        "WEBHOOK_SECRET is not the App's webhook secret (GET /status counts them; this line repeats at most once "
+        "a minute)"
+    ]
     ttl = await redis.ttl((await redis.keys(keys.SIGNATURE_FAILURES + "*"))[0])
     assert 0 < ttl <= 2 * 3600
 

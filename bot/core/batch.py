@@ -193,6 +193,7 @@ BATCH_INTRO = (
 )
 BATCH_OUTRO = "Call the `{tool}` tool once, with exactly one item for each of these issues: {numbers}."
 
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - len(CLIP_NOTE), 0)].rstrip() + CLIP_NOTE
 

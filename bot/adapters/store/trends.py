@@ -51,6 +51,7 @@ HOUR_TTL_S = 2 * 24 * 3600
 MINUTE_TTL_S = 2 * 3600
 DAY_TTL_S = RETENTION_DAYS * 24 * 3600
 FLUSH_WAIT_S = 2.0  # at shutdown, how long the last count may take to be written
+WARN_EVERY_S = 60.0  # the log's warning about refused signatures, at most once a minute per process
 COUNTED_OUTCOMES = ("done", "skipped", "failed")
 
 Clock = Callable[[], float]
@@ -92,10 +93,20 @@ class SignatureFailures:
         self._clock = clock
         self._pending: Counter[str] = Counter()
         self._writing: asyncio.Task[None] | None = None
+        self._warned_at: float | None = None
 
     def note(self, *, missing: bool) -> None:
-        """Count one refused delivery (`missing`: it had no X-Hub-Signature-256 at all). Never waits."""
+        """Count one refused delivery (`missing`: it had no X-Hub-Signature-256 at all). Never waits.
+        The first one in a minute is also a warning in the log, saying what it likely means."""
         self._pending["missing" if missing else "mismatch"] += 1
+        moment = time.monotonic()
+        if self._warned_at is None or moment - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = moment
+            log.warning(
+                "delivery refused: %s; if GitHub sent it, WEBHOOK_SECRET is not the App's webhook secret "
+                "(GET /status counts them; this line repeats at most once a minute)",
+                "no X-Hub-Signature-256" if missing else "X-Hub-Signature-256 matches no secret in WEBHOOK_SECRET",
+            )
         if self._writing is None or self._writing.done():
             self._writing = asyncio.get_running_loop().create_task(self._write())
 
