@@ -22,6 +22,7 @@ from bot.core.job import QUARANTINE, WaitingIssue
 from bot.core.outcome import OutcomeKind
 from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox, batch_issues, user_text
 from bot.sandbox.github import GitHubSandbox
+from bot.sandbox.world import DEFAULT_LABELS
 from bot.worker.actions import triage
 from bot.worker.actions.triage_batch import batch_question
 from bot.worker.deps import Deps
@@ -273,3 +274,26 @@ async def test_a_model_that_refuses_a_strict_tool_is_asked_without_and_never_off
     model.refuse_strict = True
     await ask_once(settings, deps, github, "claude-haiku-5-5", [11, 12])
     assert [r["tools"][0].get("strict", False) for r in model.requests] == [True, False, False]
+
+
+async def test_under_the_realistic_model_every_issue_ends_with_exactly_its_own_labels(
+    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    """Invented and mis-cased labels, a missing item and a 529, as bot/sandbox/misbehaviour.py sends
+    them: one batch, one single call for the issue left out (its first try overloaded, then retried
+    with the round), and nothing but the repository's labels written."""
+    model.set_mode("realistic")
+    kinds = ["bug", "documentation", "enhancement", "question"]
+    texts = {n: f"This one is about {kinds[n % 4]}, nothing else." for n in range(21, 33)}
+    repo, [round_job] = await open_issues(deps, github, texts)
+    first = await run_pending_round(deps, repo, round_job)
+    assert [r.issue.number for r in first.results if r.error is not None] == [27]  # left out, then a 529
+    again = await run_pending_round(deps, repo, round_job)  # arq's retry of the round: only what is left
+    assert [r.issue.number for r in again.results] == [27]
+    assert len(model.requests) == 3
+    for number in texts:
+        assert github.issue_labels(ISSUE_REPO, number) == [kinds[number % 4]]
+    assert not set(github.repo_labels(ISSUE_REPO)) - {label["name"] for label in DEFAULT_LABELS}
+    assert model.realistic is not None and any(f.startswith("invented") for f in model.realistic.faults)
+    dropped = [o.detail for o in outcomes(first).values() if o is not None and "dropped" in o.detail]
+    assert dropped and all("(not in the repository)" in detail for detail in dropped)

@@ -26,7 +26,7 @@ from bot.worker.deps import Deps
 COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
 
 
-MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE})
+MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE, cmd.CommandKind.RELEASE_NOTES})
 
 
 def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None, measured: Sequence[str] = ()) -> str:
