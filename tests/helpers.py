@@ -26,9 +26,11 @@ from bot.config import Settings
 from bot.core import signature
 from bot.core.diff_budget import PullFile
 from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
+from bot.core.outcome import OutcomeKind
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
+from bot.worker.actions import triage
 from bot.worker.actions.triage_batch import IssueResult, RoundResult, run_round
 from bot.worker.deps import Deps
 from bot.worker.settings import worker_settings
@@ -239,6 +241,24 @@ def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = IS
     """Every label the App added to issue `number`, once per time it was added (GitHub's events)."""
     events = github._repo_by_name(repository).events.get(number, [])
     return [e["label"]["name"] for e in events if e["event"] == "labeled" and e["actor"]["type"] == "Bot"]
+
+
+async def open_issues(
+    deps: Deps, github: GitHubSandbox, texts: dict[int, str], *, config: str | None = None
+) -> tuple[Repo, set[str]]:
+    """Issues `number -> body` opened (in GitHub's example repository) and registered by their
+    TriageJobs, as the worker does; the repo and the batch rounds queued for them."""
+    seed_issue(github)
+    add_issues(github, texts)
+    if config is not None:
+        github.set_file(ISSUE_REPO, ".github/hookwise.yml", config)
+    repo = await deps.github.repo(461842, ISSUE_REPO)
+    rounds = set()
+    for number in texts:
+        outcome = await triage.on_opened(triage_job(f"open-{number}", number=number), repo, deps, job_try=1)
+        assert outcome.kind is OutcomeKind.WAITING, outcome
+        rounds.add(outcome.detail.rsplit("(", 1)[1].rstrip(")"))
+    return repo, rounds
 
 
 async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int | None = None) -> RoundResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.core.batch import (
 from bot.core.caching import tool_text
 from bot.core.label_answers import read_batch
 from bot.core.prompts import fence
+from bot.core.tokens import estimate_tokens
 
 ALLOWED = ["bug", "docs", "Enhancement"]
 BATCH = [12, 13, 14]
@@ -102,8 +104,21 @@ def test_the_envelope_lets_bad_items_through_to_the_item_by_item_check() -> None
         BatchEnvelope.model_validate({"labels": []})
 
 
-def test_max_tokens_grows_with_the_batch() -> None:
-    assert (max_tokens_for(1), max_tokens_for(20), max_tokens_for(0)) == (550, 5300, 550)
+def test_max_tokens_has_room_for_every_item_and_no_more() -> None:
+    names = ["bug", "documentation", "a-rather-long-label-name-for-the-parser"]
+    one, twenty = (
+        max_tokens_for(1, label_names=names, max_labels=3),
+        max_tokens_for(20, label_names=names, max_labels=3),
+    )
+    assert twenty - one == 19 * (one - 60) and max_tokens_for(0, label_names=names) == max_tokens_for(
+        1, label_names=names
+    )
+    assert max_tokens_for(20, label_names=names, max_labels=3, reason=False) < twenty
+    many = [*names, *(f"area/{n:02d}" for n in range(10))]
+    assert max_tokens_for(20, label_names=many, max_labels=10) > max_tokens_for(20, label_names=many, max_labels=3)
+    # Twenty items naming every label, with reasons, fit: the answer is cut only when the model rambles.
+    item = {"number": 123456, "labels": names, "reason": "x" * 200}
+    assert estimate_tokens(json.dumps({"issues": [item] * 20})) < twenty
 
 
 # -- when to send a batch -------------------------------------------------------------------------

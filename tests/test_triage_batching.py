@@ -26,6 +26,7 @@ from tests.helpers import (
     add_issues,
     bot_label_events,
     label_posts,
+    open_issues,
     run_pending_round,
     seed_issue,
     triage_job,
@@ -40,16 +41,8 @@ MEANT = {11: ["bug"], 12: ["enhancement"], 13: ["documentation", "question"]}
 
 
 async def open_three(deps: Deps, github: GitHubSandbox) -> tuple[Any, str]:
-    """Issues 11-13 opened and registered by their TriageJobs; the repo and the round queued."""
-    seed_issue(github)
-    add_issues(github, TEXTS)
-    repo = await deps.github.repo(461842, ISSUE_REPO)
-    rounds = set()
-    for number in TEXTS:
-        outcome = await triage.on_opened(triage_job(f"open-{number}", number=number), repo, deps, job_try=1)
-        assert outcome.kind is OutcomeKind.WAITING, outcome
-        rounds.add(outcome.detail.rsplit("(", 1)[1].rstrip(")"))
-    [round_job] = rounds  # one round takes all three
+    """Issues 11-13 opened and registered by their TriageJobs; the repo and the one round queued."""
+    repo, [round_job] = await open_issues(deps, github, TEXTS)
     return repo, round_job
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.core.label_answers import MAX_LABELS
 from bot.core.prompts import fence
+from bot.core.tokens import estimate_tokens
 
 MAX_BATCH = 20
 MAX_WAIT_S = 2.0
@@ -116,10 +117,25 @@ class BatchEnvelope(BaseModel):
     issues: list[Any]
 
 
-def max_tokens_for(count: int) -> int:
-    """A `max_tokens` for a batch of `count` issues: room for each item (ten 50-character labels and
-    a reason fit in 250), never cut mid-answer. Only what the model writes is paid for."""
-    return 300 + 250 * max(count, 1)
+ANSWER_TOKENS = 60  # the call and its envelope
+ITEM_TOKENS = 20  # one item without its labels: `{"number": 123456, "labels": []}`, and a margin
+LABEL_TOKENS = 3  # a label's quotes and comma
+REASON_TOKENS = 80  # a reason of REASON_CHARS characters, in any language
+LABEL_SLACK = 2  # labels an item may name past the config's limit before the answer is cut
+
+
+def max_tokens_for(
+    count: int, *, label_names: Sequence[str] = (), max_labels: int = MAX_LABELS, reason: bool = True
+) -> int:
+    """A `max_tokens` for a batch of `count` issues: room for every item to name `max_labels` (and
+    LABEL_SLACK more) of the longest of `label_names`, and a reason where one is asked for. A model
+    that writes more than that is rambling; its answer is cut and the batch asked again in halves
+    (bot/worker/actions/triage_batch.py), so a runaway answer costs at most this, never the model's
+    whole output limit."""
+    longest = sorted((estimate_tokens(name) for name in label_names), reverse=True) or [10]
+    per_label = longest[: min(max_labels + LABEL_SLACK, MAX_LABELS)]
+    per_item = ITEM_TOKENS + sum(tokens + LABEL_TOKENS for tokens in per_label) + (REASON_TOKENS if reason else 0)
+    return ANSWER_TOKENS + per_item * max(count, 1)
 
 
 # -- when to send a batch -------------------------------------------------------------------------

@@ -222,10 +222,9 @@ class AnthropicSandbox:
                 content_type="application/json",
                 headers=self._headers(),
             )
-        if failure == "refusal" or (self.refuse_text and self.refuse_text in _issue_text(body)):
-            return self._refusal(body)
+        refused = failure == "refusal" or bool(self.refuse_text and self.refuse_text in _issue_text(body))
         garbage, text_only, cut = failure == "garbage-tool", failure == "no-tool-call", failure == "max-tokens"
-        return self._answer(body, cache, garbage=garbage, text_only=text_only, cut=cut)
+        return self._answer(body, cache, garbage=garbage, text_only=text_only, cut=cut, refused=refused)
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens, for callers that budget prompts before sending."""
@@ -287,12 +286,17 @@ class AnthropicSandbox:
         garbage: bool,
         text_only: bool = False,
         cut: bool = False,
+        refused: bool = False,
     ) -> web.Response:
-        """A well-formed Message: one tool_use block when a tool is chosen, else one text block."""
+        """A well-formed Message: one tool_use block when a tool is chosen, else one text block; a
+        refusal is a short text with `stop_reason: refusal`, as the API ends a declined answer."""
         n = next(self._ids)
-        tool = None if text_only else _chosen_tool(body)
+        tool = None if text_only or refused else _chosen_tool(body)
         content: list[JSON]
-        if tool is not None:
+        if refused:
+            content = [{"type": "text", "text": "I can't help with labelling this content."}]
+            stop_reason = "refusal"
+        elif tool is not None:
             if garbage:
                 tool_input = garbage_tool_input(tool["input_schema"])
             elif self.responder is not None:
@@ -361,25 +365,6 @@ class AnthropicSandbox:
         if cut and batched:
             items = items[: len(items) // 2]
         return ({**tool_input, "issues": items} if batched else tool_input), cut
-
-    def _refusal(self, body: JSON) -> web.Response:
-        """`stop_reason: refusal`: a short text, no tool call, as the API ends a declined answer."""
-        content = [{"type": "text", "text": "I can't help with labelling this content."}]
-        output_tokens = _output_tokens(content)
-        input_tokens = _input_tokens(body)
-        self._input_tokens += input_tokens
-        self._output_tokens += output_tokens
-        message = {
-            "id": f"msg_sandbox{next(self._ids):012d}",
-            "type": "message",
-            "role": "assistant",
-            "model": body["model"],
-            "content": content,
-            "stop_reason": "refusal",
-            "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-        }
-        return web.json_response(message, headers=self._headers())
 
     def _single_answer(self, body: JSON, schema: JSON) -> JSON:
         text = without_examples(user_text(body))

@@ -267,7 +267,9 @@ def batch_question(work: Triaging, issues: list[WaitingIssue]) -> Question[core_
         tool_description=core_batch.BATCH_TOOL_DESCRIPTION,
         tool=core.pin_numbers(prefix, work.allowed, numbers),
         model=work.deps.models.triage,
-        max_tokens=core_batch.max_tokens_for(len(issues)),
+        max_tokens=core_batch.max_tokens_for(
+            len(issues), label_names=work.allowed, max_labels=work.config.triage.max_labels, reason=prefix.reason
+        ),
         grow=False,
     )
 
