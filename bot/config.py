@@ -238,10 +238,14 @@ class Settings(BaseSettings):
         return region
 
     def check_model(self) -> None:
-        """What MODEL_PROVIDER needs, checked at the start of the worker, `receive` and `demo`:
-        ConfigError names the first missing setting. (The web process never talks to the model.)"""
+        """What MODEL_PROVIDER needs, checked at the start of the worker, `receive` and `demo`, so a
+        missing key stops the start with one line naming the first missing setting instead of
+        failing every job. (The web process never talks to the model.)"""
         provider = self.MODEL_PROVIDER
-        if provider is Provider.BEDROCK:
+        if provider is Provider.ANTHROPIC:
+            if self.ANTHROPIC_API_KEY is None or not self.ANTHROPIC_API_KEY.get_secret_value().strip():
+                raise ConfigError("ANTHROPIC_API_KEY: required for the worker (the key of the Claude API)")
+        elif provider is Provider.BEDROCK:
             if self.bedrock_region() is None:
                 raise ConfigError(
                     "AWS_REGION: required for MODEL_PROVIDER=bedrock (or AWS_DEFAULT_REGION, or a region in the "

@@ -123,6 +123,7 @@ async def _settle(
         job_try=max(issue.job_try, job_try),
         started_at=issue.started_at,
     )
+    await _when_accepted(ctx, record)
     verdict = await _judge(deps, job, record, item)
     record.rate_limit = item.rate_limit
     record.duration_ms = int((time.time() - issue.started_at) * 1000)
@@ -135,6 +136,18 @@ async def _settle(
     if verdict is None:
         await deps.triage_queue.finish(job.repository, issue.number, job_id, job.lane)
     return verdict
+
+
+async def _when_accepted(ctx: dict[str, Any], record: JobRecord) -> None:
+    """The web's acceptance of the issue's delivery, from the record its TriageJob left (`waiting`),
+    so the status page can tell its queue wait from the work."""
+    try:
+        waiting = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError):
+        return
+    if waiting is not None and waiting.accepted_at is not None:
+        record.accepted_at = waiting.accepted_at
+        record.first_started_at = waiting.first_started_at
 
 
 async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:
