@@ -17,6 +17,7 @@ from bot.core import batch
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.pricing import ModelPrice, parse_model_prices, price_table
 from bot.core.providers import Provider
+from bot.core.text import first_error
 
 DEFAULT_MODEL = "claude-haiku-5-5"
 # A summary call's parts other than the diff (system prompt, tool schema, the description, commits
@@ -281,6 +282,4 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+        raise ConfigError(first_error(exc, whole="settings")) from exc

@@ -25,6 +25,7 @@ from bot.adapters.store.errors import store_error
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
+from bot.core import triage as triage_gate
 from bot.core.errors import BudgetExhausted, UnreadableJob
 from bot.core.job import CommandJob, Job, SummaryJob
 from bot.core.outcome import Outcome, OutcomeKind
@@ -213,7 +214,7 @@ async def count_skip(deps: Deps, installation_id: int, repository: str, task: st
 async def keeps_final_record(ctx: dict[str, Any], record: JobRecord) -> bool:
     """A re-run (of a round, or of a TriageJob whose worker died after registering its issue) that
     finds the issue triaged keeps the record saying what was done rather than "already triaged"."""
-    if record.outcome != OutcomeKind.SKIPPED or record.detail != "issue already triaged":
+    if record.outcome != OutcomeKind.SKIPPED or record.detail != triage_gate.ALREADY:
         return False
     try:
         existing = await ctx["records"].get(record.delivery_id)

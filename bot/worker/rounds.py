@@ -29,6 +29,7 @@ from bot.core import retry
 from bot.core.errors import BudgetExhausted
 from bot.core.job import TriageRound
 from bot.core.outcome import Outcome, OutcomeKind
+from bot.core.text import first_error
 from bot.logs import bound
 from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
 from bot.worker.deps import Deps
@@ -44,7 +45,7 @@ async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     try:
         job = TriageRound.model_validate(kwargs.get("round"))
     except ValidationError as exc:
-        log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
+        log.error("job=%s unreadable triage round: %s", job_id, first_error(exc))
         return {"outcome": "failed"}
     with bound(installation=job.installation_id, repo=job.repository):
         return await _round(ctx, job, job_id, job_try)
