@@ -134,7 +134,7 @@ def test_cap_takes_the_oldest_first_and_defers_the_rest() -> None:
     assert [d.guid for d in plan.deferred] == ["g4", "g5", "g6", "g7"]
     assert plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=0).chosen == []
     with pytest.raises(ValueError, match="cap"):
-        plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=-1).chosen
+        plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=-1)
 
 
 def test_same_second_attempts_are_ordered_by_id() -> None:
