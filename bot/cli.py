@@ -31,7 +31,10 @@ def format_record(record: JobRecord) -> str:
         f"delivery={record.delivery_id} try={record.job_try} {record.duration_ms}ms"
     )
     if record.model:
-        line += f" model={record.model} tokens={record.input_tokens}/{record.output_tokens}"
+        provider = f" provider={record.provider}" if record.provider else ""
+        line += f"{provider} model={record.model} tokens={record.input_tokens}/{record.output_tokens}"
+        if record.estimated_calls:
+            line += " (estimated: the answer carried no usage)"
         if record.cache_write_tokens or record.cache_read_tokens:
             line += f" cache={record.cache_write_tokens}/{record.cache_read_tokens}"
         line += f" cost=${record.cost_usd:.6f}"

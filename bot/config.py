@@ -17,6 +17,8 @@ from bot.core import batch, retry
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.durations import parse_duration
 from bot.core.pricing import ModelPrice, parse_model_prices, price_table
+from bot.core.providers import Provider
+from bot.core.text import first_error
 
 DEFAULT_MODEL = "claude-haiku-5-5"
 # A summary call's parts other than the diff (system prompt, tool schema, the description, commits
@@ -68,7 +70,30 @@ class Settings(BaseSettings):
     ANTHROPIC_MODEL: str = DEFAULT_MODEL
     ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
     ANTHROPIC_MODEL_SUMMARY: str | None = None
+    # Where the model runs (bot/core/providers.py, docs/providers.md): the Claude API, Amazon Bedrock,
+    # Google Vertex AI, or any server answering the Messages API at ANTHROPIC_BASE_URL.
+    MODEL_PROVIDER: Provider = Provider.ANTHROPIC
+    # Bedrock: what the SDK's Bedrock client and botocore read (here too so a `.env` file works).
+    # AWS_BEARER_TOKEN_BEDROCK (a Bedrock API key) instead of SigV4-signed AWS credentials.
+    AWS_REGION: str | None = None
+    AWS_DEFAULT_REGION: str | None = None
+    AWS_PROFILE: str | None = None
+    AWS_ACCESS_KEY_ID: SecretStr | None = None
+    AWS_SECRET_ACCESS_KEY: SecretStr | None = None
+    AWS_SESSION_TOKEN: SecretStr | None = None
+    AWS_BEARER_TOKEN_BEDROCK: SecretStr | None = None
+    ANTHROPIC_BEDROCK_BASE_URL: str | None = None
+    # Vertex: what the SDK's Vertex client and google-auth read. Without GOOGLE_APPLICATION_CREDENTIALS
+    # the application default credentials are used (gcloud's login, or the metadata server).
+    CLOUD_ML_REGION: str | None = None
+    ANTHROPIC_VERTEX_PROJECT_ID: str | None = None
+    ANTHROPIC_VERTEX_BASE_URL: str | None = None
+    GOOGLE_APPLICATION_CREDENTIALS: Path | None = None
     MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
+    # Strict tools (constrained decoding) for the models the table says offer them (bot/core/models.py);
+    # 0 sends every model plain tools, e.g. behind a gateway that refuses `strict`. Answers are
+    # validated either way.
+    MODEL_STRICT_TOOLS: bool = True
     # Prices override (USD per million tokens), e.g. "claude-haiku-5-5=0.1/0.5" (bot/core/pricing.py).
     MODEL_PRICES: str = ""
     # Micro-batched triage: up to this many new issues of one repository per model call, a lone
@@ -113,7 +138,21 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
-    @field_validator("GITHUB_API_URL", "GITHUB_URL", "ANTHROPIC_BASE_URL")
+    @field_validator("MODEL_PROVIDER", mode="before")
+    @classmethod
+    def _lower_provider(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "CLOUD_ML_REGION", "ANTHROPIC_VERTEX_PROJECT_ID"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator(
+        "GITHUB_API_URL", "GITHUB_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_BEDROCK_BASE_URL", "ANTHROPIC_VERTEX_BASE_URL"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -199,12 +238,75 @@ class Settings(BaseSettings):
             raise ConfigError("APP_ID: required for the worker")
         self.private_key()
 
+    # -- where the model runs ---------------------------------------------------------------------
+
+    def bedrock_region(self) -> str | None:
+        """The AWS region as the SDK's Bedrock client finds it: AWS_REGION, AWS_DEFAULT_REGION, then
+        the AWS profile's configured region (read from ~/.aws/config by botocore, no network)."""
+        region = self.AWS_REGION or self.AWS_DEFAULT_REGION
+        if region is None:
+            try:
+                import botocore.session
+
+                found = botocore.session.Session(profile=self.AWS_PROFILE).get_config_variable("region")
+            except Exception:  # a profile that is not there, or no botocore: no region from it
+                found = None
+            region = str(found) if found else None
+        return region
+
+    def check_model(self) -> None:
+        """What MODEL_PROVIDER needs, checked at the start of the worker, `receive` and `demo`, so a
+        missing key stops the start with one line naming the first missing setting instead of
+        failing every job. (The web process never talks to the model.)"""
+        provider = self.MODEL_PROVIDER
+        if provider is Provider.ANTHROPIC:
+            if self.ANTHROPIC_API_KEY is None or not self.ANTHROPIC_API_KEY.get_secret_value().strip():
+                raise ConfigError("ANTHROPIC_API_KEY: required for the worker (the key of the Claude API)")
+        elif provider is Provider.BEDROCK:
+            if self.bedrock_region() is None:
+                raise ConfigError(
+                    "AWS_REGION: required for MODEL_PROVIDER=bedrock (or AWS_DEFAULT_REGION, or a region in the "
+                    "AWS profile)"
+                )
+            if self.AWS_BEARER_TOKEN_BEDROCK is None:
+                if self.AWS_ACCESS_KEY_ID is not None and self.AWS_SECRET_ACCESS_KEY is None:
+                    raise ConfigError("AWS_SECRET_ACCESS_KEY: required with AWS_ACCESS_KEY_ID")
+                if self.AWS_SECRET_ACCESS_KEY is not None and self.AWS_ACCESS_KEY_ID is None:
+                    raise ConfigError("AWS_ACCESS_KEY_ID: required with AWS_SECRET_ACCESS_KEY")
+        elif provider is Provider.VERTEX:
+            if self.CLOUD_ML_REGION is None:
+                raise ConfigError("CLOUD_ML_REGION: required for MODEL_PROVIDER=vertex (e.g. global or us-east5)")
+            if self.ANTHROPIC_VERTEX_PROJECT_ID is None:
+                raise ConfigError("ANTHROPIC_VERTEX_PROJECT_ID: required for MODEL_PROVIDER=vertex")
+            path = self.GOOGLE_APPLICATION_CREDENTIALS
+            if path is not None and not path.is_file():
+                raise ConfigError(f"GOOGLE_APPLICATION_CREDENTIALS: no file at {path}")
+        elif provider is Provider.COMPATIBLE and self.ANTHROPIC_BASE_URL is None:
+            raise ConfigError(
+                "ANTHROPIC_BASE_URL: required for MODEL_PROVIDER=compatible (the server's address, e.g. "
+                "http://localhost:11434 for Ollama)"
+            )
+
+    def model_endpoint(self) -> str:
+        """Where the model is reached, as a URL (its host names the model's circuit breaker)."""
+        if self.MODEL_PROVIDER is Provider.BEDROCK:
+            region = self.AWS_REGION or self.AWS_DEFAULT_REGION or "us-east-1"
+            return self.ANTHROPIC_BEDROCK_BASE_URL or f"https://bedrock-runtime.{region}.amazonaws.com"
+        if self.MODEL_PROVIDER is Provider.VERTEX:
+            region = self.CLOUD_ML_REGION or "global"
+            host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
+            return self.ANTHROPIC_VERTEX_BASE_URL or f"https://{host}"
+        return self.ANTHROPIC_BASE_URL or "https://api.anthropic.com"
+
+    @property
+    def model_region(self) -> str:
+        """The region the model's prices depend on (Vertex's CLOUD_ML_REGION; Bedrock's is in the id)."""
+        return (self.CLOUD_ML_REGION or "") if self.MODEL_PROVIDER is Provider.VERTEX else ""
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into the one line the contract promises."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+        raise ConfigError(first_error(exc, whole="settings")) from exc

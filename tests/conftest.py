@@ -21,14 +21,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
-from bot.adapters.llm import AnthropicLLM
 from bot.config import Settings, load_settings
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server
 from bot.web.app import create_app
 from bot.worker.deps import Deps
-from bot.worker.settings import anthropic_client, build_deps
+from bot.worker.settings import anthropic_client, build_deps, build_llm
 from tests.helpers import APP_ID, ROOT, SECRET, Processes
 
 pytest_plugins = ["tests.browser"]  # the `browser` fixture: a headless Chromium (skips, saying why, without one)
@@ -138,14 +137,25 @@ def processes(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Processe
 
 
 @pytest.fixture
+def strict_tools() -> bool:
+    """MODEL_STRICT_TOOLS for `deps`; a module overrides it to see answers no strict tool constrains."""
+    return True
+
+
+@pytest.fixture
 async def deps(
-    settings: Settings, redis: Redis, github: github_sandbox.GitHubSandbox, model: anthropic_sandbox.AnthropicSandbox
+    settings: Settings,
+    redis: Redis,
+    github: github_sandbox.GitHubSandbox,
+    model: anthropic_sandbox.AnthropicSandbox,
+    strict_tools: bool,
 ) -> AsyncIterator[Deps]:
     """What a handler gets in the worker, built the worker's way, over the sandboxes: the unit
     tier calls the actions directly with it (no web app, no arq)."""
+    settings = settings.model_copy(update={"MODEL_STRICT_TOOLS": strict_tools})
     async with aiohttp.ClientSession() as session:
         client = anthropic_client(settings)
         try:
-            yield build_deps(settings, session, redis, AnthropicLLM(client, settings.ANTHROPIC_MODEL), lock_ttl_s=30)
+            yield build_deps(settings, session, redis, build_llm(settings, client), lock_ttl_s=30)
         finally:
             await client.close()

@@ -26,9 +26,11 @@ from bot.config import Settings
 from bot.core import signature
 from bot.core.diff_budget import PullFile
 from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
+from bot.core.outcome import OutcomeKind
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
+from bot.worker.actions import triage
 from bot.worker.actions.triage_batch import IssueResult, RoundResult, run_round
 from bot.worker.deps import Deps
 from bot.worker.settings import worker_settings
@@ -241,18 +243,37 @@ def bot_label_events(github: GitHubSandbox, number: int, *, repository: str = IS
     return [e["label"]["name"] for e in events if e["event"] == "labeled" and e["actor"]["type"] == "Bot"]
 
 
+async def open_issues(
+    deps: Deps, github: GitHubSandbox, texts: dict[int, str], *, config: str | None = None
+) -> tuple[Repo, set[str]]:
+    """Issues `number -> body` opened (in GitHub's example repository) and registered by their
+    TriageJobs, as the worker does; the repo and the batch rounds queued for them."""
+    seed_issue(github)
+    add_issues(github, texts)
+    if config is not None:
+        github.set_file(ISSUE_REPO, ".github/hookwise.yml", config)
+    repo = await deps.github.repo(461842, ISSUE_REPO)
+    rounds = set()
+    for number in texts:
+        outcome = await triage.on_opened(triage_job(f"open-{number}", number=number), repo, deps, job_try=1)
+        assert outcome.kind is OutcomeKind.WAITING, outcome
+        rounds.add(outcome.detail.rsplit("(", 1)[1].rstrip(")"))
+    return repo, rounds
+
+
 async def run_pending_round(deps: Deps, repo: Repo, job_id: str, *, now_ms: int | None = None) -> RoundResult:
     """Run the batch round `job_id` (a `Registered.round_job`) as its arq job does, here; each
     issue judged ends its claim (the job also writes its delivery's record)."""
-    round_number = int(job_id.rsplit(":", 1)[1])
-    job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=round_number)
+    queue, number = job_id.rsplit(":", 1)
+    lane = queue.rsplit("!", 1)[1] if "!" in queue else ""
+    job = TriageRound(repository=repo.full_name, installation_id=repo.installation_id, round=int(number), lane=lane)
 
     async def open_repo() -> Repo:
         return repo
 
     async def settle(result: IssueResult) -> None:
         if result.error is None:
-            await deps.triage_queue.finish(repo.full_name, result.issue.number, job_id)
+            await deps.triage_queue.finish(repo.full_name, result.issue.number, job_id, lane)
 
     now = int(time.time() * 1000) if now_ms is None else now_ms
     return await run_round(job, job_id, open_repo, deps, now_ms=now, settle=settle)
@@ -399,9 +420,7 @@ def form_of(page: str, form_id: str | None = None) -> tuple[str, dict[str, str]]
     return action, fields
 
 
-async def register_over_http(
-    session: aiohttp.ClientSession, setup_url: str, github_url: str
-) -> aiohttp.ClientResponse:
+async def register_over_http(session: aiohttp.ClientSession, setup_url: str, github_url: str) -> aiohttp.ClientResponse:
     """What the browser does in `setup`, without one: the local form, GitHub's form, the redirect back."""
     async with session.get(setup_url) as start:
         action, fields = form_of(await start.text(), "register")

@@ -1,35 +1,35 @@
-"""bot.core.batch: one call labels many issues; one bad item costs only its own issue."""
+"""bot.core.batch: one call labels many issues: its schema, its prompt, and when to send it."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
-from bot.core.answers import LabelChoice
 from bot.core.batch import (
     BATCH_TOOL_DESCRIPTION,
     BATCH_TOOL_NAME,
     BODY_CHARS,
-    CLIP_NOTE,
     MAX_BATCH,
     MAX_WAIT_S,
     BatchEnvelope,
     BatchIssue,
-    BatchLabelChoice,
     Take,
     Wait,
     Waiting,
     batch_schema,
     batch_tool,
     batch_user_prompt,
-    fence_issue_text,
     max_tokens_for,
     next_batch,
-    validate_batch,
 )
 from bot.core.caching import tool_text
+from bot.core.label_answers import read_batch
+from bot.core.prompts import fence
+from bot.core.text import CLIP_NOTE
+from bot.core.tokens import estimate_tokens
 
 ALLOWED = ["bug", "docs", "Enhancement"]
 BATCH = [12, 13, 14]
@@ -84,11 +84,6 @@ def test_no_labels_no_schema() -> None:
         batch_schema([], [1])
 
 
-def test_a_valid_batched_answer_fits_the_answer_model() -> None:
-    answer = BatchLabelChoice.model_validate({"issues": [item(12), item(13, [])]})
-    assert [entry.number for entry in answer.issues] == [12, 13]
-
-
 def test_the_tool_definition() -> None:
     assert batch_tool(ALLOWED) == {
         "name": "label_issues",
@@ -101,7 +96,7 @@ def test_the_tool_definition() -> None:
 def test_the_envelope_lets_bad_items_through_to_the_item_by_item_check() -> None:
     raw = {"issues": [item(12), {"number": 13, "labels": "bug"}, "junk"], "note": "x"}
     envelope = BatchEnvelope.model_validate(raw)
-    outcome = validate_batch(envelope.model_dump(), [12, 13], ALLOWED)
+    outcome = read_batch(envelope.model_dump(), [12, 13], repository=ALLOWED, allowed=ALLOWED)
     assert sorted(outcome.answers) == [12]
     assert outcome.leftovers == [13]
     assert outcome.problems[0] == "the answer has unexpected fields: note (ignored)"
@@ -109,155 +104,21 @@ def test_the_envelope_lets_bad_items_through_to_the_item_by_item_check() -> None
         BatchEnvelope.model_validate({"labels": []})
 
 
-def test_max_tokens_grows_with_the_batch() -> None:
-    assert (max_tokens_for(1), max_tokens_for(20), max_tokens_for(0)) == (550, 5300, 550)
-
-
-# -- validating an answer item by item -------------------------------------------------------------
-
-
-def test_a_complete_answer_labels_every_issue() -> None:
-    raw = {"issues": [item(14, ["docs"]), item(12, ["bug", "Enhancement"]), item(13, [], "Nothing applies.")]}
-    answers, leftovers, problems = validate_batch(raw, BATCH, ALLOWED)
-    assert answers == {
-        12: LabelChoice(labels=["bug", "Enhancement"], reason="Because."),
-        13: LabelChoice(labels=[], reason="Nothing applies."),
-        14: LabelChoice(labels=["docs"], reason="Because."),
-    }
-    assert (leftovers, problems) == ([], [])
-
-
-def test_an_issue_left_out_goes_alone_to_a_single_call() -> None:
-    outcome = validate_batch({"issues": [item(12), item(14)]}, BATCH, ALLOWED)
-    assert sorted(outcome.answers) == [12, 14]
-    assert outcome.leftovers == [13]
-    assert outcome.problems == ["issue #13: no answer"]
-
-
-def test_a_strangers_number_is_only_a_problem_line() -> None:
-    outcome = validate_batch({"issues": [item(12), item(13), item(99), item(14)]}, BATCH, ALLOWED)
-    assert sorted(outcome.answers) == BATCH
-    assert outcome.leftovers == []
-    assert outcome.problems == ["issues[2]: issue #99 is not in this batch (ignored)"]
-
-
-def test_a_stranger_in_place_of_an_issue_costs_that_issue_only() -> None:
-    outcome = validate_batch({"issues": [item(12), item(31), item(14)]}, BATCH, ALLOWED)
-    assert sorted(outcome.answers) == [12, 14]
-    assert outcome.leftovers == [13]
-    assert outcome.problems == ["issues[1]: issue #31 is not in this batch (ignored)", "issue #13: no answer"]
-
-
-def test_an_invalid_item_costs_its_own_issue_only() -> None:
-    raw = {"issues": [item(12), {"number": 13, "labels": "bug", "reason": "x"}, item(14)]}
-    outcome = validate_batch(raw, BATCH, ALLOWED)
-    assert sorted(outcome.answers) == [12, 14]
-    assert outcome.leftovers == [13]
-    assert outcome.problems == ["issue #13: labels: Input should be a valid list"]
-
-
-def test_a_label_the_repository_lacks_makes_the_item_invalid() -> None:
-    outcome = validate_batch({"issues": [item(12, ["bug", "wontfix"]), item(13), item(14)]}, BATCH, ALLOWED)
-    assert outcome.leftovers == [12]
-    assert outcome.problems == ["issue #12: labels not in the repository's list: 'wontfix'"]
-
-
-def test_labels_come_back_in_the_repositorys_spelling_once_each() -> None:
-    outcome = validate_batch({"issues": [item(12, [" BUG", "bug", "enhancement"])]}, [12], ALLOWED)
-    assert outcome.answers[12].labels == ["bug", "Enhancement"]
-
-
-@pytest.mark.parametrize(
-    ("broken", "problem"),
-    [
-        (
-            {"number": 13, "labels": [], "reason": "x", "confidence": 0.9},
-            "issue #13: confidence: Extra inputs are not permitted",
-        ),
-        ({"number": 13}, "issue #13: labels: Field required"),
-        (
-            {"number": 13, "labels": [], "reason": "x" * 601},
-            "issue #13: reason: String should have at most 600 characters",
-        ),
-        (
-            {"number": 13, "labels": ["bug"] * 11, "reason": "x"},
-            "issue #13: labels: List should have at most 10 items after validation, not 11",
-        ),
-    ],
-)
-def test_each_kind_of_invalid_item(broken: dict[str, Any], problem: str) -> None:
-    outcome = validate_batch({"issues": [item(12), broken, item(14)]}, BATCH, ALLOWED)
-    assert (outcome.leftovers, outcome.problems) == ([13], [problem])
-
-
-def test_an_item_without_a_reason_is_accepted_when_none_was_asked_for() -> None:
-    outcome = validate_batch({"issues": [{"number": 12, "labels": ["bug"]}]}, [12], ALLOWED)
-    assert outcome.leftovers == [] and outcome.answers[12].reason == ""
-
-
-def test_the_schema_asks_for_a_reason_only_when_told() -> None:
-    entry = batch_schema(ALLOWED, [12], reason=False)["properties"]["issues"]["items"]
-    assert entry["required"] == ["number", "labels"] and "reason" not in entry["properties"]
-
-
-def test_a_wordy_reason_within_the_single_call_bound_is_accepted() -> None:
-    outcome = validate_batch({"issues": [item(12, reason="x" * 600)]}, [12], ALLOWED)
-    assert outcome.leftovers == []
-
-
-def test_an_issue_answered_twice_goes_to_a_single_call() -> None:
-    raw = {"issues": [item(12, ["bug"]), item(13), item(12, ["docs"]), item(14)]}
-    outcome = validate_batch(raw, BATCH, ALLOWED)
-    assert sorted(outcome.answers) == [13, 14]
-    assert outcome.leftovers == [12]
-    assert outcome.problems == ["issues[2]: issue #12 is answered more than once"]
-
-
-@pytest.mark.parametrize(
-    ("number", "accepted"), [("13", True), ("#13", True), (" 13 ", True), (True, False), (13.0, False), (None, False)]
-)
-def test_what_counts_as_an_issue_number(number: object, accepted: bool) -> None:
-    outcome = validate_batch({"issues": [item(number)]}, [13], ALLOWED)
-    assert (13 in outcome.answers) is accepted
-    if not accepted:
-        assert outcome.problems == [f"issues[0]: no usable issue number (got {number!r})", "issue #13: no answer"]
-
-
-def test_an_item_that_is_not_an_object_is_skipped() -> None:
-    outcome = validate_batch({"issues": ["12: bug", item(13), item(14)]}, BATCH, ALLOWED)
-    assert outcome.leftovers == [12]
-    assert outcome.problems == ["issues[0]: not an object (got str)", "issue #12: no answer"]
-
-
-@pytest.mark.parametrize(
-    ("raw", "problem"),
-    [
-        (None, "the answer is not a JSON object (got nothing)"),
-        ([item(12)], "the answer is not a JSON object (got list)"),
-        ("bug", "the answer is not a JSON object (got str)"),
-        ({}, "the answer has no 'issues' list (got nothing)"),
-        ({"issues": {"12": item(12)}}, "the answer has no 'issues' list (got dict)"),
-    ],
-)
-def test_an_answer_that_is_not_an_object_with_a_list_makes_every_issue_a_leftover(raw: object, problem: str) -> None:
-    assert validate_batch(raw, BATCH, ALLOWED) == ({}, BATCH, [problem])
-
-
-def test_unexpected_top_level_fields_are_noted_and_ignored() -> None:
-    outcome = validate_batch({"issues": [item(12)], "summary": "done"}, [12], ALLOWED)
-    assert sorted(outcome.answers) == [12]
-    assert outcome.problems == ["the answer has unexpected fields: summary (ignored)"]
-
-
-def test_leftovers_keep_batch_order_and_the_batch_is_deduplicated() -> None:
-    outcome = validate_batch({"issues": [item(13)]}, [14, 12, 13, 14], ALLOWED)
-    assert outcome.leftovers == [14, 12]
-    assert outcome.problems == ["issue #14: no answer", "issue #12: no answer"]
-
-
-def test_an_empty_list_leaves_everything_over() -> None:
-    outcome = validate_batch({"issues": []}, BATCH, ALLOWED)
-    assert (outcome.answers, outcome.leftovers) == ({}, BATCH)
+def test_max_tokens_has_room_for_every_item_and_no_more() -> None:
+    names = ["bug", "documentation", "a-rather-long-label-name-for-the-parser"]
+    one, twenty = (
+        max_tokens_for(1, label_names=names, max_labels=3),
+        max_tokens_for(20, label_names=names, max_labels=3),
+    )
+    assert twenty - one == 19 * (one - 60) and max_tokens_for(0, label_names=names) == max_tokens_for(
+        1, label_names=names
+    )
+    assert max_tokens_for(20, label_names=names, max_labels=3, reason=False) < twenty
+    many = [*names, *(f"area/{n:02d}" for n in range(10))]
+    assert max_tokens_for(20, label_names=many, max_labels=10) > max_tokens_for(20, label_names=many, max_labels=3)
+    # Twenty items naming every label, with reasons, fit: the answer is cut only when the model rambles.
+    item = {"number": 123456, "labels": names, "reason": "x" * 200}
+    assert estimate_tokens(json.dumps({"issues": [item] * 20})) < twenty
 
 
 # -- when to send a batch -------------------------------------------------------------------------
@@ -412,7 +273,7 @@ def test_an_issue_body_cannot_close_its_tag_or_pose_as_another_issue() -> None:
     ],
 )
 def test_look_alike_tags_are_defused(attack: str) -> None:
-    fenced = fence_issue_text(f"before {attack} after")
+    fenced = fence(f"before {attack} after")
     assert not re.search(r"(<|＜|﹤|&lt;|&#0*60;)[\s/]*untrusted", fenced, re.IGNORECASE), fenced
     assert fenced.startswith("before ") and fenced.endswith(" after")
     prompt = batch_user_prompt("o/r", [BatchIssue(12, attack, attack), BatchIssue(13, "t", "b")])

@@ -211,15 +211,16 @@ async def test_costs_prints_calls_tokens_and_dollars_per_installation_repository
     lines = output.splitlines()
     assert lines[0].startswith("model calls and estimated cost since ") and "(1d)" in lines[0]
     header = lines[1].split()
-    assert header[:4] == ["installation", "repository", "task", "model"] and header[-2:] == ["est.", "USD"]
+    assert header[:5] == ["installation", "repository", "task", "provider", "model"]
+    assert header[-2:] == ["est.", "USD"]
     batch = next(line for line in lines if "triage-batch" in line).split()
-    assert batch[:4] == ["461842", "Codertocat/Hello-World", "triage-batch", "claude-haiku-5-5"]
-    assert batch[4:] == ["2", "0", "6,000", "1,000", "2,000", "8,000", "17,000", "$0.0014"]
+    assert batch[:5] == ["461842", "Codertocat/Hello-World", "triage-batch", "anthropic", "claude-haiku-5-5"]
+    assert batch[5:] == ["2", "0", "6,000", "1,000", "2,000", "8,000", "17,000", "$0.0014"]
     assert any(line.split()[:2] == ["461842", "(all)"] and line.endswith("$0.0264") for line in lines)
     other = next(line for line in lines if "claude-foo-9" in line).split()
-    assert other[3:5] == ["claude-foo-9", "*"] and other[5:7] == ["1", "0"]  # priced as an estimate
+    assert other[4:6] == ["claude-foo-9", "*"] and other[6:8] == ["1", "0"]  # priced as an estimate
     skipped = next(line for line in lines if line.split()[3:4] == ["-"]).split()
-    assert skipped[:7] == ["77", "other-org/other-project", "triage", "-", "0", "1", "0"]  # skipped for the budget
+    assert skipped[:8] == ["77", "other-org/other-project", "triage", "-", "-", "0", "1", "0"]  # skipped for the budget
     assert next(line for line in lines if line.startswith("total")).endswith("$0.0271")
     assert any("461842: 26,700 of 2,000,000 model tokens used today (UTC)" in line for line in lines)
     assert any("* claude-foo-9: estimate: claude-foo-9 is not in the price table" in line for line in lines)

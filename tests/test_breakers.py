@@ -16,6 +16,7 @@ from bot.adapters.guarded_llm import GuardedLLM
 from bot.adapters.llm import AnthropicLLM, Question
 from bot.adapters.store import keys
 from bot.adapters.store.breakers import Breakers
+from bot.adapters.store.costs import CostLedger
 from bot.config import Settings
 from bot.core import breaker
 from bot.core.answers import PullSummary
@@ -170,20 +171,21 @@ async def test_the_models_breaker_lets_one_request_through_per_probe(
         )
         question = Question(system="s", user="u", answer=PullSummary, tool_name="record_summary",
                             tool_description="d")  # fmt: skip
+        meter = CostLedger(redis, tokens_per_day=0).meter(1, "o/r", "summary")
         model.always_fail(529)
         reasons = []
         for _ in range(breaker.OPEN_AFTER + 3):
             with pytest.raises(TransientError) as failed:
-                await llm.ask(question)
+                await llm.ask(question, meter=meter)
             reasons.append(failed.value.reason)
         host = model.base_url.removeprefix("http://")
         assert reasons[0] == f"Anthropic {host}: overloaded (529)"
         assert len(model.requests) == breaker.OPEN_AFTER  # then no request while open
         clock.now += breaker.PROBE_INTERVAL_S
         model.always_fail(None)
-        answers = await asyncio.gather(*(llm.ask(question) for _ in range(3)), return_exceptions=True)
+        answers = await asyncio.gather(*(llm.ask(question, meter=meter) for _ in range(3)), return_exceptions=True)
         assert sum(not isinstance(a, BaseException) for a in answers) == 1  # the probe; the others wait
         assert len(model.requests) == breaker.OPEN_AFTER + 1
-        assert (await llm.ask(question)).value  # closed by the probe's success
+        assert (await llm.ask(question, meter=meter)).value  # closed by the probe's success
     finally:
         await client.close()

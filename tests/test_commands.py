@@ -492,3 +492,15 @@ def test_module_is_pure() -> None:
             "enum",
             "functools",
         }
+
+
+def test_every_command_kind_has_one_spec_and_one_handler() -> None:
+    """A command is a spec (bot/core/commands.py) and a handler (the worker's): a kind without its
+    handler, or a spec of a kind twice, fails here before it fails a maintainer."""
+    from bot.core.commands import SPECS
+    from bot.worker.actions.commands import HANDLERS
+
+    assert set(HANDLERS) == set(CommandKind)
+    assert len({spec.kind for spec in SPECS}) == len(SPECS) == len(CommandKind) - 1  # all but UNKNOWN
+    words = [word for spec in SPECS for word in spec.words]
+    assert len(words) == len(set(words)) and all(word == word.casefold() for word in words)

@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.core.answers import Risk
+from bot.core.errors import BudgetExhausted
 from bot.core.outcome import OutcomeKind
 from bot.core.release_notes import (
     MAX_PULLS,
@@ -391,3 +392,28 @@ async def test_help_lists_release_notes(deps: Deps, github: GitHubSandbox) -> No
     await run_command(deps, github, "@hookwise help")
     assert "- `@hookwise release-notes [since TAG]`: release notes from the summaries" in reply_of(github)
     assert SUMMARY_MARKER not in reply_of(github)
+
+
+async def test_release_notes_are_filed_in_costs_under_their_own_task(
+    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
+    seed_history(github)
+    await summarise_some(deps, github, model)
+    model.responder = grouping_model
+    before = deps.meter.clock() - 3600
+    await run_command(deps, github, "@hookwise release-notes")
+    rows = [row for row in await deps.meter.rows(before) if row.task == "release-notes"]
+    assert [(row.installation_id, row.repository, row.calls) for row in rows] == [(461842, PR_REPO, 1)]
+    assert rows[0].output > 0
+
+
+async def test_release_notes_are_stopped_by_the_budget_before_anything_is_posted(
+    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+) -> None:
+    seed_history(github)
+    await summarise_some(deps, github, model)
+    await redis.set(f"hookwise:budget:461842:{deps.meter.today()}", deps.meter.tokens_per_day)
+    with pytest.raises(BudgetExhausted):
+        await run_command(deps, github, "@hookwise release-notes")
+    assert model.requests == []
+    assert not [c for c in github.comments(PR_REPO, 2) if c["body"].startswith(REPLY_MARKER)]

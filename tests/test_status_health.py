@@ -18,7 +18,7 @@ from bot.config import Settings, load_settings
 from bot.core import breaker
 from bot.core.breaker import github_dependency
 from bot.core.errors import TransientError
-from bot.core.health import DependencyRow, Health, WorkerRow, eviction_warning, render_banner, warnings
+from bot.core.health import DependencyRow, Health, WorkerRow, eviction_warning, warnings
 from bot.web.app import create_app
 from tests.helpers import MERGED, deliver
 
@@ -60,14 +60,12 @@ def test_an_open_breaker_and_an_evicting_redis_are_warnings_too() -> None:
     health = Health(workers=[WorkerRow("w", "h", 1, NOW, NOW, 0, 10)], dependencies=[github],
                     eviction_policy="allkeys-lru")  # fmt: skip
     found = warnings(health, NOW)
-    assert [w.key for w in found] == ["breaker:github:api.github.com", "eviction"]
+    assert [w.key for w in found] == ["breaker-github:api.github.com", "eviction"]
     assert found[0].text == (
         "GitHub api.github.com is failing: its circuit breaker has been open for 3 min 20 s; 14 job(s) wait for it "
         "(next probe in 9 s), nothing is lost. Last error: GitHub api.github.com: server error (503)."
     )
     assert "maxmemory-policy is allkeys-lru, not noeviction" in found[1].text
-    html = render_banner(found)
-    assert html.count('role="alert"') == 2 and 'data-warning="eviction"' in html
 
 
 def test_the_eviction_warning_names_maxmemory_policy_or_says_it_could_not_tell() -> None:
@@ -98,12 +96,12 @@ async def test_the_page_shows_the_workers_the_breakers_and_the_jobs_parked(
 
     page = await (await client.get("/status", headers=basic())).text()
     assert 'id="workers"' in page and "box-1" in page and "3 of 10" in page
-    assert 'data-warning="breaker:github:' in page and "GitHub x: server error (503)" in page
+    assert 'id="warn-breaker-github:' in page and "GitHub x: server error (503)" in page
     assert '<span class="badge failed">open</span>' in page
     # A job waits on the open breaker already: the backlog is held, all three stay parked.
     assert "3 job(s) of 1 installation(s) parked for fair share" in page
-    assert 'data-warning="no-worker"' not in page  # a worker is alive
-    assert 'data-warning="eviction"' not in page  # the test Redis runs noeviction
+    assert 'id="warn-no-worker"' not in page  # a worker is alive
+    assert 'id="warn-eviction"' not in page  # the test Redis runs noeviction
 
 
 async def test_the_status_page_says_when_no_worker_runs_in_a_browser(

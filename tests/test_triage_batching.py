@@ -26,6 +26,7 @@ from tests.helpers import (
     add_issues,
     bot_label_events,
     label_posts,
+    open_issues,
     run_pending_round,
     seed_issue,
     triage_job,
@@ -40,16 +41,8 @@ MEANT = {11: ["bug"], 12: ["enhancement"], 13: ["documentation", "question"]}
 
 
 async def open_three(deps: Deps, github: GitHubSandbox) -> tuple[Any, str]:
-    """Issues 11-13 opened and registered by their TriageJobs; the repo and the round queued."""
-    seed_issue(github)
-    add_issues(github, TEXTS)
-    repo = await deps.github.repo(461842, ISSUE_REPO)
-    rounds = set()
-    for number in TEXTS:
-        outcome = await triage.on_opened(triage_job(f"open-{number}", number=number), repo, deps, job_try=1)
-        assert outcome.kind is OutcomeKind.WAITING, outcome
-        rounds.add(outcome.detail.rsplit("(", 1)[1].rstrip(")"))
-    [round_job] = rounds  # one round takes all three
+    """Issues 11-13 opened and registered by their TriageJobs; the repo and the one round queued."""
+    repo, [round_job] = await open_issues(deps, github, TEXTS)
     return repo, round_job
 
 
@@ -121,15 +114,15 @@ async def test_a_stranger_in_the_batched_answer_is_ignored_and_costs_only_the_is
     assert any("#99 is not in this batch" in p for p in result.problems)
 
 
-async def test_an_invalid_item_costs_its_own_issue_a_single_call_and_no_other(
+async def test_an_item_whose_labels_are_not_a_list_costs_its_own_issue_a_single_call_and_no_other(
     deps: Deps, github: GitHubSandbox, model: AnthropicSandbox
 ) -> None:
-    model.responder = answer_for({11: ["bug"], 12: ["made-up-label"], 13: ["documentation", "question"]})
+    model.responder = answer_for({11: ["bug"], 12: "enhancement", 13: ["documentation", "question"]})  # type: ignore[dict-item]
     repo, round_job = await open_three(deps, github)
-    await run_pending_round(deps, repo, round_job)
+    result = await run_pending_round(deps, repo, round_job)
     assert [r["tools"][0]["name"] for r in model.requests] == [BATCH_TOOL, "choose_labels"]
     assert github.issue_labels(ISSUE_REPO, 12) == ["enhancement"]
-    assert "made-up-label" not in github.repo_labels(ISSUE_REPO)
+    assert "issue #12: 'labels' is not a list (got str)" in result.problems
 
 
 async def test_each_issue_is_written_once_under_its_own_key_even_if_the_round_runs_again(

@@ -24,6 +24,6 @@ class GuardedLLM:
         self._dependency = dependency
         self._default_model = default_model
 
-    async def ask(self, question: Question[T], *, meter: Meter | None = None) -> ModelAnswer[T]:
+    async def ask(self, question: Question[T], *, meter: Meter) -> ModelAnswer[T]:
         async with self._guard.call(self._dependency(question.model or self._default_model)):
             return await self._inner.ask(question, meter=meter)

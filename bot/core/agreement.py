@@ -53,7 +53,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.batch import fence_issue_text
+from bot.core.hostile import addresses_model
+from bot.core.prompts import fence
 from bot.core.render import code
 
 DAY_S = 86_400.0
@@ -110,6 +111,7 @@ class TriageRecord(_Frozen):
     triaged_at: float = Field(allow_inf_nan=False)  # epoch seconds
     chosen: tuple[str, ...] = ()  # added (live) or would have been added (shadow)
     suggested: tuple[str, ...] = ()  # withheld: below the trust floor or pinned to suggest only
+    dropped: tuple[str, ...] = ()  # named by the model but not written: "name (why)" (bot/core/label_answers.py)
     present: tuple[str, ...] = ()  # on the issue before hookwise triaged it: never judged
     title: str = ""
     body_excerpt: str = ""  # `excerpt(body)`: the first lines, capped
@@ -432,10 +434,13 @@ def select_examples(
 ) -> list[Example]:
     """Up to `limit` issues of `repository` a person touched, most recently touched first (by their last
     counted change). Records of other repositories are never used, nor the issues in `exclude` (the
-    ones being triaged)."""
+    ones being triaged), nor an issue whose text addresses the model (bot/core/hostile.py): an example
+    is shown to the model with every later triage, and must not carry anyone's instructions."""
     latest: dict[int, TriageRecord] = {}
     for record in records:
         if record.repository != repository or record.number in exclude:
+            continue
+        if addresses_model(record.title, record.body_excerpt):
             continue
         if record.number not in latest or record.triaged_at > latest[record.number].triaged_at:
             latest[record.number] = record
@@ -462,9 +467,9 @@ def render_example(example: Example, index: int) -> str:
     return "\n".join(
         (
             f"Example {index}:",
-            f'<untrusted name="example title">{fence_issue_text(example.title)}</untrusted>',
-            f'<untrusted name="example body">{fence_issue_text(example.body)}</untrusted>',
-            f'<untrusted name="example labels">{fence_issue_text(labels)}</untrusted>',
+            f'<untrusted name="example title">{fence(example.title)}</untrusted>',
+            f'<untrusted name="example body">{fence(example.body)}</untrusted>',
+            f'<untrusted name="example labels">{fence(labels)}</untrusted>',
         )
     )
 

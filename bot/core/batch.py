@@ -6,9 +6,9 @@ Four pieces, each data in, data out:
 - `batch_user_prompt`: the issues as the user turn, each one's title and body fenced on its own.
 - `batch_schema`: the forced tool's input schema (`{"issues": [{"number", "labels"}]}`, and a
   `reason` per item only where a triage comment will show it: output costs 5x input).
-- `validate_batch`: the tool input, checked item by item. An item missing, invalid, duplicated or
-  naming an issue not in the batch costs only *that* issue a single call (a leftover), never the
-  batch; an input that is not even an object makes every issue a leftover.
+- the answer is read item by item by bot/core/label_answers.py (`read_batch`), the one reading
+  single answers get too: a wrong label is dropped and recorded, and only a structural fault costs
+  an issue (only that one) a single call.
 
 A batch never mixes repositories: labels, config and instructions differ between them, so the
 input of `next_batch` is one repository's queue and the caller keeps one queue per repository.
@@ -16,22 +16,21 @@ input of `next_batch` is one repository's queue and the caller keeps one queue p
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from bot.core.answers import LabelChoice
+from bot.core.label_answers import MAX_LABELS
 from bot.core.prompts import fence
+from bot.core.text import clip
+from bot.core.tokens import estimate_tokens
 
 MAX_BATCH = 20
 MAX_WAIT_S = 2.0
 TITLE_CHARS = 256  # GitHub's own limit on an issue title
 BODY_CHARS = 3_000  # per issue: 20 bodies stay near 15k tokens
-CLIP_NOTE = "\n… [cut]"
-MAX_LABELS = 10  # LabelChoice's bound
 REASON_CHARS = 200  # what the schema asks for; output costs 5x input, and 20 reasons add up
 
 BATCH_TOOL_NAME = "label_issues"
@@ -41,28 +40,7 @@ BATCH_TOOL_DESCRIPTION = (
 )
 
 
-# -- the answer -----------------------------------------------------------------------------------
-
-
-class IssueLabels(BaseModel):
-    """One issue's labels within a batched answer."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    number: int = Field(description="The issue's number, exactly as given.", ge=1)
-    labels: list[str] = Field(
-        description="Names of labels that apply, only from the list given.", max_length=MAX_LABELS
-    )
-    reason: str = Field(default="", description="A few words on why these labels (or none) apply.", max_length=600)
-
-
-class BatchLabelChoice(BaseModel):
-    """The whole batched answer, as its schema describes it. `validate_batch` checks it item by
-    item instead of all at once, so one bad item does not sink the rest."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    issues: list[IssueLabels] = Field(min_length=1, max_length=MAX_BATCH)
+# -- the tool ----------------------------------------------------------------------------------------
 
 
 def batch_schema(
@@ -139,102 +117,25 @@ class BatchEnvelope(BaseModel):
     issues: list[Any]
 
 
-def max_tokens_for(count: int) -> int:
-    """A `max_tokens` for a batch of `count` issues: room for each item (ten 50-character labels and
-    a reason fit in 250), never cut mid-answer. Only what the model writes is paid for."""
-    return 300 + 250 * max(count, 1)
+ANSWER_TOKENS = 60  # the call and its envelope
+ITEM_TOKENS = 20  # one item without its labels: `{"number": 123456, "labels": []}`, and a margin
+LABEL_TOKENS = 3  # a label's quotes and comma
+REASON_TOKENS = 80  # a reason of REASON_CHARS characters, in any language
+LABEL_SLACK = 2  # labels an item may name past the config's limit before the answer is cut
 
 
-class BatchOutcome(NamedTuple):
-    answers: dict[int, LabelChoice]  # issue number -> its validated choice, labels in the repository's spelling
-    leftovers: list[int]  # issues to answer with a single call, in batch order
-    problems: list[str]  # one line per thing wrong with the answer, for the log and history
-
-
-def validate_batch(raw: object, numbers: Sequence[int], allowed: Sequence[str]) -> BatchOutcome:
-    """Check a batched tool input against the batch's issue numbers and the labels allowed.
-
-    Each item is validated on its own (a `LabelChoice` once its `number` is taken off; label names
-    must be allowed ones, matched case-insensitively and returned in the repository's spelling). An
-    issue with no valid item, or with two items, is a leftover; an item naming an issue not in the
-    batch is only a problem line. A `raw` that is not an object with an `issues` list makes every
-    issue a leftover.
-    """
-    batch = list(dict.fromkeys(numbers))
-    members = set(batch)
-    by_folded = {name.casefold(): name for name in allowed}
-    if not isinstance(raw, dict):
-        return BatchOutcome({}, batch, [f"the answer is not a JSON object (got {_kind(raw)})"])
-    items = raw.get("issues")
-    if not isinstance(items, list):
-        return BatchOutcome({}, batch, [f"the answer has no 'issues' list (got {_kind(items)})"])
-    problems: list[str] = []
-    if extra := sorted(str(key) for key in raw if key != "issues"):
-        problems.append(f"the answer has unexpected fields: {', '.join(extra)} (ignored)")
-    answers: dict[int, LabelChoice] = {}
-    seen: set[int] = set()
-    duplicated: set[int] = set()
-    for index, item in enumerate(items):
-        where = f"issues[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: not an object (got {_kind(item)})")
-            continue
-        number = _number(item.get("number"))
-        if number is None:
-            problems.append(f"{where}: no usable issue number (got {item.get('number')!r:.40})")
-            continue
-        if number not in members:
-            problems.append(f"{where}: issue #{number} is not in this batch (ignored)")
-            continue
-        if number in seen:
-            duplicated.add(number)
-            problems.append(f"{where}: issue #{number} is answered more than once")
-            continue
-        seen.add(number)
-        choice, problem = _choice(item, by_folded)
-        if choice is None:
-            problems.append(f"issue #{number}: {problem}")
-        else:
-            answers[number] = choice
-    for number in duplicated:
-        answers.pop(number, None)
-    leftovers = [number for number in batch if number not in answers]
-    for number in leftovers:
-        if number not in seen:
-            problems.append(f"issue #{number}: no answer")
-    return BatchOutcome(answers, leftovers, problems)
-
-
-def _number(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*#?\d{1,9}\s*", value):
-        return int(value.strip().lstrip("#"))
-    return None
-
-
-def _choice(item: dict[str, Any], by_folded: dict[str, str]) -> tuple[LabelChoice | None, str]:
-    fields = {key: value for key, value in item.items() if key != "number"}
-    try:
-        choice = LabelChoice.model_validate(fields)
-    except ValidationError as exc:
-        return None, _short(exc)
-    unknown = [name for name in choice.labels if name.strip().casefold() not in by_folded]
-    if unknown:
-        return None, f"labels not in the repository's list: {', '.join(repr(n) for n in unknown[:5])}"
-    labels = list(dict.fromkeys(by_folded[name.strip().casefold()] for name in choice.labels))
-    return choice.model_copy(update={"labels": labels}), ""
-
-
-def _short(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in err['loc']) or 'item'}: {err['msg']}" for err in exc.errors()[:3]]
-    return "; ".join(parts)[:300]
-
-
-def _kind(value: object) -> str:
-    return "nothing" if value is None else type(value).__name__
+def max_tokens_for(
+    count: int, *, label_names: Sequence[str] = (), max_labels: int = MAX_LABELS, reason: bool = True
+) -> int:
+    """A `max_tokens` for a batch of `count` issues: room for every item to name `max_labels` (and
+    LABEL_SLACK more) of the longest of `label_names`, and a reason where one is asked for. A model
+    that writes more than that is rambling; its answer is cut and the batch asked again in halves
+    (bot/worker/actions/triage_batch.py), so a runaway answer costs at most this, never the model's
+    whole output limit."""
+    longest = sorted((estimate_tokens(name) for name in label_names), reverse=True) or [10]
+    per_label = longest[: min(max_labels + LABEL_SLACK, MAX_LABELS)]
+    per_item = ITEM_TOKENS + sum(tokens + LABEL_TOKENS for tokens in per_label) + (REASON_TOKENS if reason else 0)
+    return ANSWER_TOKENS + per_item * max(count, 1)
 
 
 # -- when to send a batch -------------------------------------------------------------------------
@@ -308,21 +209,6 @@ BATCH_INTRO = (
 )
 BATCH_OUTRO = "Call the `{tool}` tool once, with exactly one item for each of these issues: {numbers}."
 
-# `fence` stops `<untrusted` and `</untrusted`; these also read as a tag to a model: a space or an
-# invisible character after `<`, a full-width or small `<`, or the HTML entity.
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
-_TAG_LIKE = re.compile(r"(<|＜|﹤|&lt;|&#0*60;|&#x0*3c;)(?=[\s/]*untrusted)", re.IGNORECASE)
-
-
-def fence_issue_text(text: str | None) -> str:
-    """Issue text that cannot close, or open, the tags around it: `fence`, and a little more."""
-    cleaned = _INVISIBLE.sub("", text or "")
-    return fence(_TAG_LIKE.sub("‹", cleaned))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(limit - len(CLIP_NOTE), 0)].rstrip() + CLIP_NOTE
-
 
 def batch_user_prompt(
     repository: str,
@@ -339,8 +225,8 @@ def batch_user_prompt(
         title = " ".join((issue.title or "").split())
         parts.append(
             f"Issue {issue.number}:\n"
-            f'<untrusted name="issue {issue.number} title">{fence_issue_text(_clip(title, title_chars))}</untrusted>\n'
-            f'<untrusted name="issue {issue.number} body">{fence_issue_text(_clip(issue.body or "", body_chars))}'
+            f'<untrusted name="issue {issue.number} title">{fence(clip(title, title_chars))}</untrusted>\n'
+            f'<untrusted name="issue {issue.number} body">{fence(clip(issue.body or "", body_chars))}'
             "</untrusted>"
         )
     numbers = ", ".join(str(issue.number) for issue in issues)

@@ -48,19 +48,25 @@ def github_dependency(api_url: str) -> Dependency:
     return Dependency(f"github:{host}", f"GitHub {host}", host)
 
 
+SERVICES = {"anthropic": "Anthropic", "bedrock": "Amazon Bedrock", "vertex": "Google Vertex AI"}
+
+
+def service_name(provider: str) -> str:
+    """How errors and the status page name a model provider (`MODEL_PROVIDER`)."""
+    return SERVICES.get(provider, "Model server")
+
+
 def model_dependency(provider: str, host: str, model: str) -> Dependency:
     """One breaker per provider and model: one model overloaded says nothing about another."""
-    name = {"anthropic": "Anthropic", "bedrock": "Amazon Bedrock", "vertex": "Google Vertex AI"}.get(
-        provider, provider.capitalize()
-    )
-    return Dependency(f"model:{provider}:{host}:{model}", f"{name} {model} at {host}", host)
+    return Dependency(f"model:{provider}:{host}:{model}", f"{service_name(provider)} {model} at {host}", host)
 
 
 ANTHROPIC_API = "https://api.anthropic.com"
 
 
 def model_breaker(base_url: str | None, model: str, provider: str = "anthropic") -> Dependency:
-    """The breaker of `model` as this deployment reaches it (ANTHROPIC_BASE_URL, or the API's own)."""
+    """The breaker of `model` as this deployment reaches it (its provider's endpoint: a base URL,
+    or the Claude API's own)."""
     return model_dependency(provider, host_of(base_url or ANTHROPIC_API), model)
 
 

@@ -10,9 +10,12 @@ The web process does not know the App's slug (it makes no GitHub call), so it as
 `might_hold_command`, which is this same grammar with any slug: a comment it drops is one no slug
 could make a command of, and the worker's `parse_commands` never sees a command the web dropped.
 
-`release-notes` is the one command that reads the rest of its line, `since TAG`
-(`@hookwise release-notes since v1.2.0`): it is kept as the command's `argument` (ARGUMENTS), and
-bot/core/release_notes.py's `parse_since` reads it.
+Every command is one `CommandSpec` in `SPECS`: its words, the argument it reads from the rest of its
+line (`release-notes since v1.2.0`; bot/core/release_notes.py's `parse_since` reads it), its help
+line, where it may run and whether it spends model tokens. The parser, the help text and the "where"
+replies are generated from them; the worker's handler for each kind is its one other part
+(bot/worker/actions/commands.py: HANDLERS, checked complete by a test). A new command is one spec and
+one handler.
 
 Where the markup is ambiguous the parser leans towards "not a command": a missed command costs the
 user one more comment, a phantom one costs a model call nobody asked for.
@@ -41,34 +44,69 @@ class CommandKind(StrEnum):
 class Command:
     kind: CommandKind
     word: str  # the command word as written: "Summarise", "deploy", ...
-    argument: str = ""  # what follows the word on its line, for the commands that take one (ARGUMENTS)
+    argument: str = ""  # what follows the word on its line, for the commands that take one
 
 
+class Where(StrEnum):
+    ANYWHERE = "anywhere"
+    PULL_REQUESTS = "pull requests"
+    ISSUES = "issues"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One command: everything about it but its handler (bot/worker/actions/commands.py)."""
+
+    kind: CommandKind
+    words: tuple[str, ...]  # what it answers to after the mention, folded; the first is its name
+    help: str  # its help line's description
+    argument: str = ""  # the grammar of the rest of its line, as help shows it; "": it reads none
+    where: Where = Where.ANYWHERE
+    uses_model: bool = False  # spends model tokens: checked against the budget, one run a minute
+
+    @property
+    def name(self) -> str:
+        return self.words[0]
+
+
+SPECS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        CommandKind.SUMMARIZE,
+        ("summarize", "summarise"),
+        "write this pull request's summary again",
+        where=Where.PULL_REQUESTS,
+        uses_model=True,
+    ),
+    CommandSpec(
+        CommandKind.TRIAGE, ("triage",), "choose this issue's labels again", where=Where.ISSUES, uses_model=True
+    ),
+    CommandSpec(
+        CommandKind.RELEASE_NOTES,
+        ("release-notes",),
+        "release notes from the summaries of the pull requests merged since the latest release (or since TAG)",
+        argument="[since TAG]",
+        uses_model=True,
+    ),
+    CommandSpec(CommandKind.HELP, ("help",), "list these commands and this repository's hookwise settings"),
+)
+SPEC: Mapping[CommandKind, CommandSpec] = {spec.kind: spec for spec in SPECS}
 # The words hookwise answers to, folded; anything else after the mention is UNKNOWN (see below).
-WORDS: Mapping[str, CommandKind] = {
-    "summarize": CommandKind.SUMMARIZE,
-    "summarise": CommandKind.SUMMARIZE,
-    "triage": CommandKind.TRIAGE,
-    "help": CommandKind.HELP,
-    "release-notes": CommandKind.RELEASE_NOTES,
-}
-# The commands that read the rest of their line (`release-notes since v1.2.0`), and how much of it.
-ARGUMENTS: Mapping[CommandKind, str] = {CommandKind.RELEASE_NOTES: "[since TAG]"}
+WORDS: Mapping[str, CommandKind] = {word: spec.kind for spec in SPECS for word in spec.words}
+MODEL_COMMANDS = frozenset(spec.kind for spec in SPECS if spec.uses_model)
 ARGUMENT_CHARS = 200
 
 # -- user-facing text (the lead renders the replies; tests compare against these) -----------------
 
-SUMMARIZE_ONLY_ON_PULL_REQUESTS = "`summarize` works on pull requests only."
-TRIAGE_ONLY_ON_ISSUES = "`triage` works on issues only, not on pull requests."
+ONLY_ON: Mapping[Where, str] = {
+    Where.PULL_REQUESTS: "`{name}` works on pull requests only.",
+    Where.ISSUES: "`{name}` works on issues only, not on pull requests.",
+}
+SUMMARIZE_ONLY_ON_PULL_REQUESTS = ONLY_ON[Where.PULL_REQUESTS].format(name="summarize")
+TRIAGE_ONLY_ON_ISSUES = ONLY_ON[Where.ISSUES].format(name="triage")
 WHO_MAY_RUN = "Only people with write, maintain or admin access to this repository can run commands."
 HELP_LINE = "- `@{slug} {word}`: {description}"
 HELP_DESCRIPTIONS: Mapping[CommandKind, str] = {
-    CommandKind.SUMMARIZE: "write this pull request's summary again (pull requests only)",
-    CommandKind.TRIAGE: "choose this issue's labels again (issues only)",
-    CommandKind.RELEASE_NOTES: (
-        "release notes from the summaries of the pull requests merged since the latest release (or since TAG)"
-    ),
-    CommandKind.HELP: "list these commands and this repository's hookwise settings",
+    spec.kind: spec.help + (f" ({spec.where} only)" if spec.where is not Where.ANYWHERE else "") for spec in SPECS
 }
 
 
@@ -76,8 +114,10 @@ def help_lines(slug: str) -> list[str]:
     """One markdown list item per command, the command in a code span (so it pings nobody and is
     never read back as a command)."""
     return [
-        HELP_LINE.format(slug=slug, word=" ".join([kind.value, ARGUMENTS.get(kind, "")]).strip(), description=text)
-        for kind, text in HELP_DESCRIPTIONS.items()
+        HELP_LINE.format(
+            slug=slug, word=f"{spec.name} {spec.argument}".strip(), description=HELP_DESCRIPTIONS[spec.kind]
+        )
+        for spec in SPECS
     ]
 
 
@@ -111,10 +151,11 @@ def may_run(*, permission: str | None, role_name: str | None, user_type: str, lo
 
 def where_allowed(kind: CommandKind, *, is_pull_request: bool) -> str | None:
     """None when `kind` makes sense on this thread, else the one-line reason to reply with."""
-    if kind is CommandKind.SUMMARIZE and not is_pull_request:
-        return SUMMARIZE_ONLY_ON_PULL_REQUESTS
-    if kind is CommandKind.TRIAGE and is_pull_request:
-        return TRIAGE_ONLY_ON_ISSUES
+    spec = SPEC.get(kind)
+    if spec is None or spec.where is Where.ANYWHERE:
+        return None
+    if (spec.where is Where.PULL_REQUESTS) != is_pull_request:
+        return ONLY_ON[spec.where].format(name=spec.name)
     return None
 
 
@@ -163,7 +204,8 @@ def _parse(body: str, slug_pattern: str) -> list[Command]:
             key = ""
         if (kind, key) not in seen:
             seen.add((kind, key))
-            argument = " ".join(rest.split())[:ARGUMENT_CHARS] if kind in ARGUMENTS else ""
+            takes = kind in SPEC and bool(SPEC[kind].argument)
+            argument = " ".join(rest.split())[:ARGUMENT_CHARS] if takes else ""
             found.append(Command(kind, word, argument))
     return found
 

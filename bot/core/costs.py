@@ -1,8 +1,11 @@
 """The cost ledger's arithmetic and the `python -m bot costs` report. Pure.
 
-Every model call is filed under (installation, repository, task, model) in the UTC hour it was
-made, with its calls, input, output, cache-write and cache-read tokens and its estimated cost (priced
-per call when it was made, bot/core/pricing.py). Events skipped because an installation had used
+Every model call is filed under (installation, repository, task, provider, model) in the UTC hour
+it was made, with its calls, input, output, cache-write and cache-read tokens, its estimated cost
+(priced per call when it was made, bot/core/pricing.py and bot/core/providers.py) and how many of
+its calls had their tokens estimated (an answer without `usage`, bot/core/providers.py). Fields
+filed before providers existed (`installation|repository|task|model|column`) read as the Claude
+API's. Events skipped because an installation had used
 its day's budget are filed the same way, as `skipped`. Hours make `--since 2h` exact to the hour;
 the budget counts per UTC day.
 """
@@ -13,10 +16,12 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot.core.pricing import PRICES_CHECKED, PriceTable, resolve_price
+from bot.core.pricing import PRICES_CHECKED, PriceTable
+from bot.core.providers import Provider, provider_price
 
 SEPARATOR = "|"  # neither an owner/repo name nor a model id can hold one
-COLUMNS = ("calls", "input", "output", "cache_write", "cache_read", "usd", "skipped")
+COLUMNS = ("calls", "input", "output", "cache_write", "cache_read", "usd", "skipped", "estimated")
+LEGACY_PROVIDER = Provider.ANTHROPIC.value  # the provider of a field filed before providers
 RETENTION_DAYS = 35
 MAX_SINCE_S = 31 * 24 * 3600
 
@@ -36,8 +41,8 @@ def hours_between(start_s: float, end_s: float) -> list[str]:
     return [utc_hour(hour * 3600) for hour in range(first, last + 1)]
 
 
-def field_name(installation_id: int, repository: str, task: str, model: str, column: str) -> str:
-    return SEPARATOR.join((str(installation_id), repository, task, model, column))
+def field_name(installation_id: int, repository: str, task: str, provider: str, model: str, column: str) -> str:
+    return SEPARATOR.join((str(installation_id), repository, task, provider, model, column))
 
 
 @dataclass(slots=True)
@@ -46,6 +51,7 @@ class CostRow:
     repository: str
     task: str
     model: str  # "" for a row of skipped events only
+    provider: str = ""  # "" for a row of skipped events only
     calls: int = 0
     input: int = 0
     output: int = 0
@@ -53,10 +59,11 @@ class CostRow:
     cache_read: int = 0
     usd: float = 0.0
     skipped: int = 0
+    estimated: int = 0  # calls whose tokens are estimates (the answer carried no usage)
 
     @property
-    def key(self) -> tuple[int, str, str, str]:
-        return (self.installation_id, self.repository, self.task, self.model)
+    def key(self) -> tuple[int, str, str, str, str]:
+        return (self.installation_id, self.repository, self.task, self.provider, self.model)
 
     @property
     def tokens(self) -> int:
@@ -70,26 +77,32 @@ class CostRow:
         self.cache_read += other.cache_read
         self.usd += other.usd
         self.skipped += other.skipped
+        self.estimated += other.estimated
 
 
 def rows_from_hashes(hashes: Iterable[Mapping[str, str]]) -> list[CostRow]:
-    """The hours' hashes (`field_name` -> number) summed into one row per key, sorted."""
-    rows: dict[tuple[int, str, str, str], CostRow] = {}
+    """The hours' hashes (`field_name` -> number) summed into one row per key, sorted. A field
+    filed before providers (five parts, no provider) is the Claude API's."""
+    rows: dict[tuple[int, str, str, str, str], CostRow] = {}
     for counters in hashes:
         for name, value in counters.items():
             parts = name.split(SEPARATOR)
-            if len(parts) != 5 or parts[4] not in COLUMNS:
+            if len(parts) == 5:  # installation|repository|task|model|column
+                parts.insert(3, LEGACY_PROVIDER if parts[3] else "")
+            if len(parts) != 6 or parts[5] not in COLUMNS:
                 continue
-            installation, repository, task, model, column = parts
+            installation, repository, task, provider, model, column = parts
             try:
-                key = (int(installation), repository, task, model)
+                key = (int(installation), repository, task, provider, model)
                 number = float(value)
             except ValueError:
                 continue
-            row = rows.setdefault(key, CostRow(*key))
+            row = rows.setdefault(key, CostRow(key[0], repository, task, model, provider))
             current = getattr(row, column)
             setattr(row, column, current + (number if column == "usd" else int(number)))
-    return sorted(rows.values(), key=lambda r: (r.installation_id, r.repository.lower(), r.task, r.model))
+    return sorted(
+        rows.values(), key=lambda r: (r.installation_id, r.repository.lower(), r.task, r.provider, r.model)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +132,24 @@ class Report:
     day: str = ""
 
 
-_HEAD = ("installation", "repository", "task", "model", "calls", "skipped", "input", "output",
+_HEAD = ("installation", "repository", "task", "provider", "model", "calls", "skipped", "input", "output",
          "cache write", "cache read", "tokens", "est. USD")  # fmt: skip
+ESTIMATED_TOKENS_MARK = "~"  # before a row's token total: some of its calls' tokens are estimates
+ESTIMATED_TOKENS_NOTE = (
+    "tokens estimated for {calls:,} call(s): the server's answer carried no usage, so hookwise counted "
+    "what it sent and what came back (bot/core/tokens.py)"
+)
 
 
 def _cells(row: CostRow, mark: str, first: str = "") -> list[str]:
     model = (row.model or "-") if row.task else ""  # "-": events skipped for the budget, no call made
+    provider = (row.provider or "-") if row.task else ""
+    estimated = ESTIMATED_TOKENS_MARK if row.estimated else ""
     return [
         first or str(row.installation_id),
         row.repository,
         row.task,
+        provider,
         model + mark,
         f"{row.calls:,}",
         f"{row.skipped:,}",
@@ -136,7 +157,7 @@ def _cells(row: CostRow, mark: str, first: str = "") -> list[str]:
         f"{row.output:,}",
         f"{row.cache_write:,}",
         f"{row.cache_read:,}",
-        f"{row.tokens:,}",
+        f"{estimated}{row.tokens:,}",
         _usd(row.usd),
     ]
 
@@ -160,9 +181,10 @@ def format_report(report: Report, prices: PriceTable) -> str:
         mine = [row for row in report.rows if row.installation_id == installation]
         subtotal = CostRow(installation, "(all)", "", "")
         for row in mine:
-            note = resolve_price(row.model, prices).note if row.model else ""
+            provider = row.provider or LEGACY_PROVIDER
+            note = provider_price(provider, row.model, prices).note if row.model else ""
             if note:
-                notes[row.model] = note
+                notes[f"{row.model} ({provider})" if provider != LEGACY_PROVIDER else row.model] = note
             table.append(_cells(row, " *" if note else ""))
             subtotal.add(row)
         if len(mine) > 1:
@@ -171,7 +193,7 @@ def format_report(report: Report, prices: PriceTable) -> str:
     if report.rows:
         table.append(_cells(total, "", first="total"))
         widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
-        numeric = set(range(4, len(_HEAD)))
+        numeric = set(range(5, len(_HEAD)))
         for cells in table:
             padded = [
                 c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
@@ -181,7 +203,10 @@ def format_report(report: Report, prices: PriceTable) -> str:
         lines.append(f"budget today ({report.day} UTC), per installation:")
         for budget in report.budgets:
             lines.append(f"  {budget.installation_id}: {budget_status(budget.used, budget.limit)}")
-    if notes:
+    estimated = sum(row.estimated for row in report.rows)
+    if notes or estimated:
         lines.append("notes:")
         lines += [f"  * {model}: {note}" for model, note in sorted(notes.items())]
+        if estimated:
+            lines.append(f"  {ESTIMATED_TOKENS_MARK} " + ESTIMATED_TOKENS_NOTE.format(calls=estimated))
     return "\n".join(lines)

@@ -96,6 +96,24 @@ def budget_reason(used: int, limit: int, day: str) -> str:
     return f"{BUDGET_SKIP_PREFIX}: {used:,} of {limit:,} model tokens used on {day} (UTC); resumes at 00:00 UTC"
 
 
+class Refused(PermanentError):
+    """The model ended its answer with `stop_reason: refusal`. Asking again gets the same, so this is
+    never retried; `usage` is what the call cost."""
+
+    def __init__(self, reason: str, *, usage: ModelUsage | None = None) -> None:
+        super().__init__(reason)
+        self.usage = usage
+
+
+class AnswerCut(PermanentError):
+    """The model's answer stopped at `max_tokens` (after one try with more room, where the question
+    allowed it); `usage` is what the calls cost."""
+
+    def __init__(self, reason: str, *, usage: ModelUsage | None = None) -> None:
+        super().__init__(reason)
+        self.usage = usage
+
+
 def connection_problem(exc: BaseException) -> str:
     """A few words for why a connection failed, from the exception and the ones it was raised from
     (an SDK wraps the socket's error): `connection refused`, `timed out`, `host not found`..."""

@@ -1,10 +1,8 @@
 """The status page's health: workers seen, each dependency's circuit breaker, jobs parked for fair
-share, and the warnings that go at the top of the page. Pure: a view model, the warnings as data
-(`warnings`), and each section as its own function, so the page (bot/core/status.py) folds them in.
-
-Warnings are entries of one kind (`StatusWarning`: a stable key, a level, plain text) built by one pure
-function from data, so a banner that gathers warnings from several sources renders them alike:
-no worker seen while jobs wait, a breaker open, a Redis that may evict.
+share, and what goes at the top of the page about them. Pure: a view model, the warnings as data
+(`warnings`: no worker seen while jobs wait, a breaker open, a Redis that may evict; the page's
+rule `_health_warnings` in bot/core/status.py turns each into one of its `StatusWarning`s), and
+each section as its own function, which the page folds in.
 """
 
 from __future__ import annotations
@@ -12,16 +10,20 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 SAFE_POLICY = "noeviction"
 
 
 @dataclass(frozen=True, slots=True)
-class StatusWarning:
-    key: str  # stable: `no-worker`, `breaker:<dependency>`, `eviction`
-    level: str  # "error" (nothing is being done) or "warning"
+class Alert:
+    """One warning about the deployment's health (the page shows it as a `StatusWarning`)."""
+
+    key: str  # stable: `no-worker`, `breaker-<dependency>`, `eviction`
+    level: Literal["error", "warning"]  # error: nothing is being done
     text: str  # plain text; escaped when rendered
+    fix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,6 @@ class Health:
     eviction_policy: str | None = SAFE_POLICY  # None: Redis would not say (CONFIG GET refused)
     eviction_problem: str = ""
     window: int | None = None  # jobs the queue may hold due at once (the workers' slots)
-    extra: tuple[StatusWarning, ...] = field(default=())
 
 
 def eviction_warning(policy: str | None, problem: str = "") -> str | None:
@@ -87,16 +88,17 @@ def _span(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
-def warnings(health: Health, now: float) -> list[StatusWarning]:
-    """What the page says first, most serious first."""
-    found: list[StatusWarning] = []
+def warnings(health: Health, now: float) -> list[Alert]:
+    """What the page says first about the deployment's health, most serious first."""
+    found: list[Alert] = []
     if health.workers is not None and not health.workers and health.jobs_waiting > 0:
         found.append(
-            StatusWarning(
+            Alert(
                 "no-worker",
                 "error",
                 f"No worker has been seen in the last minute, and {health.jobs_waiting} job(s) are waiting: "
-                "nothing is processed until one runs (python -m bot worker).",
+                "nothing is processed until one runs.",
+                "Start one with python -m bot worker (against this REDIS_URL); its log says why if it stopped.",
             )
         )
     for dependency in health.dependencies:
@@ -107,17 +109,20 @@ def warnings(health: Health, now: float) -> list[StatusWarning]:
         when = f"next probe in {_span(probe)}" if probe > 0 else "a probe is due"
         cause = f" Last error: {dependency.last_error}." if dependency.last_error else ""
         found.append(
-            StatusWarning(
-                f"breaker:{dependency.key}",
+            Alert(
+                f"breaker-{dependency.key}",
                 "warning",
                 f"{dependency.label} is failing: its circuit breaker has been open{since}; "
                 f"{dependency.waiting} job(s) wait for it ({when}), nothing is lost.{cause}",
+                "Nothing to do if the service has an incident: the jobs run once it answers, for up to RETRY_FOR. "
+                "If it lasts, check its status page and the credentials.",
             )
         )
     line = eviction_warning(health.eviction_policy, health.eviction_problem)
     if line is not None:
-        found.append(StatusWarning("eviction", "warning", line + "."))
-    return [*found, *health.extra]
+        fix = "In redis.conf, or your provider's settings: maxmemory-policy noeviction."
+        found.append(Alert("eviction", "warning", line + ".", fix))
+    return found
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -133,25 +138,6 @@ def _ago(moment: float, now: float) -> str:
 
 def _utc(moment: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(moment))
-
-
-CSS = """
-.banner { margin: 10px 0; } .banner p { border-radius: 6px; padding: 8px 12px; margin: 6px 0; font-weight: 600; }
-.banner .error { border: 1px solid var(--red); color: var(--red); background: #ffebe9; }
-.banner .warning { border: 1px solid var(--amber); color: var(--amber); background: #fff8c5; }
-"""
-
-
-def render_banner(items: Sequence[StatusWarning], escape: bool = True) -> str:
-    """The warnings as the page's first lines (nothing when there are none)."""
-    if not items:
-        return ""
-    rows = "".join(
-        f'<p class="{_esc(item.level)}" data-warning="{_esc(item.key)}" role="alert">'
-        f"{_esc(item.text) if escape else item.text}</p>"
-        for item in items
-    )
-    return f'<section class="banner" id="warnings" aria-label="warnings">{rows}</section>'
 
 
 def render_workers(health: Health, now: float) -> str:

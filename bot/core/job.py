@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot.core.errors import UnreadableJob
+from bot.core.text import first_error
 
 VERSION: Literal[2] = 2  # 1: the payload dict of earlier versions (see bot/core/intake.py: job_from_legacy)
 
@@ -99,12 +100,12 @@ def parse_job(data: Any) -> Job:
     try:
         return _JOB.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "job"
-        raise UnreadableJob(f"queued job not readable by this version: {where}: {first['msg']}") from exc
+        raise UnreadableJob(f"queued job not readable by this version: {first_error(exc, whole='job')}") from exc
 
 
 # -- micro-batched triage ---------------------------------------------------------------------------
+
+QUARANTINE = "quarantine"
 
 
 class WaitingIssue(BaseModel):
@@ -126,6 +127,13 @@ class WaitingIssue(BaseModel):
     arrived_ms: int  # when it was registered (orders the batch; a lone issue waits from here)
     started_at: float  # when its TriageJob started: the final record's duration counts from here
     job_try: int = 1
+    # Why its text reads as addressed to the model (bot/core/hostile.py), or '': such an issue waits
+    # in its repository's quarantine lane and is batched only with others of its kind.
+    quarantined: str = ""
+
+    @property
+    def lane(self) -> str:
+        return QUARANTINE if self.quarantined else ""
 
 
 class TriageRound(BaseModel):
@@ -136,3 +144,4 @@ class TriageRound(BaseModel):
     repository: str
     installation_id: int
     round: int
+    lane: str = ""  # "" or QUARANTINE: the repository's queue of issues whose text addresses the model

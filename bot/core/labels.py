@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-MAX_LABELS = 10  # the most the model may choose for one issue (LabelChoice's bound)
-
 
 def allowed_labels(
     repository_labels: Sequence[str], *, allow: Iterable[str] | None = None, deny: Iterable[str] = ()

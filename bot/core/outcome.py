@@ -28,12 +28,14 @@ class ModelUsage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
+    provider: str = "anthropic"  # where the model ran (bot/core/providers.py); older records: the Claude API
     input_tokens: int = 0
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     calls: int = 1
     cost_usd: float = 0.0  # priced per call when it was made (bot/core/pricing.py), then summed
+    estimated_calls: int = 0  # calls whose answer carried no usage: their tokens are estimates
 
     @property
     def total_tokens(self) -> int:
@@ -43,12 +45,14 @@ class ModelUsage(BaseModel):
         """Two calls of one step (a repair turn); the model named is the later call's."""
         return ModelUsage(
             model=other.model,
+            provider=other.provider,
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             calls=self.calls + other.calls,
             cost_usd=self.cost_usd + other.cost_usd,
+            estimated_calls=self.estimated_calls + other.estimated_calls,
         )
 
     def share(self, parts: int, index: int) -> ModelUsage:
@@ -62,12 +66,14 @@ class ModelUsage(BaseModel):
 
         return ModelUsage(
             model=self.model,
+            provider=self.provider,
             input_tokens=cut(self.input_tokens),
             output_tokens=cut(self.output_tokens),
             cache_write_tokens=cut(self.cache_write_tokens),
             cache_read_tokens=cut(self.cache_read_tokens),
             calls=self.calls,
             cost_usd=self.cost_usd / parts,
+            estimated_calls=self.estimated_calls,
         )
 
 

@@ -1,14 +1,9 @@
-"""What a model call cost: Claude's price table, an operator's overrides, and the arithmetic. Pure.
+"""What a model call cost: the price table, an operator's overrides, and the arithmetic. Pure.
 
 Prices are USD per million tokens in four columns: base input, 5-minute cache write (hookwise only
 uses the default 5-minute `ephemeral` cache), cache read (Anthropic's "cache hits & refreshes") and
-output. The defaults below were read on 2026-12-01 from Anthropic's pricing and prompt-caching pages
-and the model pages they link (stored copies, the newest dated 2026-11-10):
-
-- https://platform.claude.com/docs/en/about-claude/pricing ("Model pricing")
-- https://platform.claude.com/docs/en/build-with-claude/prompt-caching ("Pricing": 5-minute cache
-  writes are 1.25x base input, cache reads 0.1x, with the exceptions noted per row below)
-- https://platform.claude.com/docs/en/models/<model>/overview (Haiku 5.5, Sonnet 5.5, Opus 5.5)
+output. The defaults are the price column of the per-model table (bot/core/models.py, which says
+where each figure was read).
 
 Prices change: `MODEL_PRICES` (see `parse_model_prices`) overrides any row, or adds one, without a
 release. A model id is priced by the longest family in the table it starts with, so dated and
@@ -21,13 +16,23 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from bot.core.models import (
+    CACHE_READ_RATIO,
+    CACHE_WRITE_RATIO,
+    MODELS,
+    ModelPrice,
+    Price,
+    match_model,
+    normalise_model,
+)
+
+__all__ = ["CACHE_READ_RATIO", "CACHE_WRITE_RATIO", "ModelPrice", "Price", "match_model", "normalise_model"]
+
 PER_MILLION = 1_000_000
-CACHE_WRITE_RATIO = 1.25  # a 5-minute cache write, times base input
-CACHE_READ_RATIO = 0.1  # a cache read (hit or refresh), times base input
 OUTPUT_EQUIVALENT = 5.0  # output tokens in the bench's cost unit (input-token equivalents)
 
 PRICES_CHECKED = "2026-12-01"
@@ -35,41 +40,6 @@ PRICES_SOURCE = "https://platform.claude.com/docs/en/about-claude/pricing"
 FALLBACK_MODEL = "claude-opus-5"
 """Prices an id whose family is unknown: $5/$25, the highest standard rate of the Opus, Sonnet and
 Haiku lines, so an unknown model is more likely over- than under-estimated."""
-
-# A family matches a longer id only when what follows is not another version number: a date
-# (-20251001, @20251001), a Bedrock/Vertex tail (-v1:0), a context tag ([1m]) or a word.
-_VERSION_TAIL = re.compile(r"-\d{1,2}(?!\d)")
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens."""
-
-    input: float
-    output: float
-    cache_write: float
-    cache_read: float
-
-    @classmethod
-    def of(cls, input: float, output: float) -> Price:
-        """Cache columns derived by Anthropic's standard ratios (1.25x and 0.1x of input)."""
-        return cls(input, output, input * CACHE_WRITE_RATIO, input * CACHE_READ_RATIO)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelPrice:
-    name: str
-    price: Price
-    source: str = ""  # where the figures come from, when it is not the pricing page itself
-    inferred: bool = False  # not read off Anthropic's own table: costs priced with it are estimates
-    long: Price | None = None  # the rate for a whole request whose prompt exceeds `long_above` tokens
-    long_above: int = 0
-
-    def for_prompt(self, prompt_tokens: int) -> Price:
-        if self.long is not None and prompt_tokens > self.long_above:
-            return self.long
-        return self.price
-
 
 PriceTable = Mapping[str, ModelPrice]
 
@@ -121,52 +91,7 @@ class Usage:
         )
 
 
-_FABLE_5_2 = (
-    "claude-fable-5-2 (released 2026-11-09) is not on the stored copy of the pricing page; "
-    "$8/$40 with $10 writes and $0.20 reads as republished at list price on 2026-11-10"
-)
-_DEFAULTS: dict[str, ModelPrice] = {
-    "claude-fable-5-2": ModelPrice("Claude Fable 5.2", Price(8.0, 40.0, 10.0, 0.20), _FABLE_5_2),
-    "claude-mythos-5-2": ModelPrice(
-        "Claude Mythos 5.2",
-        Price(8.0, 40.0, 10.0, 0.20),
-        "assumed equal to Fable 5.2, as every earlier Mythos release was priced as its Fable",
-        inferred=True,
-    ),
-    # Fable/Mythos 5.1 cache hits are 0.025x input (a footnote on the pricing page).
-    "claude-fable-5-1": ModelPrice("Claude Fable 5.1", Price(10.0, 50.0, 12.50, 0.25)),
-    "claude-mythos-5-1": ModelPrice("Claude Mythos 5.1", Price(10.0, 50.0, 12.50, 0.25)),
-    "claude-fable-5": ModelPrice("Claude Fable 5", Price(10.0, 50.0, 12.50, 1.0)),
-    "claude-mythos-5": ModelPrice("Claude Mythos 5", Price(10.0, 50.0, 12.50, 1.0)),
-    "claude-mythos-preview": ModelPrice(
-        "Claude Mythos Preview",
-        Price.of(25.0, 125.0),
-        "not on the public pricing page (invitation only, Project Glasswing); $25/$125 as announced "
-        "for participants in 2026-04, cache columns by the standard ratios",
-        inferred=True,
-    ),
-    # Opus 5.5 cache hits are 0.05x input (model page and pricing footnote).
-    "claude-opus-5-5": ModelPrice("Claude Opus 5.5", Price(4.0, 20.0, 5.0, 0.20)),
-    "claude-opus-5": ModelPrice("Claude Opus 5", Price.of(5.0, 25.0)),
-    "claude-opus-4-8": ModelPrice("Claude Opus 4.8", Price.of(5.0, 25.0)),
-    "claude-opus-4-7": ModelPrice("Claude Opus 4.7", Price.of(5.0, 25.0)),
-    "claude-opus-4-6": ModelPrice("Claude Opus 4.6", Price.of(5.0, 25.0)),
-    "claude-opus-4-5": ModelPrice("Claude Opus 4.5", Price.of(5.0, 25.0)),
-    # Sonnet 5.5 cache reads were cut from $0.20 to $0.10 (0.05x) on 2026-10-07.
-    "claude-sonnet-5-5": ModelPrice("Claude Sonnet 5.5", Price(2.0, 10.0, 2.50, 0.10)),
-    "claude-sonnet-5": ModelPrice("Claude Sonnet 5", Price.of(2.0, 10.0)),
-    "claude-sonnet-4-6": ModelPrice("Claude Sonnet 4.6", Price.of(3.0, 15.0)),
-    # Haiku 5.5 is priced by prompt length: a request whose prompt (input + cache writes + cache
-    # reads) is over 100,000 tokens pays the second rate on all its tokens, output included.
-    "claude-haiku-5-5": ModelPrice(
-        "Claude Haiku 5.5",
-        Price(0.10, 0.50, 0.125, 0.01),
-        long=Price(0.50, 2.50, 0.625, 0.05),
-        long_above=100_000,
-    ),
-    "claude-haiku-4-5": ModelPrice("Claude Haiku 4.5", Price.of(1.0, 5.0)),
-}
-DEFAULT_PRICES: PriceTable = MappingProxyType(_DEFAULTS)
+DEFAULT_PRICES: PriceTable = MappingProxyType({family: row.price for family, row in MODELS.items()})
 # An unknown id naming a family is priced as that family's newest row.
 _FAMILY_NEWEST = {
     "fable": "claude-fable-5-2",
@@ -175,26 +100,6 @@ _FAMILY_NEWEST = {
     "sonnet": "claude-sonnet-5-5",
     "haiku": "claude-haiku-5-5",
 }
-
-
-def normalise_model(model: str) -> str:
-    """Lower case, without a Bedrock region/vendor prefix (`us.anthropic.claude-...`)."""
-    name = model.strip().lower()
-    marker = name.find("anthropic.")
-    return name[marker + len("anthropic.") :] if marker >= 0 else name
-
-
-def match_model(model: str, families: Iterable[str]) -> str | None:
-    """The longest of `families` that `model` is (a dated or suffixed id of), or None."""
-    name = normalise_model(model)
-    best: str | None = None
-    for family in families:
-        if not name.startswith(family) or (best is not None and len(family) <= len(best)):
-            continue
-        tail = name[len(family) :]
-        if tail == "" or (tail[0] in "-@:[" and not _VERSION_TAIL.match(tail)):
-            best = family
-    return best
 
 
 @dataclass(frozen=True, slots=True)

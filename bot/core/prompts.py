@@ -14,12 +14,17 @@ from string import Template
 # copy pyproject.toml's data-files puts under the environment's share/.
 _CANDIDATES = (Path(__file__).resolve().parents[2] / "prompts", Path(sys.prefix) / "share" / "hookwise" / "prompts")
 PROMPTS_DIR = next((path for path in _CANDIDATES if path.is_dir()), _CANDIDATES[0])
-_FENCE_BREAK = re.compile(r"</?\s*untrusted", re.IGNORECASE)
+# What reads as a tag to a model: `<untrusted` or `</untrusted`, also with a space or an invisible
+# character after `<`, a full-width or small `<`, or the HTML entity.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_TAG_LIKE = re.compile(r"(<|＜|﹤|&lt;|&#0*60;|&#x0*3c;)(?=[\s/]*untrusted)", re.IGNORECASE)
 
 
 def fence(text: str | None) -> str:
-    """Untrusted text cannot close (or open) the tag that marks it as data."""
-    return _FENCE_BREAK.sub(lambda match: match.group(0).replace("<", "‹"), text or "")
+    """Untrusted text (issue and pull-request titles and bodies, commit messages, examples,
+    release-note entries) as it may go between `<untrusted>` tags: it can neither close nor open
+    one. The one fence every untrusted text gets."""
+    return _TAG_LIKE.sub("‹", _INVISIBLE.sub("", text or ""))
 
 
 def instructions_block(instructions: str) -> str:

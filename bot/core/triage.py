@@ -30,6 +30,7 @@ from bot.core.agreement import LabelStats, TriageRecord, TrustPolicy
 from bot.core.answers import LabelChoice
 from bot.core.batch import MAX_BATCH, batch_tool
 from bot.core.caching import CachePlan, plan_static_prefix
+from bot.core.label_answers import MAX_LABELS, OVER_LIMIT, Dropped, dropped_text
 from bot.core.prompts import Prompts, instructions_block
 from bot.core.repo_config import RepoConfig
 from bot.core.tokens import estimate_tokens
@@ -45,13 +46,29 @@ def single_tool(allowed: Sequence[str], *, reason: bool = True) -> dict[str, Any
     (nothing per issue in it)."""
     schema = LabelChoice.model_json_schema()
     schema["properties"]["labels"]["items"] = {"type": "string", "enum": list(allowed)}
-    schema["properties"]["labels"]["maxItems"] = min(len(allowed), 10)
+    schema["properties"]["labels"]["maxItems"] = min(len(allowed), MAX_LABELS)
     if reason:
         schema["required"] = ["labels", "reason"]
     else:
         del schema["properties"]["reason"]
         schema["required"] = ["labels"]
     return {"name": SINGLE_TOOL_NAME, "description": SINGLE_TOOL_DESCRIPTION, "input_schema": schema}
+
+
+CLOSED = "issue closed before triage"
+TURNED_OFF = "triage is turned off in .github/hookwise.yml"
+ALREADY = "issue already triaged"
+
+
+def gate(*, open_issue: bool, config: RepoConfig, triaged: bool = False, force: bool = False) -> str:
+    """Why an issue is not to be triaged ('' when it is): closed meanwhile, triage off in the config,
+    or triaged already. `@app triage` (`force`) asks for it whatever the first two say. The one check,
+    for a new issue's job, a batch round and a single triage alike."""
+    if not force and not open_issue:
+        return CLOSED
+    if not force and not config.triage.labels and not config.triage.comment:
+        return TURNED_OFF
+    return ALREADY if triaged else ""
 
 
 def wants_reason(config: RepoConfig) -> bool:
@@ -132,6 +149,7 @@ class LabelPlan:
 
     apply: tuple[str, ...]
     suggest: tuple[str, ...] = ()
+    dropped: tuple[Dropped, ...] = ()  # named by the model, not written: why, for the record
 
 
 def trust_policy(config: RepoConfig) -> TrustPolicy:
@@ -151,17 +169,20 @@ def plan_labels(
     limit: int,
     stats: Iterable[LabelStats] = (),
     policy: TrustPolicy = agreement.DEFAULT_POLICY,
+    dropped: Iterable[Dropped] = (),
 ) -> LabelPlan:
-    """The model's choice for one issue, reduced to what may be added to it, then split by trust:
-    a label measured below the floor (`stats`) or pinned off is suggested instead of added. The
-    config's limit counts the labels added (and, apart, the suggestions): a withheld label never
-    takes the place of one that may be added."""
+    """The model's choice for one issue (already read: bot/core/label_answers.py, whose `dropped`
+    carry on into the plan), reduced to what may be added to it, then split by trust: a label
+    measured below the floor (`stats`) or pinned off is suggested instead of added. The config's
+    limit counts the labels added (and, apart, the suggestions): a withheld label never takes the
+    place of one that may be added; a label past the limit is dropped, and recorded as such."""
     candidates = label_policy.labels_to_add(
-        chosen, allowed=allowed, current=current, removed_by_humans=removed_by_humans, limit=label_policy.MAX_LABELS
+        chosen, allowed=allowed, current=current, removed_by_humans=removed_by_humans, limit=MAX_LABELS
     )
     apply, suggest = agreement.split_chosen(candidates, stats, policy)
     bound = max(limit, 0)
-    return LabelPlan(apply=tuple(apply[:bound]), suggest=tuple(suggest[:bound]))
+    over = [Dropped(name, f"{OVER_LIMIT} ({bound})") for name in (*apply[bound:], *suggest[bound:])]
+    return LabelPlan(apply=tuple(apply[:bound]), suggest=tuple(suggest[:bound]), dropped=(*dropped, *over))
 
 
 def before_hookwise(
@@ -246,6 +267,7 @@ def triage_record(
         triaged_at=at,
         chosen=plan.apply,
         suggested=plan.suggest,
+        dropped=tuple(str(entry) for entry in plan.dropped),
         present=tuple(present),
         title=" ".join(title.split())[: agreement.TITLE_CHARS],
         body_excerpt=agreement.excerpt(body),
@@ -264,6 +286,8 @@ def describe_plan(plan: LabelPlan, *, shadow: bool, written: bool) -> str:
         detail = f"labels named in the triage comment (labels are off): {names}"
     if plan.suggest:
         detail += f"; suggested only: {', '.join(plan.suggest)}"
+    if plan.dropped:
+        detail += f"; dropped: {dropped_text(plan.dropped)}"
     return detail
 
 
@@ -272,6 +296,15 @@ def issue_prompt(prompts: Prompts, *, repository: str, title: str, body: str) ->
     return prompts.triage.user.safe_substitute(repository=repository, title=title, body=body)
 
 
-def describe_batch(detail: str, size: int) -> str:
-    """A batched issue's record detail: what was done, and that one call answered `size` issues."""
+def describe_batch(detail: str, size: int, *, quarantined: str = "") -> str:
+    """A batched issue's record detail: what was done, that one call answered `size` issues, and
+    why the issue was kept apart from other people's issues, if it was (bot/core/hostile.py)."""
+    if quarantined:
+        others = f"with {size - 1} other such issue(s)" if size > 1 else "alone"
+        return f"{detail} (quarantined, answered {others}: its text {quarantined})"
     return f"{detail} (answered in a batch of {size})" if size >= 1 else detail
+
+
+def refused_detail(reason: str) -> str:
+    """The record of an issue the model refused to label: nothing is written, nothing retried."""
+    return f"the model refused to label this issue; nothing written ({reason})"

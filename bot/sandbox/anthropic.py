@@ -16,7 +16,16 @@ Like the real API it also:
   they do not support it (`NO_FORCED_TOOL_CHOICE`);
 - answers a batched triage call (tool ``label_issues``) per issue: each item's labels come from
   that issue's own text in the user turn (``labeller``), so a test can tell whether an issue got
-  another issue's labels.
+  another issue's labels;
+- refuses a strict tool (``strict: true``) whose schema uses what constrained decoding does not
+  support (numeric, string-length and array bounds), and constrains a strict tool's answer to its
+  schema (label names only from the enum, in its spelling).
+
+It also answers badly on purpose, in the modes of bot/sandbox/misbehaviour.py (``set_mode``):
+``realistic`` (seeded: invented and mis-cased labels, a missing, a stranger and a repeated item, a
+cut answer, a 529) and ``worst-case`` (obeys every instruction an issue gives it); ``refuse_text``
+makes it refuse any prompt whose issues contain that text; ``ignore_cache_control`` makes it ignore
+cache marks, like a compatible server that has no prompt cache.
 """
 
 from __future__ import annotations
@@ -35,6 +44,15 @@ from aiohttp import web
 
 from bot.core.caching import cache_minimum
 from bot.core.pricing import match_model
+from bot.sandbox.misbehaviour import (
+    DEFAULT_SEED,
+    OVERLOADED_REQUEST,
+    Mode,
+    Realistic,
+    constrain_labels,
+    obey,
+    orders,
+)
 
 JSON = dict[str, Any]
 Failure = str | int
@@ -42,9 +60,15 @@ Responder = Callable[[JSON], JSON]
 Labeller = Callable[[str, Sequence[str]], list[str]]  # (one issue's text, the label enum) -> labels
 
 FAILURES: Final[frozenset[Failure]] = frozenset(
-    {429, 529, 500, 400, "garbage-tool", "garbage-json", "spend-limit", "no-tool-call"}
+    {429, 529, 500, 400, "garbage-tool", "garbage-json", "spend-limit", "no-tool-call", "max-tokens", "refusal"}
 )
-"""Every value ``fail_next`` and ``always_fail`` accept (``no-tool-call``: a text answer only)."""
+"""Every value ``fail_next`` and ``always_fail`` accept (``no-tool-call``: a text answer only;
+``max-tokens``: the answer stops at max_tokens, half written; ``refusal``: `stop_reason: refusal`)."""
+_ANSWERED_FAILURES: Final = frozenset({"garbage-tool", "garbage-json", "no-tool-call", "max-tokens", "refusal"})
+# What strict tools refuse in a schema (the structured-outputs page's "JSON Schema limitations").
+_STRICT_UNSUPPORTED: Final = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "maxItems"}
+)
 
 # Models that answer a forced tool_choice with a 400, per Anthropic's tool-use docs.
 NO_FORCED_TOOL_CHOICE: Final = (
@@ -111,6 +135,17 @@ class AnthropicSandbox:
         self._cache_read_tokens = 0
         self._ids = itertools.count(1)
         self._request_ids = itertools.count(1)
+        self.mode = Mode.POLITE
+        self.realistic: Realistic | None = None  # the realistic mode's seeded state
+        self.refuse_text: str | None = None  # refuse any prompt whose issues contain this text
+        self.refuse_strict = False  # answer any strict tool with a 400, as a model without them does
+        self.ignore_cache_control = False  # no prompt cache at all, like a compatible server
+        self._served = 0  # messages requests seen (the realistic mode's 529 is the 2nd)
+
+    def set_mode(self, mode: Mode | str, *, seed: int = DEFAULT_SEED) -> None:
+        """polite, realistic (seeded) or worst-case: see bot/sandbox/misbehaviour.py."""
+        self.mode = Mode(mode)
+        self.realistic = Realistic(seed) if self.mode is Mode.REALISTIC else None
 
     # --- configuration used by tests -------------------------------------------------------
 
@@ -177,10 +212,15 @@ class AnthropicSandbox:
         if self.hold is not None:
             await self.hold.wait()
         failure = self._take_failure()
-        if failure is not None and failure not in ("garbage-tool", "garbage-json", "no-tool-call"):
+        self._served += 1
+        if failure is None and self.realistic is not None and self._served == OVERLOADED_REQUEST:
+            self.realistic.faults.append(f"request {self._served}: 529")
+            failure = 529
+        if failure is not None and failure not in _ANSWERED_FAILURES:
             return self._injected_error(failure)
         try:
             _validate(body)
+            _validate_strict(body, refuse=self.refuse_strict)
         except _InvalidRequest as exc:
             return self._error("invalid_request_error", str(exc))
         cache = self._cache_lookup(body)  # as the request arrives: a write still in flight is no hit
@@ -193,7 +233,9 @@ class AnthropicSandbox:
                 content_type="application/json",
                 headers=self._headers(),
             )
-        return self._answer(body, cache, garbage=failure == "garbage-tool", text_only=failure == "no-tool-call")
+        refused = failure == "refusal" or bool(self.refuse_text and self.refuse_text in _issue_text(body))
+        garbage, text_only, cut = failure == "garbage-tool", failure == "no-tool-call", failure == "max-tokens"
+        return self._answer(body, cache, garbage=garbage, text_only=text_only, cut=cut, refused=refused)
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens, for callers that budget prompts before sending."""
@@ -249,13 +291,24 @@ class AnthropicSandbox:
         return self._error("invalid_request_error", "Injected invalid request (sandbox)")
 
     def _answer(
-        self, body: JSON, cache: tuple[str, int, bool] | None, *, garbage: bool, text_only: bool = False
+        self,
+        body: JSON,
+        cache: tuple[str, int, bool] | None,
+        *,
+        garbage: bool,
+        text_only: bool = False,
+        cut: bool = False,
+        refused: bool = False,
     ) -> web.Response:
-        """A well-formed Message: one tool_use block when a tool is chosen, else one text block."""
+        """A well-formed Message: one tool_use block when a tool is chosen, else one text block; a
+        refusal is a short text with `stop_reason: refusal`, as the API ends a declined answer."""
         n = next(self._ids)
-        tool = None if text_only else _chosen_tool(body)
+        tool = None if text_only or refused else _chosen_tool(body)
         content: list[JSON]
-        if tool is not None:
+        if refused:
+            content = [{"type": "text", "text": "I can't help with labelling this content."}]
+            stop_reason = "refusal"
+        elif tool is not None:
             if garbage:
                 tool_input = garbage_tool_input(tool["input_schema"])
             elif self.responder is not None:
@@ -264,9 +317,11 @@ class AnthropicSandbox:
                 tool_input = batch_answer(body, tool["input_schema"], self.labeller)
             else:
                 tool_input = self._single_answer(body, tool["input_schema"])
+            if not garbage:
+                tool_input, cut = self._misbehave(body, tool, tool_input, cut)
             block = {"type": "tool_use", "id": f"toolu_sandbox{n:012d}", "name": tool["name"]}
             content = [{**block, "input": tool_input}]
-            stop_reason = "tool_use"
+            stop_reason = "max_tokens" if cut else "tool_use"
         else:
             text = _reply_text(body)
             content = [{"type": "text", "text": text}]
@@ -274,7 +329,7 @@ class AnthropicSandbox:
         total = _input_tokens(body)
         write, read = self._cache_settle(cache)
         input_tokens = max(1, total - write - read)
-        output_tokens = _output_tokens(content)
+        output_tokens = int(body["max_tokens"]) if stop_reason == "max_tokens" else _output_tokens(content)
         self._input_tokens += input_tokens
         self._output_tokens += output_tokens
         self._cache_write_tokens += write
@@ -296,6 +351,33 @@ class AnthropicSandbox:
         }
         return web.json_response(message, headers=self._headers())
 
+    def _misbehave(self, body: JSON, tool: JSON, tool_input: JSON, cut: bool) -> tuple[JSON, bool]:
+        """The answer as this mode gives it, constrained when the tool is strict; and whether it is
+        cut at max_tokens."""
+        batched = tool["name"] == BATCH_TOOL
+        allowed = _batch_enum(tool["input_schema"]) if batched else _label_enum(tool["input_schema"])
+        items: list[JSON] = tool_input.get("issues", []) if batched else [tool_input]
+        issues = batch_issues(user_text(body)) if batched else [(0, without_examples(user_text(body)))]
+        if self.mode is Mode.WORST_CASE:
+            told = orders(issues, allowed)
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("labels"), list):
+                    item["labels"] = obey(item["labels"], int(item.get("number", 0) or 0), told)
+        elif self.realistic is not None and allowed:
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("labels"), list):
+                    item["labels"] = self.realistic.labels(item["labels"], allowed)
+            if batched:
+                items, cut_now = self.realistic.batch(items, [number for number, _ in issues])
+                cut = cut or cut_now
+        if tool.get("strict") is True and allowed:
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("labels"), list):
+                    item["labels"] = constrain_labels(item["labels"], allowed)
+        if cut and batched:
+            items = items[: len(items) // 2]
+        return ({**tool_input, "issues": items} if batched else tool_input), cut
+
     def _single_answer(self, body: JSON, schema: JSON) -> JSON:
         text = without_examples(user_text(body))
         value = fake_tool_input(schema, text)
@@ -308,7 +390,7 @@ class AnthropicSandbox:
         """(prefix hash, its tokens, whether a live entry holds it) for this request's marked
         prefix; None when nothing is marked or the prefix is shorter than the model's minimum.
         Counted by the same four characters a token as everything else here."""
-        prefix = _cached_prefix(body)
+        prefix = None if self.ignore_cache_control else _cached_prefix(body)
         if prefix is None:
             return None
         tokens = max(1, len(json.dumps(prefix)) // 4)
@@ -435,6 +517,41 @@ def _validate_tools(tools: object) -> list[str]:
     return names
 
 
+def _validate_strict(body: JSON, *, refuse: bool) -> None:
+    """A strict tool's schema must be in the subset constrained decoding compiles (as the API says)."""
+    for i, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict) or tool.get("strict") is not True:
+            continue
+        if refuse:
+            raise _InvalidRequest(f"tools.{i}.strict: strict tool use is not supported for the model {body['model']}")
+        problem = _strict_problem(tool.get("input_schema"), f"tools.{i}.input_schema")
+        if problem:
+            raise _InvalidRequest(problem)
+
+
+def _strict_problem(schema: object, where: str) -> str:
+    if isinstance(schema, list):
+        return next((p for i, sub in enumerate(schema) if (p := _strict_problem(sub, f"{where}.{i}"))), "")
+    if not isinstance(schema, dict):
+        return ""
+    for keyword in sorted(_STRICT_UNSUPPORTED & set(schema)):
+        return f"{where}: For '{schema.get('type', 'any')}' type, property '{keyword}' is not supported"
+    if isinstance(schema.get("minItems"), int) and schema["minItems"] > 1:
+        return f"{where}: minItems values other than 0 or 1 are not supported"
+    if (schema.get("type") == "object" or "properties" in schema) and schema.get("additionalProperties") is not False:
+        return f"{where}: additionalProperties must be set to false for every object"
+    for key, value in schema.items():
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            problem = next((p for name, sub in value.items() if (p := _strict_problem(sub, f"{where}.{name}"))), "")
+        elif isinstance(value, dict | list) and key not in ("enum", "required", "const", "default"):
+            problem = _strict_problem(value, f"{where}.{key}")
+        else:
+            problem = ""
+        if problem:
+            return problem
+    return ""
+
+
 def _validate_forced_choice(model: str, choice: object) -> None:
     if isinstance(choice, dict) and choice.get("type") == "tool" and match_model(model, NO_FORCED_TOOL_CHOICE):
         raise _InvalidRequest(
@@ -545,6 +662,16 @@ def without_examples(text: str) -> str:
 def mentioned_labels(text: str, allowed: Sequence[str]) -> list[str]:
     """Every allowed label the text mentions as a whole word (the sandbox's "judgement")."""
     return [label for label in allowed if _mentioned(label, text)]
+
+
+def _issue_text(body: JSON) -> str:
+    """The issues' own text in a triage prompt (examples from corrections left out)."""
+    return without_examples(user_text(body))
+
+
+def _batch_enum(schema: JSON) -> list[str]:
+    items = (schema.get("properties") or {}).get("issues", {}).get("items", {})
+    return [str(v) for v in (items.get("properties") or {}).get("labels", {}).get("items", {}).get("enum", [])]
 
 
 def _label_enum(schema: JSON) -> list[str]:

@@ -1,6 +1,7 @@
 """`python -m bot demo`: the whole pipeline on this machine, with nothing running and no accounts.
 
-Starts a throwaway Redis (unless `REDIS_URL` is set and answers), the sandbox GitHub and (unless
+Starts a throwaway Redis (`--redis URL` uses that one instead: `REDIS_URL` is not read, so the
+demo never writes into the Redis of a deployment), the sandbox GitHub and (unless
 `ANTHROPIC_API_KEY` is set) the sandbox Anthropic in this process, then `python -m bot web` and
 `python -m bot worker` as real processes. It sends signed, real GitHub deliveries, prints what
 the bot did on the sandbox and how long each step took, and stops everything it started.
@@ -12,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,12 +35,18 @@ from bot.cli import format_record
 from bot.core import agreement, signature
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
+from bot.sandbox import providers as providers_sandbox
 from bot.sandbox import redis_server, world
 
 APP_ID = 424242
 MAINTAINER = "maintainer-mia"
 SECRET = "demo-webhook-secret"
 WAIT_S = 60.0
+DEMO_PROVIDER_LINES = {
+    "bedrock": "a sandbox Bedrock (the SDK's Bedrock client, requests signed with SigV4 and checked)",
+    "vertex": "a sandbox Vertex AI (the SDK's Vertex client, a service account's token from a local endpoint)",
+    "compatible": "a sandbox local-model server (no tool_choice, no cache_control, like Ollama)",
+}
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -166,24 +174,24 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-async def _run(log_dir: Path) -> int:
-    explicit_redis = os.environ.get("REDIS_URL")
+async def _run(log_dir: Path, explicit_redis: str | None, provider: str = "anthropic") -> int:
     redis_process = None
-    if explicit_redis and redis_server.reachable(explicit_redis):
+    if explicit_redis is not None:
         redis_url = explicit_redis
-        print(f"Redis: using {redis_url}")
+        print(f"Redis: {redis_url} (--redis); the demo's records stay there")
     else:
         redis_process = redis_server.start()
         redis_url = redis_process.url
-        print(f"Redis: started a throwaway redis-server at {redis_url}")
+        print(f"Redis: started a throwaway redis-server at {redis_url} (--redis URL to use another)")
 
     key = new_private_key()
     github = github_sandbox.GitHubSandbox(app_id=APP_ID, private_key_pem=key, app_slug="hookwise")
     pr_delivery, issue_delivery = world.merged_pr_delivery(), world.issue_opened_delivery()
     world.seed(github, pr_delivery, issue_delivery)
     github_runner, github_url = await github_sandbox.start_sandbox(github)
-    real_model = bool(os.environ.get("ANTHROPIC_API_KEY"))
+    real_model = provider == "anthropic" and bool(os.environ.get("ANTHROPIC_API_KEY"))
     model_runner = None
+    provider_world: providers_sandbox.ProviderWorld | None = None
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(SOURCE_ROOT),
@@ -206,8 +214,14 @@ async def _run(log_dir: Path) -> int:
         model.responder = demo_answer
         model_runner, model_url = await anthropic_sandbox.start_sandbox(model)
         env.update(ANTHROPIC_API_KEY=model.api_key, ANTHROPIC_BASE_URL=model_url)
-        print(f"Anthropic: the sandbox at {model_url} (set ANTHROPIC_API_KEY to use the real model)")
-    print(f"GitHub: the sandbox at {github_url}\nLogs: {log_dir}\n")
+        if provider == "anthropic":
+            print(f"Anthropic: the sandbox at {model_url} (set ANTHROPIC_API_KEY to use the real model)")
+        else:
+            provider_world = await providers_sandbox.start_provider(provider, model, log_dir)
+            env.update(provider_world.env)
+            print(f"Model: MODEL_PROVIDER={provider}, {DEMO_PROVIDER_LINES[provider]}")
+            print(f"  model {provider_world.model_id}; the sandbox Anthropic at {model_url} answers behind it")
+    print(f"GitHub: the sandbox at {github_url}\n")
 
     web = _spawn("web", env, log_dir)
     worker = _spawn("worker", env, log_dir)
@@ -283,7 +297,7 @@ async def _run(log_dir: Path) -> int:
             reports = await AgreementStore(redis).reports(issue_repo, now=time.time())
             await redis.aclose()
     except (TimeoutError, RuntimeError) as exc:
-        print(f"\ndemo failed: {exc}; see the logs in {log_dir}", file=sys.stderr)
+        print(f"\ndemo failed: {exc}; the web and worker logs are kept in {log_dir}", file=sys.stderr)
         for name in ("web", "worker"):
             print(f"--- {name}.log (last lines)", file=sys.stderr)
             print("\n".join((log_dir / f"{name}.log").read_text().splitlines()[-15:]), file=sys.stderr)
@@ -292,6 +306,8 @@ async def _run(log_dir: Path) -> int:
         stop_process(web)
         stop_process(worker)
         await github_runner.cleanup()
+        if provider_world is not None:
+            await provider_world.stop()
         if model_runner is not None:
             await model_runner.cleanup()
         if redis_process is not None:
@@ -346,6 +362,19 @@ def _report(github: github_sandbox.GitHubSandbox, pr_repo: str, issue_repo: str,
         print("  " + format_record(record))
 
 
-def run_demo() -> int:
-    with tempfile.TemporaryDirectory(prefix="hookwise-demo-") as log_dir:
-        return asyncio.run(_run(Path(log_dir)))
+def run_demo(provider: str = "anthropic", redis_url: str | None = None) -> int:
+    """The demo, with the model behind a sandbox of `provider`'s wire format, on a throwaway Redis
+    unless `redis_url` (`--redis URL`) is given. The web and worker logs are deleted after a run
+    that worked and kept after one that failed (the failure names the folder)."""
+    if redis_url is not None and not redis_server.reachable(redis_url):
+        print(f"demo: Redis at {redis_url} does not answer (--redis)", file=sys.stderr)
+        return 1
+    log_dir = Path(tempfile.mkdtemp(prefix="hookwise-demo-"))
+    try:
+        code = asyncio.run(_run(log_dir, redis_url, provider))
+    except BaseException:
+        print(f"the web and worker logs are kept in {log_dir}", file=sys.stderr)
+        raise
+    if code == 0:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return code

@@ -14,10 +14,11 @@ from redis.exceptions import RedisError
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.redis_policy import warn_about_eviction
 from bot.adapters.store.status import DEFAULT_SOURCES, StatusSources
+from bot.adapters.store.trends import SignatureFailures
 from bot.config import Settings
 from bot.logs import GatheredLines
 from bot.web.drain import Drain
-from bot.web.keys import DRAIN, LEDGER, LINES, METRICS, REDIS, SECRETS, SETTINGS, STATUS_READERS
+from bot.web.keys import DRAIN, LEDGER, LINES, METRICS, REDIS, SECRETS, SETTINGS, SIGNATURE_FAILURES, STATUS_READERS
 from bot.web.metrics import WebMetrics
 from bot.web.status import status_page
 from bot.web.webhook import MAX_BODY_BYTES, handle_webhook
@@ -52,11 +53,13 @@ def _redis_ctx(sources: StatusSources) -> Callable[[web.Application], AsyncItera
         app[REDIS] = redis
         app[LEDGER] = Ledger(redis)
         app[STATUS_READERS] = sources.readers(redis, app[SETTINGS])
+        app[SIGNATURE_FAILURES] = failures = SignatureFailures(redis)
         check = asyncio.get_running_loop().create_task(check_eviction_policy(redis))
         yield
         check.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await check
+        await failures.flush()
         await redis.aclose()
 
     return ctx

@@ -28,6 +28,7 @@ from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.heartbeats import Heartbeats
 from bot.adapters.store.redis_policy import eviction_policy
 from bot.adapters.store.status import StatusReaders, dead_letters, queue_state, recent_deliveries
+from bot.adapters.store.trends import cost_by_day, deliveries_by_hour, signature_failures
 from bot.config import Settings
 from bot.core.breaker import github_dependency, model_breaker
 from bot.core.health import DependencyRow, Health, WorkerRow
@@ -56,7 +57,14 @@ HEADERS = {
 def known_secrets(settings: Settings) -> tuple[str, ...]:
     """Every secret value this process knows: redacted wherever a record's text would show one."""
     values = [part.decode() for part in settings.webhook_secrets()]
-    for secret in (settings.STATUS_PASSWORD, settings.ANTHROPIC_API_KEY, settings.PRIVATE_KEY):
+    for secret in (
+        settings.STATUS_PASSWORD,
+        settings.ANTHROPIC_API_KEY,
+        settings.PRIVATE_KEY,
+        settings.AWS_SECRET_ACCESS_KEY,
+        settings.AWS_SESSION_TOKEN,
+        settings.AWS_BEARER_TOKEN_BEDROCK,
+    ):
         if secret is not None:
             values.append(secret.get_secret_value())
     return tuple(values)
@@ -91,12 +99,16 @@ async def _section(read: Awaitable[Sequence[T]], what: str, problems: list[str])
 async def gather(
     redis: Redis, settings: Settings, readers: StatusReaders, *, now: float | None = None, refresh_s: int | None = None
 ) -> StatusView:
-    """The page's view: recent deliveries, queue, dead letters (Redis errors propagate: 503), then
-    budgets and agreement from their readers (a reader's failure is shown in the page instead)."""
+    """The page's view: recent deliveries, queue, dead letters, the last hour's refused deliveries
+    and the charts' counters (Redis errors propagate: 503), then budgets and agreement from their
+    readers (a reader's failure is shown in the page instead)."""
     now = time.time() if now is None else now
     deliveries = await recent_deliveries(redis, RECENT)
     dead = await dead_letters(redis, DEAD)
     queue = await queue_state(redis, now)
+    refused = await signature_failures(redis, now)
+    hourly = await deliveries_by_hour(redis, now)
+    daily_cost = await cost_by_day(redis, now)
     problems: list[str] = []
     budgets: list[BudgetUse] | None = None
     agreement: list[RepoAgreement] | None = None
@@ -118,6 +130,9 @@ async def gather(
         problems=tuple(problems),
         refresh_s=refresh_s,
         health=health,
+        signature_failures=refused,
+        hourly=hourly,
+        daily_cost=daily_cost,
     )
 
 
@@ -126,7 +141,7 @@ async def gather_health(redis: Redis, settings: Settings, queue: QueueView, *, n
     Redis's eviction policy (Redis errors propagate: the page answers 503)."""
     seen = await Heartbeats(redis).seen(now=now)
     known = [github_dependency(settings.GITHUB_API_URL)] + [
-        model_breaker(settings.ANTHROPIC_BASE_URL, model)
+        model_breaker(settings.model_endpoint(), model, settings.MODEL_PROVIDER.value)
         for model in dict.fromkeys((settings.model_for("triage"), settings.model_for("summary")))
     ]
     breakers = await Breakers(redis).overview(known)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.adapters.github import GitHubApp
-from bot.adapters.llm import LLM
+from bot.adapters.llm import LLM, ModelClient
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
@@ -51,3 +51,9 @@ class Deps:
     max_input_tokens: int = DEFAULT_PROMPT_CEILING_TOKENS
     web_url: str = GITHUB_WEB  # GITHUB_URL: links to issues and pull requests
     forgetter: Forgetter | None = None  # deletes an uninstalled installation's data (bot/worker/actions/forget.py)
+
+    def model(self, installation_id: int, repository: str, task: str) -> ModelClient:
+        """The model as one job's task asks it: every call checked against the installation's
+        budget before it and filed in the cost ledger after it (the tasks `costs` lists:
+        summary, triage, triage-batch, release-notes)."""
+        return ModelClient(self.llm, self.meter.meter(installation_id, repository, task))

@@ -32,6 +32,7 @@ from bot.core.errors import BudgetExhausted, PermanentError
 from bot.core.job import TriageRound
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.core.retry import Again, Attempt, GiveUp, Wait
+from bot.core.text import first_error
 from bot.logs import bound
 from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
 from bot.worker.deps import Deps
@@ -56,7 +57,7 @@ async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     try:
         job = TriageRound.model_validate(kwargs.get("round"))
     except ValidationError as exc:
-        log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
+        log.error("job=%s unreadable triage round: %s", job_id, first_error(exc))
         return {"outcome": "failed"}
     try:
         with bound(installation=job.installation_id, repo=job.repository):
@@ -158,6 +159,7 @@ async def _settle(
         job_try=max(issue.job_try, attempt.number),
         started_at=issue.started_at,
     )
+    await _when_accepted(ctx, record)
     verdict = await _judge(deps, job, record, item, attempt)
     record.rate_limit = item.rate_limit
     record.duration_ms = int((time.time() - issue.started_at) * 1000)
@@ -168,8 +170,20 @@ async def _settle(
         else:
             await save_record(ctx, record, where)
     if verdict is None:
-        await deps.triage_queue.finish(job.repository, issue.number, job_id)
+        await deps.triage_queue.finish(job.repository, issue.number, job_id, job.lane)
     return verdict
+
+
+async def _when_accepted(ctx: dict[str, Any], record: JobRecord) -> None:
+    """The web's acceptance of the issue's delivery, from the record its TriageJob left (`waiting`),
+    so the status page can tell its queue wait from the work."""
+    try:
+        waiting = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError):
+        return
+    if waiting is not None and waiting.accepted_at is not None:
+        record.accepted_at = waiting.accepted_at
+        record.first_started_at = waiting.first_started_at
 
 
 async def _judge(

@@ -1,26 +1,32 @@
 """arq's WorkerSettings, built from our Settings at start, and the clients made once per process
-in `on_startup` (one aiohttp session, one Anthropic client, the breakers every call goes through,
-the heartbeat) and closed in `on_shutdown`."""
+in `on_startup` (one aiohttp session, one model client for MODEL_PROVIDER, the breakers every call
+goes through, the heartbeat) and closed in `on_shutdown`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, AsyncAnthropicBedrock, AsyncAnthropicVertex
 from arq.connections import RedisSettings
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from bot.adapters.github import GitHubApp, Journal
 from bot.adapters.guard import NO_GUARD, Guard
 from bot.adapters.guarded_llm import GuardedLLM
 from bot.adapters.llm import LLM, AnthropicLLM
+from bot.adapters.store import keys
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.config_cache import ConfigStore
@@ -37,16 +43,18 @@ from bot.adapters.store.redis_policy import warn_about_eviction
 from bot.adapters.store.retry_state import RetryStates
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.core import breaker, retry
 from bot.core.breaker import Dependency, model_breaker
 from bot.core.prompts import Prompts
+from bot.core.providers import Provider
 from bot.worker.deps import Deps, Models
 from bot.worker.heartbeat import Beating, WorkerStats
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
 from bot.worker.learning import Learning
 from bot.worker.retrying import Retrying
 from bot.worker.rounds import rescue_rounds, triage_batch
+from bot.worker.tally import Tally
 
 log = logging.getLogger("hookwise.worker")
 
@@ -79,12 +87,98 @@ def redis_settings(url: str) -> RedisSettings:
     return options
 
 
-def anthropic_client(settings: Settings) -> AsyncAnthropic:
-    return AsyncAnthropic(
-        api_key=settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else None,
-        base_url=settings.ANTHROPIC_BASE_URL,
-        max_retries=0,  # arq's tries are the one retry budget (bot/core/retry.py)
-        timeout=MODEL_TIMEOUT_S,
+GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # what the SDK's Vertex client asks for
+COMPATIBLE_API_KEY = "hookwise"  # a compatible server ignores the key, but the SDK sends one (Ollama: any value)
+
+ModelSDKClient = AsyncAnthropic | AsyncAnthropicBedrock | AsyncAnthropicVertex
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def google_credentials(path: Path | None) -> Any:
+    """Google credentials from GOOGLE_APPLICATION_CREDENTIALS, loaded by their type's own loader (as
+    google-auth advises): a service-account key or a user's `gcloud auth application-default login`
+    file. None (the SDK then finds the application default credentials itself, the variable in the
+    environment included) when the variable is unset or names another type (workload identity
+    federation and the like)."""
+    if path is None:
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"GOOGLE_APPLICATION_CREDENTIALS: cannot read {path} as JSON ({exc})") from exc
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=[GOOGLE_CLOUD_SCOPE]
+        )
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=[GOOGLE_CLOUD_SCOPE]
+        )
+    return None
+
+
+def anthropic_client(settings: Settings) -> ModelSDKClient:
+    """The SDK's async client for MODEL_PROVIDER, configured from the settings (so a `.env` file
+    works for the provider's settings too); what the settings leave out, the SDK, botocore and
+    google-auth find as they document (AWS profiles and instance roles, Google application default
+    credentials). ConfigError when the provider misses a setting it needs."""
+    settings.check_model()
+    # arq's tries are the one retry budget (bot/core/retry.py): the SDK retries nothing itself.
+    common: dict[str, Any] = {"max_retries": 0, "timeout": MODEL_TIMEOUT_S}
+    provider = settings.MODEL_PROVIDER
+    if provider is Provider.BEDROCK:
+        bearer = _secret(settings.AWS_BEARER_TOKEN_BEDROCK)
+        aws: dict[str, Any] = (
+            {}
+            if bearer is not None
+            else {
+                "aws_access_key": _secret(settings.AWS_ACCESS_KEY_ID),
+                "aws_secret_key": _secret(settings.AWS_SECRET_ACCESS_KEY),
+                "aws_session_token": _secret(settings.AWS_SESSION_TOKEN),
+                "aws_profile": settings.AWS_PROFILE,
+            }
+        )
+        return AsyncAnthropicBedrock(
+            aws_region=settings.bedrock_region(),
+            api_key=bearer,
+            base_url=settings.ANTHROPIC_BEDROCK_BASE_URL,
+            **aws,
+            **common,
+        )
+    if provider is Provider.VERTEX:
+        credentials = google_credentials(settings.GOOGLE_APPLICATION_CREDENTIALS)
+        return AsyncAnthropicVertex(
+            region=settings.CLOUD_ML_REGION or "",
+            project_id=settings.ANTHROPIC_VERTEX_PROJECT_ID or "",
+            credentials=credentials,
+            base_url=settings.ANTHROPIC_VERTEX_BASE_URL,
+            **common,
+        )
+    api_key = _secret(settings.ANTHROPIC_API_KEY)
+    if provider is Provider.COMPATIBLE:
+        api_key = api_key or COMPATIBLE_API_KEY
+    return AsyncAnthropic(api_key=api_key, base_url=settings.ANTHROPIC_BASE_URL, **common)
+
+
+def build_llm(settings: Settings, client: ModelSDKClient, *, warmth: CacheWarmth | None = None) -> AnthropicLLM:
+    """The model adapter as the settings say: the provider, the default model, the prices, strict
+    tools or not."""
+    return AnthropicLLM(
+        client,
+        settings.ANTHROPIC_MODEL,
+        prices=settings.prices(),
+        warmth=warmth,
+        strict_tools=settings.MODEL_STRICT_TOOLS,
+        provider=settings.MODEL_PROVIDER,
+        region=settings.model_region,
     )
 
 
@@ -92,7 +186,7 @@ def model_of(settings: Settings) -> Callable[[str], Dependency]:
     """The model's breaker for a model id: one per provider, host and model."""
 
     def dependency(model: str) -> Dependency:
-        return model_breaker(settings.ANTHROPIC_BASE_URL, model)
+        return model_breaker(settings.model_endpoint(), model, settings.MODEL_PROVIDER.value)
 
     return dependency
 
@@ -147,7 +241,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     llm: LLM | None = ctx.get("llm")
     if llm is None:
         ctx["anthropic"] = client = anthropic_client(settings)
-        llm = AnthropicLLM(client, settings.ANTHROPIC_MODEL, prices=settings.prices(), warmth=CacheWarmth(ctx["redis"]))
+        llm = build_llm(settings, client, warmth=CacheWarmth(ctx["redis"]))
     # A target's lock outlives the longest a job may run, so a live job never loses it, and
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
     job_timeout_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S))
@@ -161,6 +255,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx["ledger"] = Ledger(redis)
     ctx["records"] = Records(redis)
+    ctx["tally"] = Tally()
     ctx["fairness"] = fairness = Fairness(redis, default_window=MAX_JOBS)
     ctx["retrying"] = Retrying(
         states=RetryStates(
@@ -183,9 +278,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     with contextlib.suppress(RedisError, OSError):
         await warn_about_eviction(redis, log)
     log.info(
-        "worker ready: id=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f tokens_per_day=%d "
-        "github=%s retry_for=%s dry_run=%s",
+        "worker ready: id=%s provider=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f "
+        "tokens_per_day=%d github=%s retry_for=%s dry_run=%s",
         stats.worker_id,
+        settings.MODEL_PROVIDER.value,
         settings.ANTHROPIC_MODEL,
         settings.model_for("triage"),
         settings.model_for("summary"),
@@ -219,10 +315,13 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await beating.stop()
+    tally: Tally | None = ctx.pop("tally", None)  # popped: a close after a failed close logs it once
+    if tally is not None:
+        log.info("%s", tally.line())
     session: aiohttp.ClientSession | None = ctx.get("session")
     if session is not None:
         await session.close()
-    client: AsyncAnthropic | None = ctx.get("anthropic")
+    client: ModelSDKClient | None = ctx.get("anthropic")
     if client is not None:
         await client.close()
 
@@ -269,6 +368,10 @@ def worker_settings(
         # On SIGTERM give running jobs 20 s to finish before arq cancels and re-queues them
         # (Heroku kills at 30 s).
         "job_completion_wait": 20,
+        # arq's health line, per process rather than per queue, so a container's health check
+        # (`python -m bot healthcheck`) hears from its own worker and not from any other.
+        "health_check_interval": keys.WORKER_HEALTH_EVERY_S,
+        "health_check_key": keys.worker_health(socket.gethostname(), os.getpid()),
     }
     options.update(overrides)
     return options

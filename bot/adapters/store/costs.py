@@ -3,7 +3,7 @@
 `CostLedger` is the `Meter` the Anthropic adapter calls around every model call
 (bot/adapters/llm.py): before a call it refuses (`BudgetExhausted`) when the installation has used
 `MODEL_TOKENS_PER_DAY` tokens in the current UTC day; after a call it files the call's tokens and
-cost under its UTC hour (installation, repository, task, model) and adds its tokens to the
+cost under its UTC hour (installation, repository, task, provider, model) and adds its tokens to the
 installation's day. Counting after each call and checking before each one is what bounds the
 overshoot to the call in flight. The day comes from `clock`, so a test moves to the next day by
 passing another clock, not by waiting.
@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
+from bot.adapters.store.trends import count_cost
 from bot.core.costs import (
     RETENTION_DAYS,
     BudgetLine,
@@ -70,19 +70,9 @@ class CostLedger:
 
     # -- the Meter around each model call ----------------------------------------------------------
 
-    async def before_call(self, question: Any, model: str) -> None:
-        await self.check(int(getattr(question, "installation_id", 0) or 0))
-
-    async def after_call(self, question: Any, usage: ModelUsage) -> None:
-        """File one call. Best effort: the answer is paid for already, and losing it to a Redis blip
-        would only pay for it twice; the miss is logged."""
-        installation_id = int(getattr(question, "installation_id", 0) or 0)
-        repository = str(getattr(question, "repository", "") or "")
-        task = str(getattr(question, "task", "") or "model")
-        try:
-            await self.record(installation_id, repository, task, usage)
-        except (RedisError, OSError) as exc:
-            log.error("could not record a model call's cost (%s): %s", exc, usage)
+    def meter(self, installation_id: int, repository: str, task: str) -> TaskMeter:
+        """The `Meter` of one job's calls for one task (bot/adapters/llm.py: ModelClient)."""
+        return TaskMeter(self, installation_id, repository, task)
 
     async def record(self, installation_id: int, repository: str, task: str, usage: ModelUsage) -> None:
         now = self.clock()
@@ -90,7 +80,7 @@ class CostLedger:
         day = keys.budget(installation_id, utc_day(now))
 
         def name(column: str) -> str:
-            return field_name(installation_id, repository, task, usage.model, column)
+            return field_name(installation_id, repository, task, usage.provider, usage.model, column)
 
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(hour, name("calls"), usage.calls)
@@ -99,16 +89,19 @@ class CostLedger:
             pipe.hincrby(hour, name("cache_write"), usage.cache_write_tokens)
             pipe.hincrby(hour, name("cache_read"), usage.cache_read_tokens)
             pipe.hincrbyfloat(hour, name("usd"), usage.cost_usd)
+            if usage.estimated_calls:
+                pipe.hincrby(hour, name("estimated"), usage.estimated_calls)
             pipe.expire(hour, HOUR_TTL_S)
             pipe.incrby(day, usage.total_tokens)
             pipe.expire(day, DAY_TTL_S)
+            count_cost(pipe, usage.cost_usd, usage.total_tokens, usage.calls, now)  # the status page's chart
             await pipe.execute()
 
     async def skipped(self, installation_id: int, repository: str, task: str) -> None:
         """File an event skipped for the budget (the `skipped` column of `costs`)."""
         hour = keys.cost_hour(utc_hour(self.clock()))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(hour, field_name(installation_id, repository, task, "", "skipped"), 1)
+            pipe.hincrby(hour, field_name(installation_id, repository, task, "", "", "skipped"), 1)
             pipe.expire(hour, HOUR_TTL_S)
             await pipe.execute()
 
@@ -141,3 +134,25 @@ class CostLedger:
 
     async def budgets(self, installations: Iterable[int]) -> list[BudgetLine]:
         return [await self.status(installation) for installation in sorted(set(installations)) if installation]
+
+
+class TaskMeter:
+    """The cost ledger bound to who pays for a call: checks the installation's budget before each
+    call, files each call under its installation, repository and task after it."""
+
+    def __init__(self, ledger: CostLedger, installation_id: int, repository: str, task: str) -> None:
+        self.ledger = ledger
+        self.installation_id = installation_id
+        self.repository = repository
+        self.task = task
+
+    async def before_call(self, model: str) -> None:
+        await self.ledger.check(self.installation_id)
+
+    async def after_call(self, usage: ModelUsage) -> None:
+        """File one call. Best effort: the answer is paid for already, and losing it to a Redis blip
+        would only pay for it twice; the miss is logged."""
+        try:
+            await self.ledger.record(self.installation_id, self.repository, self.task, usage)
+        except (RedisError, OSError) as exc:
+            log.error("could not record a model call's cost (%s): %s", exc, usage)

@@ -12,6 +12,11 @@ JOB = "arq:job:"  # + job id: the serialised arq job
 IN_PROGRESS = "arq:in-progress:"  # + job id: set while a worker runs the job (read by the status page)
 ARQ_RETRY = "arq:retry:"  # + job id: arq's count of the job's runs (its `job_try`)
 ARQ_RESULT = "arq:result:"  # + job id: a finished job's result, kept 60 s (it repeats the job's arguments)
+# + "host:pid": arq's health line of one worker process ("... j_complete=3 j_failed=0 ... queued=0"),
+# written by its polling loop every WORKER_HEALTH_EVERY_S and living 1 s longer; deleted when it stops
+# cleanly. `python -m bot healthcheck` reads it (bot/healthcheck.py).
+WORKER_HEALTH = "hookwise:worker-health:"
+WORKER_HEALTH_EVERY_S = 15
 
 # deliveries and provenance
 DELIVERY = "hookwise:delivery:"  # + delivery id: hash {state, attempt, accepted_ms, job}; 4 days
@@ -41,7 +46,7 @@ COST = "hookwise:cost:"  # + UTC hour "YYYY-MM-DDTHH": hash "installation|repo|t
 BUDGET = "hookwise:budget:"  # + "installation:YYYY-MM-DD": model tokens used that UTC day, all counted; 2 days
 
 # micro-batched triage, one set of keys per repository (bot/adapters/store/triage_queue.py)
-TRIAGE_WAITING = "hookwise:triage:waiting:"  # + repo: sorted set, issue number by arrival (ms)
+TRIAGE_WAITING = "hookwise:triage:waiting:"  # + repo[!lane]: sorted set, issue number by arrival (ms)
 TRIAGE_ENTRY = "hookwise:triage:entry:"  # + repo: hash, issue number -> its WaitingIssue (JSON) until finished
 TRIAGE_CLAIMED = "hookwise:triage:claimed:"  # + repo: sorted set, issue number by claim deadline (ms)
 TRIAGE_CLAIMER = "hookwise:triage:claimer:"  # + repo: hash, issue number -> the batch job holding it
@@ -71,6 +76,11 @@ WORKERS = "hookwise:workers"  # sorted set: worker id by its last heartbeat
 INSTALLATION_REPOS = "hookwise:installation-repos:"  # + installation id: set of the repositories seen; 183 days
 FORGET_EPOCH = "hookwise:forget-epoch"  # bumped by each forget: workers then empty their in-memory caches
 
+# the status page's trends and warnings (bot/adapters/store/trends.py): counts only, no names or text
+DELIVERIES_HOUR = "hookwise:deliveries-hour:"  # + UTC hour "YYYY-MM-DDTHH": hash outcome -> deliveries; 2 days
+SIGNATURE_FAILURES = "hookwise:signature-failures:"  # + UTC minute "YYYY-MM-DDTHH:MM": hash missing|mismatch; 2 h
+COST_DAY = "hookwise:cost-day:"  # + UTC day "YYYY-MM-DD": hash usd|tokens|calls of every model call; 35 days
+
 # the redelivery sweeper
 SWEEP_CHECKPOINT = "hookwise:sweeper:checkpoint"  # ISO time the next scheduled sweep lists back to
 SWEEP_REQUESTED = "hookwise:sweeper:requested:"  # + guid: a claim, then "requested"; 3 days
@@ -82,6 +92,10 @@ def delivery(delivery_id: str) -> str:
 
 def record(delivery_id: str) -> str:
     return RECORD + delivery_id
+
+
+def worker_health(host: str, pid: int) -> str:
+    return f"{WORKER_HEALTH}{host}:{pid}"
 
 
 def target(repository: str, number: int) -> str:
@@ -112,6 +126,18 @@ def cost_hour(hour: str) -> str:
     return COST + hour
 
 
+def deliveries_hour(hour: str) -> str:
+    return DELIVERIES_HOUR + hour
+
+
+def signature_failures(minute: str) -> str:
+    return SIGNATURE_FAILURES + minute
+
+
+def cost_day(day: str) -> str:
+    return COST_DAY + day
+
+
 def budget(installation_id: int, day: str) -> str:
     return f"{BUDGET}{installation_id}:{day}"
 
@@ -124,9 +150,10 @@ def installation_repos(installation_id: int) -> str:
     return f"{INSTALLATION_REPOS}{installation_id}"
 
 
-def triage_queue(repository: str) -> dict[str, str]:
-    """The keys of one repository's triage batching, by role."""
-    repo = repository.lower()
+def triage_queue(repository: str, lane: str = "") -> dict[str, str]:
+    """The keys of one repository's triage batching, by role: of its main lane, or of another
+    (`quarantine`: issues whose text addresses the model, batched only with each other)."""
+    repo = repository.lower() + (f"!{lane}" if lane else "")
     return {
         "waiting": TRIAGE_WAITING + repo,
         "entry": TRIAGE_ENTRY + repo,
@@ -137,8 +164,8 @@ def triage_queue(repository: str) -> dict[str, str]:
     }
 
 
-def batch_job_id(repository: str, round_number: int | str) -> str:
-    return f"{BATCH_JOB}{repository.lower()}:{round_number}"
+def batch_job_id(repository: str, round_number: int | str, lane: str = "") -> str:
+    return f"{BATCH_JOB}{repository.lower()}{f'!{lane}' if lane else ''}:{round_number}"
 
 
 # triage agreement (bot/core/agreement.py): what hookwise chose for an issue, and people's changes since

@@ -26,6 +26,7 @@ from bot.adapters.store import keys
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
 from bot.core import pricing
+from bot.core.providers import provider_price
 from bot.core.status import BudgetUse, DeadLetter, DeliveryRow, QueueView, RepoAgreement
 
 __all__ = [
@@ -106,11 +107,15 @@ def _agreement_store(redis: Redis) -> AgreementReader:
 def delivery_row(record: JobRecord) -> DeliveryRow:
     cost: float | None = None
     note = ""
-    if record.model:
+    if record.model and record.provider:  # priced when the call was made, at its provider
+        cost = record.cost_usd
+        note = provider_price(record.provider, record.model, pricing.DEFAULT_PRICES).note
+        if record.estimated_calls:
+            note = (note + "; " if note else "") + "tokens estimated: the answer carried no usage"
+    elif record.model:
         usage = pricing.Usage.of(record)
         cost = pricing.cost_usd(record.model, usage)
         note = pricing.resolve_price(record.model).note
-    queued_ms = max(int((record.started_at - record.accepted_at) * 1000), 0) if record.accepted_at is not None else None
     return DeliveryRow(
         delivery_id=record.delivery_id,
         event=_event_name(record),
@@ -121,9 +126,11 @@ def delivery_row(record: JobRecord) -> DeliveryRow:
         finished_at=record.finished_at,
         duration_ms=record.duration_ms,
         latency_ms=record.latency_ms,
-        queued_ms=queued_ms,
+        waited_ms=record.waited_ms,
+        worked_ms=record.worked_ms,
         job_try=record.job_try,
         model=record.model,
+        provider=record.provider,
         input_tokens=record.input_tokens,
         output_tokens=record.output_tokens,
         cache_tokens=record.cache_write_tokens + record.cache_read_tokens,

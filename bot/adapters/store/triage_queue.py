@@ -17,7 +17,9 @@ Every step is one Lua script, so several workers on several machines see one con
   full), so rounds run in parallel on the workers.
 - `finish`: one issue is done (labelled, skipped or failed for good): its claim and entry go.
 
-A round never mixes repositories: every key is per repository (bot/adapters/store/keys.py).
+A round never mixes repositories: every key is per repository (bot/adapters/store/keys.py), and
+per lane: an issue whose text addresses the model waits in its repository's `quarantine` lane, so
+it is batched only with others of its kind (bot/core/hostile.py).
 """
 
 from __future__ import annotations
@@ -199,17 +201,17 @@ class TriageQueue:
         self._finish = redis.register_script(_FINISH)
         self._rescue = redis.register_script(_RESCUE)
 
-    def _keys(self, repository: str) -> list[str]:
-        k = keys.triage_queue(repository)
+    def _keys(self, repository: str, lane: str = "") -> list[str]:
+        k = keys.triage_queue(repository, lane)
         return [k["waiting"], k["entry"], k["claimed"], k["claimer"], k["pending"], k["round"], keys.QUEUE]
 
-    def _schedule_args(self, repository: str, installation_id: int, now_ms: int) -> list[Any]:
+    def _schedule_args(self, repository: str, installation_id: int, now_ms: int, lane: str = "") -> list[Any]:
         # The arq job, as arq's JSON serialiser would write it, cut where the round number and the
         # enqueue time go (the script fills them in).
         marker = 987654321
         body = json.dumps(
             {"t": None, "f": BATCH_FUNCTION, "a": [], "k": {"round": TriageRound(
-                repository=repository, installation_id=installation_id, round=marker
+                repository=repository, installation_id=installation_id, round=marker, lane=lane
             ).model_dump()}},
             separators=(",", ":"),
         )  # fmt: skip
@@ -220,7 +222,7 @@ class TriageQueue:
             self.max_batch,
             int(self.max_wait_s * 1000),
             keys.JOB,
-            keys.batch_job_id(repository, ""),
+            keys.batch_job_id(repository, "", lane),
             head,
             tail + ',"et":',
             KEYS_TTL_MS,
@@ -228,9 +230,9 @@ class TriageQueue:
 
     async def register(self, repository: str, issue: WaitingIssue, *, now_ms: int) -> Registered | AlreadyWaiting:
         status, value = await self._register(
-            keys=self._keys(repository),
+            keys=self._keys(repository, issue.lane),
             args=[
-                *self._schedule_args(repository, issue.installation_id, now_ms),
+                *self._schedule_args(repository, issue.installation_id, now_ms, issue.lane),
                 issue.number,
                 issue.model_dump_json(),
                 issue.delivery_id,
@@ -242,9 +244,9 @@ class TriageQueue:
 
     async def claim(self, job: TriageRound, job_id: str, *, now_ms: int) -> Claimed:
         next_round, taken = await self._claim(
-            keys=self._keys(job.repository),
+            keys=self._keys(job.repository, job.lane),
             args=[
-                *self._schedule_args(job.repository, job.installation_id, now_ms),
+                *self._schedule_args(job.repository, job.installation_id, now_ms, job.lane),
                 job_id,
                 now_ms + int(self.claim_ttl_s * 1000),
             ],
@@ -252,8 +254,8 @@ class TriageQueue:
         issues = [WaitingIssue.model_validate_json(raw) for raw in taken]
         return Claimed(sorted(issues, key=lambda i: (i.arrived_ms, i.number)), _text(next_round))
 
-    async def finish(self, repository: str, number: int, job_id: str) -> bool:
-        k = keys.triage_queue(repository)
+    async def finish(self, repository: str, number: int, job_id: str, lane: str = "") -> bool:
+        k = keys.triage_queue(repository, lane)
         done = await self._finish(keys=[k["entry"], k["claimed"], k["claimer"]], args=[number, job_id])
         return bool(done)
 
@@ -268,13 +270,14 @@ class TriageQueue:
             issue = WaitingIssue.model_validate_json(entries[0])  # one repository, one installation
             repository = issue.repository or _text(raw)[len(keys.TRIAGE_ENTRY) :]
             found = await self._rescue(
-                keys=self._keys(repository), args=self._schedule_args(repository, issue.installation_id, now_ms)
+                keys=self._keys(repository, issue.lane),
+                args=self._schedule_args(repository, issue.installation_id, now_ms, issue.lane),
             )
             if found:
                 rounds.append(_text(found))
         return rounds
 
-    async def waiting(self, repository: str) -> Sequence[int]:
+    async def waiting(self, repository: str, lane: str = "") -> Sequence[int]:
         """The numbers waiting (not claimed), oldest first: for tests and the status page."""
-        raw = await self._redis.zrange(keys.triage_queue(repository)["waiting"], 0, -1)
+        raw = await self._redis.zrange(keys.triage_queue(repository, lane)["waiting"], 0, -1)
         return [int(n) for n in raw]

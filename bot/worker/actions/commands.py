@@ -8,7 +8,8 @@ accepted command is acknowledged with `eyes`, then `rocket` on success or `confu
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.adapters.github import Repo
 from bot.core import agreement, render, retry
@@ -25,9 +26,6 @@ from bot.worker.actions.triage import triage
 from bot.worker.deps import Deps
 
 COOLDOWN_TEXT = "`{word}` ran on this {thing} less than a minute ago; try again in a minute."
-
-
-MODEL_COMMANDS = frozenset({cmd.CommandKind.SUMMARIZE, cmd.CommandKind.TRIAGE})
 
 
 def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None, measured: Sequence[str] = ()) -> str:
@@ -65,37 +63,77 @@ async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
     """Reply once to the command comment; a retry edits the reply instead of posting another."""
     tag = f"<!-- hookwise:reply-to:{comment_id} -->"
     body = render.fit(f"{render.REPLY_MARKER}\n{tag}\n{text}")
-    existing = await repo.find_own_comment(number, render.REPLY_MARKER, containing=tag)
-    if existing is not None:
-        await repo.edit_comment(existing.id, body)
-        return existing.id
-    return await repo.create_comment(number, body)
+    comment_id, _ = await repo.upsert_own_comment(number, render.REPLY_MARKER, body, containing=tag)
+    return comment_id
 
 
-async def _run(
-    command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps, attempt: Attempt
-) -> tuple[str | None, Outcome | None]:
-    """Run one command: the reply text it answers with, if any, and what a summary, triage or the
-    release notes did."""
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """One command as the handler gets it: the command, where it was given, and the App's slug."""
+
+    command: cmd.Command
+    job: CommandJob
+    repo: Repo
+    deps: Deps
+    job_try: int
+    slug: str
+    attempt: Attempt  # what the job went through so far (a failure that ends it reacts `confused`)
+
+
+Ran = tuple[str | None, Outcome | None]  # the reply text it answers with, if any, and what was done
+Handler = Callable[[Asked], Awaitable[Ran]]
+
+
+async def _help_command(asked: Asked) -> Ran:
+    return await _help(asked.slug, asked.repo, asked.deps, asked.job.installation_id), None
+
+
+async def _summarize_command(asked: Asked) -> Ran:
+    return await _again(asked, summarize)
+
+
+async def _triage_command(asked: Asked) -> Ran:
+    return await _again(asked, triage)
+
+
+async def _release_notes_command(asked: Asked) -> Ran:
+    job = asked.job
+    return await release_notes(
+        asked.repo, job.number, asked.command.argument, slug=asked.slug, deps=asked.deps,
+        delivery_id=job.delivery_id, job_try=asked.job_try, attempt=asked.attempt,
+    )  # fmt: skip
+
+
+# Each kind's handler: with bot/core/commands.py's SPECS, all there is to a command.
+HANDLERS: Mapping[cmd.CommandKind, Handler] = {
+    cmd.CommandKind.SUMMARIZE: _summarize_command,
+    cmd.CommandKind.TRIAGE: _triage_command,
+    cmd.CommandKind.RELEASE_NOTES: _release_notes_command,
+    cmd.CommandKind.HELP: _help_command,
+    cmd.CommandKind.UNKNOWN: _help_command,  # a word hookwise does not know: the help answers it
+}
+
+
+async def _again(asked: Asked, act: Callable[..., Awaitable[Outcome]]) -> Ran:
+    """`summarize` or `triage` made again, forced, with the config's problem said if it has one."""
+    done = await act(asked.repo, asked.job.number, deps=asked.deps, delivery_id=asked.job.delivery_id, force=True)
+    config = await asked.deps.configs.get(asked.repo)
+    said = [text for text in (done.reply, config_warning(config) if config.problem else "") if text]
+    return ("\n\n".join(said) or None), done
+
+
+async def _run(command: cmd.Command, job: CommandJob, repo: Repo, deps: Deps, attempt: Attempt) -> Ran:
+    """Run one command: where it may run, once a minute if it uses the model, then its handler."""
     slug = await deps.github.slug()
-    if command.kind in (cmd.CommandKind.HELP, cmd.CommandKind.UNKNOWN):
-        return await _help(slug, repo, deps, job.installation_id), None
     problem = cmd.where_allowed(command.kind, is_pull_request=job.is_pull_request)
     if problem:
         return problem, None
-    if not await deps.cooldowns.claim(repo.full_name, job.number, command.kind.value, job.delivery_id):
-        thing = "pull request" if job.is_pull_request else "issue"
-        return COOLDOWN_TEXT.format(word=command.kind.value, thing=thing), None
-    if command.kind is cmd.CommandKind.RELEASE_NOTES:
-        return await release_notes(
-            repo, job.number, command.argument, slug=slug, deps=deps, delivery_id=job.delivery_id,
-            job_try=attempt.number, attempt=attempt,
-        )  # fmt: skip
-    act = summarize if command.kind is cmd.CommandKind.SUMMARIZE else triage
-    done = await act(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=True)
-    config = await deps.configs.get(repo)
-    said = [text for text in (done.reply, config_warning(config) if config.problem else "") if text]
-    return ("\n\n".join(said) or None), done
+    spec = cmd.SPEC.get(command.kind)
+    if spec is not None and spec.uses_model:
+        if not await deps.cooldowns.claim(repo.full_name, job.number, command.kind.value, job.delivery_id):
+            thing = "pull request" if job.is_pull_request else "issue"
+            return COOLDOWN_TEXT.format(word=command.kind.value, thing=thing), None
+    return await HANDLERS[command.kind](Asked(command, job, repo, deps, attempt.number, slug, attempt))
 
 
 async def on_comment(
@@ -113,7 +151,7 @@ async def on_comment(
     permission, role = await deps.permissions.get(repo.full_name, login, lambda: repo.permission(login))
     if not cmd.may_run(permission=permission, role_name=role, user_type=user_type, login=login, slug=slug):
         return Outcome.skipped(f"{login} may not run commands ({role or permission})")
-    if any(command.kind in MODEL_COMMANDS for command in commands):
+    if any(command.kind in cmd.MODEL_COMMANDS for command in commands):
         await deps.meter.check(job.installation_id)  # used up: skipped for the budget, not even a reaction
     await repo.add_reaction(job.comment_id, "eyes")
     replies: list[str] = []

@@ -22,6 +22,7 @@ from bot.worker.deps import Deps
 log = logging.getLogger("hookwise.release_notes")
 
 TOOL = "record_release_notes"
+TASK = "release-notes"
 NO_RELEASE = (
     "This repository has no release yet, so there is no point to start from: name a tag, "
     "`@{slug} release-notes since v1.0.0`."
@@ -63,8 +64,9 @@ async def release_notes(
     draft = NotesDraft()
     if entries:
         key = f"{delivery_id}:release-notes:{repo.full_name}#{number}"
+        asked = attempt or Attempt(job_try)
         draft = await deps.effects.draft(
-            key, NotesDraft, lambda: _ask(repo.full_name, entries, config, deps, attempt or Attempt(job_try))
+            key, NotesDraft, lambda: _ask(repo.installation_id, repo.full_name, entries, config, deps, asked)
         )
     text = render.release_notes(
         repo.full_name,
@@ -109,12 +111,17 @@ async def _entries(repo: Repo, pulls: list[notes.MergedPull], deps: Deps) -> lis
 
 
 async def _ask(
-    repository: str, entries: list[notes.Entry], config: RepoConfig, deps: Deps, attempt: Attempt
+    installation_id: int,
+    repository: str,
+    entries: list[notes.Entry],
+    config: RepoConfig,
+    deps: Deps,
+    attempt: Attempt,
 ) -> NotesDraft:
     """One model call, no repair turn: an answer that fails validation, or a failure that will not be
     retried, leaves the grouping to the fallback rather than failing the command."""
     try:
-        answer = await deps.llm.ask(_question(repository, entries, config, deps))
+        answer = await deps.model(installation_id, repository, TASK).ask(_question(repository, entries, config, deps))
     except InvalidAnswer as exc:
         log.info("release notes: the model's answer is unusable (%s); grouped by the summaries", exc.reason)
         return NotesDraft(answer=None, usage=exc.usage)

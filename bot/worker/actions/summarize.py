@@ -22,6 +22,7 @@ from bot.core.tokens import estimate_tokens
 from bot.worker.deps import Deps
 
 TOOL = "record_summary"
+TASK = "summary"
 REFITS = 3  # fits again at most, each smaller by what the whole call was over its ceiling, and a margin
 REFIT_MARGIN = 200
 
@@ -52,13 +53,8 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, delivery_id: str, fo
         if not needed:
             return Outcome.skipped("summary already posted for this merge")
         draft = await deps.effects.draft(f"{delivery_id}:{effect}", Draft, lambda: _draft(repo, pull, config, deps))
-        # Look before posting: a POST whose answer was lost may have posted it already.
-        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
-        if existing is None:
-            comment_id, detail = await repo.create_comment(number, draft.body), "summary posted"
-        else:
-            await repo.edit_comment(existing.id, draft.body)
-            comment_id, detail = existing.id, "summary edited"
+        comment_id, created = await repo.upsert_own_comment(number, render.SUMMARY_MARKER, draft.body)
+        detail = "summary posted" if created else "summary edited"
         await deps.effects.record(effect, str(comment_id))
         if draft.summary is not None:
             record = record_of(number, pull.title, draft.summary, merged_at=pull.merged_at, comment_id=comment_id)
@@ -76,7 +72,7 @@ async def _draft(repo: Repo, pull: PullDetails, config: RepoConfig, deps: Deps) 
         ceiling=deps.max_input_tokens,
         exclude_paths=config.summaries.exclude_paths,
     )
-    answer = await deps.llm.ask(question, meter=deps.meter)
+    answer = await deps.model(repo.installation_id, repo.full_name, TASK).ask(question)
     summary = render.grounded_summary(answer.value, diff.pr_paths)
     references = closing_references("\n\n".join([pull.body, *commits]), repo.full_name, web_root=deps.web_url)
     closes = closing_links(references, repo.full_name, web_root=deps.web_url)
@@ -149,7 +145,4 @@ def _question(
         tool_name=TOOL,
         tool_description="Record the summary of the merged pull request.",
         model=deps.models.summary,
-        task="summary",
-        installation_id=installation_id,
-        repository=repository,
     )
