@@ -77,7 +77,10 @@ def test_a_record_belongs_to_its_own_repository_not_to_one_it_mentions() -> None
 
 def test_the_cost_ledger_keeps_its_numbers_under_no_name() -> None:
     targets = frozenset({forget.digest(GONE)})
-    assert forget.anonymised(f"2|{GONE}|summary|claude-haiku-5-5|calls", targets) == (
+    assert forget.anonymised(f"2|{GONE}|summary|anthropic|claude-haiku-5-5|calls", targets) == (
+        "2|(removed)|summary|anthropic|claude-haiku-5-5|calls"
+    )
+    assert forget.anonymised(f"2|{GONE}|summary|claude-haiku-5-5|calls", targets) == (  # filed before providers
         "2|(removed)|summary|claude-haiku-5-5|calls"
     )
     assert forget.anonymised(f"1|{KEPT}|summary|m|calls", targets) is None

@@ -94,12 +94,15 @@ def owned(structured: str | bytes | None, text: str, targets: frozenset[str]) ->
     return names_any(text, targets)
 
 
+COST_FIELD_PARTS = (5, 6)  # installation|repository|task|[provider|]model|column (bot/core/costs.py)
+
+
 def anonymised(field: str, targets: frozenset[str], installation_id: int | None = None) -> str | None:
-    """The cost ledger's field (`installation|repository|task|model|column`) with the repository
-    replaced by `(removed)`, or None when it names no forgotten repository (of `installation_id`,
-    when the whole installation is forgotten)."""
+    """The cost ledger's field (`installation|repository|task|provider|model|column`, or the
+    five-part one of before providers) with the repository replaced by `(removed)`, or None when it
+    names no forgotten repository (of `installation_id`, when the whole installation is forgotten)."""
     parts = field.split(COST_SEPARATOR)
-    if len(parts) != 5 or parts[1] == REMOVED:
+    if len(parts) not in COST_FIELD_PARTS or parts[1] == REMOVED:
         return None
     whole = installation_id is not None and parts[0] == str(installation_id)
     if not whole and digest(parts[1]) not in targets:
@@ -112,6 +115,6 @@ def cost_repositories(fields: Iterable[str], installation_id: int) -> set[str]:
     found = set()
     for field in fields:
         parts = field.split(COST_SEPARATOR)
-        if len(parts) == 5 and parts[0] == str(installation_id) and parts[1] and parts[1] != REMOVED:
+        if len(parts) in COST_FIELD_PARTS and parts[0] == str(installation_id) and parts[1] and parts[1] != REMOVED:
             found.add(parts[1].lower())
     return found
