@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.records import Records
@@ -24,6 +25,8 @@ from tests.helpers import (
     seed_issue,
     seed_merged_pr,
 )
+
+pytestmark = pytest.mark.e2e  # `python -m bot receive` processes
 
 # The README's example: the real merged-PR delivery the demo sends.
 MERGED_FILE = ROOT / "bot" / "sandbox" / "data" / "pull_request.closed.merged.json"
