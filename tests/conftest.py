@@ -146,7 +146,7 @@ def processes(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Processe
         "PORT": str(redis_server.free_port()),
         "LOG_LEVEL": "info",
     }
-    running = Processes(env, tmp_path)
+    running = Processes(tmp_path, env)
     yield running
     running.stop_all()
 
