@@ -597,7 +597,9 @@ class Report:
 
 
 def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Path) -> Report:
-    children = Children(log_dir)  # their cwd: not the repository, whose `.env` must not configure the servers
+    # Their cwd: not the repository, whose `.env` must not configure the servers; nor hookwise's
+    # variables from the bench's own shell.
+    children = Children(log_dir, _python_env())
     try:
         with redis_for_bench(args.redis_db) as store:
             extra = dict(args.env)
@@ -615,7 +617,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
             bare_port = _free_port()
             bare_argv = python_module("bench.bare_server", "--port", str(bare_port))
             bare_argv += ["--loop", args.bare_loop, "--path", webhook_path]
-            bare = children.start("bare", bare_argv, env=_python_env(), **pinned(SERVER_CORE))
+            bare = children.start("bare", bare_argv, **pinned(SERVER_CORE))
             bare_base = f"http://127.0.0.1:{bare_port}"
 
             hook_port = _free_port()
@@ -627,7 +629,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
                 "LOG_LEVEL": "info",
                 **extra,
             }
-            hook = children.start("hookwise", bot_command("web"), env=_python_env(hook_env), **pinned(SERVER_CORE))
+            hook = children.start("hookwise", bot_command("web"), env=hook_env, **pinned(SERVER_CORE))
             hook_base = f"http://127.0.0.1:{hook_port}"
             _wait_ready(bare, bare_base + "/healthz")
             _wait_ready(hook, hook_base + "/readyz")

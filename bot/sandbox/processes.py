@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -87,12 +88,12 @@ class Child(subprocess.Popen[bytes]):
 
 class Children:
     """Child processes started in `cwd` (where each logs to `<name>.log` unless told otherwise),
-    with `env` as the environment of each (plus what `start` adds; None: this process's own).
+    with `env` as the environment of each (plus what `start` adds; by default this process's own).
     `stop_all` ends them, newest first, whatever happened."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         self.cwd = cwd
-        self.env: dict[str, str] | None = dict(env) if env is not None else None
+        self.env: dict[str, str] = dict(os.environ if env is None else env)
         self.running: dict[str, Child] = {}
         self._started: list[Child] = []
 
@@ -108,7 +109,7 @@ class Children:
     ) -> Child:
         """Start `argv` (e.g. `bot_command("web")`); `env` adds to the shared environment, `log`
         (appended to with `append`) replaces `<cwd>/<name>.log`, `popen` goes to subprocess.Popen."""
-        environment = {**self.env, **(env or {})} if self.env is not None else (dict(env) if env else None)
+        environment = {**self.env, **(env or {})}
         child = Child(
             name, argv, log_path=log or self.cwd / f"{name}.log", cwd=self.cwd, env=environment, append=append, **popen
         )
