@@ -6,7 +6,8 @@ answer in this process, through the one fake of each kind in bot/sandbox/inproce
 
 Redis is real: `REDIS_URL` when it is set and answers (on a database index of its own, flushed per
 test), otherwise a throwaway redis-server this session starts and stops, so two runs on one machine
-never share state. Nothing is ever skipped.
+never share state. Under pytest-xdist each worker starts its own throwaway server, REDIS_URL or not
+(workers sharing a database would flush each other's keys). Nothing is ever skipped.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _on_test_db(url: str) -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     configured = os.environ.get("REDIS_URL")
-    if configured and redis_server.reachable(configured):
+    in_xdist_worker = "PYTEST_XDIST_WORKER" in os.environ  # set by pytest-xdist in each worker
+    if configured and not in_xdist_worker and redis_server.reachable(configured):
         yield _on_test_db(configured)
         return
     server = redis_server.start()
