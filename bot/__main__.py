@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 from redis.exceptions import RedisError
 
@@ -82,13 +86,23 @@ def _cost_window(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _period(text: str) -> timedelta:
+REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def _accuracy(settings: Settings, repository: str | None, since: str) -> int:
+    """`accuracy [OWNER/REPO] [--since 30d]`; a bad argument is one line, like `costs`."""
+    from bot.cli import print_accuracy
     from bot.core.durations import parse_duration
 
     try:
-        return parse_duration(text, most=timedelta(days=90))
+        period = parse_duration(since, most=timedelta(days=90))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        print(f"hookwise: accuracy --since: {exc}", file=sys.stderr)
+        return 2
+    if repository is not None and not REPOSITORY.fullmatch(repository):
+        print(f"hookwise: accuracy: {repository!r} is not OWNER/REPO (e.g. octo-org/octo-repo)", file=sys.stderr)
+        return 2
+    return asyncio.run(print_accuracy(settings, repository=repository, since=period))
 
 
 def _confirmer(yes: bool) -> Callable[[str], bool]:
@@ -136,26 +150,31 @@ def _setup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _receive(args: argparse.Namespace) -> int:
-    from bot.receive import Ignored, ReceiveError, check_credentials, read_delivery, run
+    from bot.receive import Ignored, ReceiveError, UsageError, check_credentials, read_delivery, run
 
-    env = load_settings()
+    env = load_settings(REDIS_URL=args.redis) if args.redis else load_settings()
     configure(env.LOG_LEVEL.value, env.LOG_FORMAT)
     try:
         if args.sandbox:
-            from bot.sandbox.receive import receive_in_sandbox
+            from bot.sandbox.receive import SandboxOptions, receive_in_sandbox
 
-            return asyncio.run(
-                receive_in_sandbox(
-                    args.event, args.payload, dry_run=args.dry_run, delivery_id=args.delivery, out=sys.stdout
-                )
-            )
+            options = SandboxOptions(
+                dry_run=args.dry_run, delivery_id=args.delivery, redis_url=args.redis, config=args.config,
+                comment=args.comment,
+            )  # fmt: skip
+            return asyncio.run(receive_in_sandbox(args.event, args.payload, options, out=sys.stdout))
+        if args.config is not None or args.comment is not None:
+            raise UsageError("--config and --comment change the sandbox's repository: add --sandbox")
         decided = read_delivery(args.event, args.payload, args.delivery)
         if isinstance(decided, Ignored):
             print(decided.line)
             return 0
-        settings = load_settings(DRY_RUN=True) if args.dry_run else env
+        settings = env.model_copy(update={"DRY_RUN": True}) if args.dry_run else env
         check_credentials(settings, model_given=False)
         return asyncio.run(run(settings, decided, out=sys.stdout))
+    except UsageError as exc:
+        print(f"hookwise: receive: {exc}", file=sys.stderr)
+        return 2
     except ReceiveError as exc:
         print(f"hookwise: receive: {exc}", file=sys.stderr)
         return 1
@@ -200,19 +219,38 @@ def _add_receive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "receive",
         help="run one webhook payload file through the bot, in this process",
         description="Decide and handle one delivery as the web and worker would, and print what was done. "
-        "Exit 0: done, skipped or ignored; 1: bad payload file, Redis down, or the job failed; "
-        "2: a setting is missing.",
+        "Exit 0: done, skipped or ignored; 1: bad payload file (or another event's), Redis down, or the job "
+        "failed; 2: an unknown event name or a missing setting.",
     )
     receive.add_argument("event", help="the X-GitHub-Event, e.g. pull_request, issues, issue_comment")
     receive.add_argument("payload", type=Path, help="the delivery's JSON body, as a file")
     receive.add_argument("--dry-run", action="store_true", help="write nothing to GitHub; print what would be written")
     receive.add_argument(
-        "--sandbox", action="store_true", help="against a local sandbox GitHub and Anthropic seeded from the payload"
+        "--sandbox",
+        action="store_true",
+        help="against a local sandbox GitHub and Anthropic seeded from the payload, and a throwaway Redis",
+    )
+    receive.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="use this Redis (default: REDIS_URL; with --sandbox, a throwaway one)",
+    )
+    receive.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="with --sandbox: the repository's .github/hookwise.yml",
+    )
+    receive.add_argument(
+        "--comment", metavar="TEXT", default=None, help="with --sandbox: the comment's body, e.g. '@hookwise help'"
     )
     receive.add_argument("--delivery", default=None, help="the delivery id (a GUID; default: a new one)")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its arguments (the README lists each command: tests/test_docs.py)."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="hookwise, a GitHub App")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("web", help="the webhook server")
@@ -224,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="anthropic",
         help="the model through a sandbox of this provider's wire format (MODEL_PROVIDER; default anthropic)",
     )
+    demo.add_argument("--redis", metavar="URL", default=None, help="use this Redis (default: a throwaway one)")
     commands.add_parser(
         "healthcheck", help="exit 0 when the web or worker running here is healthy (a container's HEALTHCHECK)"
     )
@@ -243,17 +282,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     costs.add_argument("--since", default="1d", help="how far back, e.g. 2h, 1d, 7d (at most 31d); default 1d")
     accuracy = commands.add_parser("accuracy", help="triage agreement with maintainers: exact match, precision, recall")
     accuracy.add_argument("repository", nargs="?", metavar="OWNER/REPO", help="one repository (default: all)")
-    accuracy.add_argument(
-        "--since", type=_period, default=timedelta(days=30), help="how far back, e.g. 7d (default 30d, at most 90d)"
-    )
+    accuracy.add_argument("--since", default="30d", help="how far back, e.g. 7d (default 30d, at most 90d)")
     _add_setup(commands)
     _add_receive(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "demo":
         from bot.sandbox.demo import run_demo
 
-        return run_demo(args.provider)
+        return run_demo(args.provider, args.redis)
     try:
         if args.command == "receive":
             return _receive(args)
@@ -268,9 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "replay":
             return _replay(settings, args.delivery_id)
         elif args.command == "accuracy":
-            from bot.cli import print_accuracy
-
-            return asyncio.run(print_accuracy(settings, repository=args.repository, since=args.since))
+            return _accuracy(settings, args.repository, args.since)
         elif args.command == "redeliver":
             from bot.cli import redeliver as run_redeliver
 
@@ -286,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hookwise: configuration error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # whoever read our output stopped reading (`history | head -1`): see _reader_gone
     except (RedisError, OSError) as exc:  # an operator command whose Redis did not answer
         if args.command in ("web", "worker"):
             raise  # the processes ride out Redis outages themselves; anything else here is not Redis
@@ -294,5 +335,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _reader_gone() -> NoReturn:
+    """The program reading our output has stopped (`python -m bot history | head -1`): end quietly,
+    the way `cat` or `seq` do, by SIGPIPE (a shell reports 141), with no traceback and no error line.
+    Python ignores SIGPIPE so that a closed socket is an exception, not a death; the default
+    action is restored only now, to end this process with it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into the closed pipe at exit
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(141)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """`main`, with its output flushed while a closed pipe can still be told apart from an error."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -101,6 +101,7 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
     """`python -m bot costs`: model calls, tokens and estimated dollars per installation,
     repository and task since `since` ago (by UTC hour), today's budget per installation."""
     redis = Redis.from_url(settings.REDIS_URL)
+
     def clock() -> float:
         return time.time() if now is None else now
 

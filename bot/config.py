@@ -17,6 +17,7 @@ from bot.core import batch
 from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.pricing import ModelPrice, parse_model_prices, price_table
 from bot.core.providers import Provider
+from bot.core.text import first_error
 
 DEFAULT_MODEL = "claude-haiku-5-5"
 # A summary call's parts other than the diff (system prompt, tool schema, the description, commits
@@ -238,10 +239,14 @@ class Settings(BaseSettings):
         return region
 
     def check_model(self) -> None:
-        """What MODEL_PROVIDER needs, checked at the start of the worker, `receive` and `demo`:
-        ConfigError names the first missing setting. (The web process never talks to the model.)"""
+        """What MODEL_PROVIDER needs, checked at the start of the worker, `receive` and `demo`, so a
+        missing key stops the start with one line naming the first missing setting instead of
+        failing every job. (The web process never talks to the model.)"""
         provider = self.MODEL_PROVIDER
-        if provider is Provider.BEDROCK:
+        if provider is Provider.ANTHROPIC:
+            if self.ANTHROPIC_API_KEY is None or not self.ANTHROPIC_API_KEY.get_secret_value().strip():
+                raise ConfigError("ANTHROPIC_API_KEY: required for the worker (the key of the Claude API)")
+        elif provider is Provider.BEDROCK:
             if self.bedrock_region() is None:
                 raise ConfigError(
                     "AWS_REGION: required for MODEL_PROVIDER=bedrock (or AWS_DEFAULT_REGION, or a region in the "
@@ -277,6 +282,4 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+        raise ConfigError(first_error(exc, whole="settings")) from exc

@@ -9,14 +9,16 @@ written: the outcome, each comment in full, labels and reactions.
 
 Exit status: 0 when the job is done or skipped, and for an event the bot ignores (it says so: the
 web would answer `200 ignored`); 1 for a payload file that cannot be read or is not a delivery of
-that event, for Redis not answering, and for a job that failed (or would be retried); 2 for a
-missing or malformed setting (`hookwise: configuration error: ...`, like the processes).
+that event, for Redis not answering, and for a job that failed (or would be retried); 2 for an
+event name GitHub does not send (naming the one most likely meant) and for a missing or malformed
+setting (`hookwise: configuration error: ...`, like the processes).
 
 `--sandbox` (bot/sandbox/receive.py) builds the settings and the sandboxes, then calls `run`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.records import JobRecord
 from bot.config import ConfigError, Settings
-from bot.core import intake, pricing
+from bot.core import events, intake, pricing
 from bot.core.job import Job
 from bot.core.outcome import OutcomeKind
 from bot.core.providers import Provider, provider_price
@@ -39,7 +41,19 @@ if TYPE_CHECKING:
     from bot.adapters.github import Write
     from bot.adapters.llm import LLM
 
-__all__ = ["Ignored", "ReceiveError", "answers", "format_report", "read_delivery", "redis_location", "run"]
+__all__ = [
+    "Ignored",
+    "ReceiveError",
+    "UsageError",
+    "answers",
+    "check_event",
+    "decide_payload",
+    "format_report",
+    "read_delivery",
+    "read_payload",
+    "redis_location",
+    "run",
+]
 
 PREFIX = "hookwise: receive:"
 REDIS_TIMEOUT_S = 5.0
@@ -50,6 +64,21 @@ class ReceiveError(Exception):
     """The delivery cannot be run; the message is the one line the operator sees."""
 
 
+class UsageError(ReceiveError):
+    """The command line itself is wrong (an event name GitHub does not send): exit status 2."""
+
+
+# Why the web would ignore a delivery, and what the operator of `receive` can do about it.
+HINTS = {
+    "no installation or repository in the payload": (
+        "a delivery to a GitHub App carries both: copy one from the App's settings (Advanced, Recent "
+        "Deliveries), or try this one with --sandbox"
+    ),
+    "comment holds no command": "a command is a line of its own, like `@hookwise help`; with --sandbox, "
+    "--comment '@hookwise help' tries one",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Ignored:
     event: str
@@ -58,26 +87,53 @@ class Ignored:
     @property
     def line(self) -> str:
         """What `receive` prints for it (exit status 0: ignoring an event is no failure)."""
-        return f"ignored: {self.event}: {self.reason} (the web process would answer 200 ignored)"
+        hint = HINTS.get(self.reason)
+        return f"ignored: {self.event}: {self.reason} (the web process would answer 200 ignored)" + (
+            f"; {hint}" if hint else ""
+        )
 
 
-def read_delivery(event: str, path: Path, delivery_id: str | None = None) -> Job | Ignored:
-    """The job the web would queue for `path`'s payload as an `event` delivery, or why it would not."""
-    if not intake.is_event_name(event):
-        raise ReceiveError(f"{event!r} is not a GitHub event name (e.g. pull_request, issues, issue_comment)")
+def check_event(event: str) -> None:
+    """UsageError unless `event` is an event GitHub sends; it names the one most likely meant."""
+    if event in events.GITHUB_EVENTS:
+        return
+    meant = events.closest_event(event) if intake.is_event_name(event.replace(" ", "_")) else None
+    suggestion = f"did you mean {meant}?" if meant else "e.g. pull_request, issues, issue_comment"
+    raise UsageError(f"{event!r} is not a GitHub event name; {suggestion}")
+
+
+def read_payload(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReceiveError(f"{path}: cannot read: {exc.strerror or type(exc).__name__}") from exc
+
+
+def decide_payload(event: str, path: Path, body: bytes, delivery_id: str | None = None) -> Job | Ignored:
+    """The job the web would queue for `body` as an `event` delivery, or why it would not; a
+    ReceiveError when the body is not a delivery of that event."""
     delivery_id = delivery_id or str(uuid.uuid4())
     if not intake.is_delivery_id(delivery_id):
         raise ReceiveError(f"--delivery {delivery_id!r} is not a GUID (GitHub's X-GitHub-Delivery is one)")
     try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise ReceiveError(f"{path}: cannot read: {exc.strerror or type(exc).__name__}") from exc
+        payload = json.loads(body)
+    except ValueError:
+        payload = None  # intake.decide says what is wrong with it
+    mismatch = events.payload_mismatch(event, payload)
+    if mismatch is not None:
+        raise ReceiveError(f"{path}: not {events.article(event)} {event} delivery: {mismatch}")
     decision = intake.decide(event, body, delivery_id)
     if isinstance(decision, intake.Malformed):
-        raise ReceiveError(f"{path}: not a {event} delivery: {decision.error}")
+        raise ReceiveError(f"{path}: not {events.article(event)} {event} delivery: {decision.error}")
     if isinstance(decision, intake.Ignore):
         return Ignored(event, decision.reason)
     return decision.job
+
+
+def read_delivery(event: str, path: Path, delivery_id: str | None = None) -> Job | Ignored:
+    """The job the web would queue for `path`'s payload as an `event` delivery, or why it would not."""
+    check_event(event)
+    return decide_payload(event, path, read_payload(path), delivery_id)
 
 
 def redis_location(url: str) -> str:
@@ -114,13 +170,10 @@ def check_credentials(settings: Settings, *, model_given: bool) -> None:
     """What `receive` needs to act as the App; ConfigError names what is missing."""
     try:
         settings.check_worker()
+        if not model_given:
+            settings.check_model()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (receive acts as the App; `--sandbox` needs no App)") from exc
-    if model_given:
-        return
-    settings.check_model()
-    if settings.MODEL_PROVIDER is Provider.ANTHROPIC and settings.ANTHROPIC_API_KEY is None:
-        raise ConfigError("ANTHROPIC_API_KEY: required for receive (`--sandbox` needs no account)")
+        raise ConfigError(f"{exc}; `receive` acts as the App, `receive --sandbox` needs no account") from exc
 
 
 async def run(

@@ -45,6 +45,8 @@ from dotenv.parser import parse_stream
 from gidgethub.aiohttp import GitHubAPI
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.core.text import first_error
+
 __all__ = [
     "AppCredentials",
     "EnvMerge",
@@ -214,9 +216,7 @@ async def exchange_code(session: aiohttp.ClientSession, api_url: str, code: str)
     try:
         return AppCredentials.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise SetupError(f"unexpected answer to the code exchange: {where}: {first['msg']}") from exc
+        raise SetupError(f"unexpected answer to the code exchange: {first_error(exc)}") from exc
 
 
 # -- .env -----------------------------------------------------------------------------------------------

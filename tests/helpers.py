@@ -400,9 +400,7 @@ def form_of(page: str, form_id: str | None = None) -> tuple[str, dict[str, str]]
     return action, fields
 
 
-async def register_over_http(
-    session: aiohttp.ClientSession, setup_url: str, github_url: str
-) -> aiohttp.ClientResponse:
+async def register_over_http(session: aiohttp.ClientSession, setup_url: str, github_url: str) -> aiohttp.ClientResponse:
     """What the browser does in `setup`, without one: the local form, GitHub's form, the redirect back."""
     async with session.get(setup_url) as start:
         action, fields = form_of(await start.text(), "register")

@@ -152,9 +152,7 @@ async def test_help_replies_once_and_costs_nothing(deps: Deps, github: GitHubSan
 async def test_a_config_push_refreshes_every_workers_cache(deps: Deps, github: GitHubSandbox, redis: Any) -> None:
     seed_issue(github)
     repo = await deps.github.repo(461842, ISSUE_REPO)
-    job = ConfigJob(
-        delivery_id=guid("push"), event="push", action="", installation_id=461842, repository=ISSUE_REPO
-    )
+    job = ConfigJob(delivery_id=guid("push"), event="push", action="", installation_id=461842, repository=ISSUE_REPO)
     outcome = await config.on_push(job, repo, deps, job_try=1)
     assert outcome.kind is OutcomeKind.DONE
     assert await redis.get(CONFIG_GENERATION + "codertocat") == b"1"

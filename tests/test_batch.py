@@ -12,7 +12,6 @@ from bot.core.batch import (
     BATCH_TOOL_DESCRIPTION,
     BATCH_TOOL_NAME,
     BODY_CHARS,
-    CLIP_NOTE,
     MAX_BATCH,
     MAX_WAIT_S,
     BatchEnvelope,
@@ -29,6 +28,7 @@ from bot.core.batch import (
 from bot.core.caching import tool_text
 from bot.core.label_answers import read_batch
 from bot.core.prompts import fence
+from bot.core.text import CLIP_NOTE
 from bot.core.tokens import estimate_tokens
 
 ALLOWED = ["bug", "docs", "Enhancement"]

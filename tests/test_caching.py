@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, get_args
 
 import pytest
@@ -11,13 +12,12 @@ from anthropic.types.model_param import ModelParam
 from bot.core.caching import (
     CACHE_MINIMUMS,
     UNKNOWN_MODEL_MINIMUM,
-    approx_tokens,
     cache_minimum,
     plan_static_prefix,
-    should_cache,
     tool_text,
 )
 from bot.core.pricing import DEFAULT_PRICES
+from bot.core.tokens import estimate_tokens
 
 SDK_MODELS: list[str] = list(get_args(get_args(ModelParam)[0]))
 
@@ -77,15 +77,13 @@ def test_the_cache_table_and_the_price_table_know_the_same_models() -> None:
 
 
 @pytest.mark.parametrize(("model", "below", "at"), [("claude-haiku-5-5", 511, 512), ("claude-haiku-4-5", 4095, 4096)])
-def test_should_cache_from_the_minimum_up(model: str, below: int, at: int) -> None:
-    assert should_cache(below, model) is False
-    assert should_cache(at, model) is True
+def test_a_prefix_is_cached_from_the_minimum_up(model: str, below: int, at: int) -> None:
+    def plan(size: int) -> bool:
+        tool = {"name": "t", "description": "", "input_schema": {"type": "object"}}
+        text = "x" * (size - len(json.dumps(tool, separators=(",", ":"))))
+        return plan_static_prefix(tool=tool, system=text, model=model, estimate=one_per_char).cache
 
-
-def test_approx_tokens_is_four_characters_a_token_rounded_up() -> None:
-    assert approx_tokens("") == 0
-    assert approx_tokens("abcd" * 10) == 10
-    assert approx_tokens("abcde") == 2
+    assert (plan(below), plan(at)) == (False, True)
 
 
 # -- plan_static_prefix -----------------------------------------------------------------------------
@@ -140,11 +138,10 @@ def test_the_callers_tool_is_never_changed() -> None:
     assert tool == before
 
 
-def test_the_default_estimator_counts_characters_over_four() -> None:
-    assert len(tool_text(TOOL)) == 244  # 61 tokens
-    assert plan_static_prefix(tool=TOOL, system="x" * 3852, model="claude-sonnet-4-6").prefix_tokens == 61 + 963
-    assert plan_static_prefix(tool=TOOL, system="x" * 3852, model="claude-sonnet-4-6").cache is True  # 1024
-    assert plan_static_prefix(tool=TOOL, system="x" * 3848, model="claude-sonnet-4-6").cache is False  # 1023
+def test_the_default_estimator_is_the_diff_budgets() -> None:
+    """One estimate of a text's tokens everywhere (bot/core/tokens.py), for caching decisions too."""
+    plan = plan_static_prefix(tool=TOOL, system="x" * 3852, model="claude-sonnet-4-6")
+    assert plan.prefix_tokens == estimate_tokens(tool_text(TOOL)) + estimate_tokens("x" * 3852)
 
 
 def test_the_same_inputs_give_byte_identical_fragments() -> None:

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_demo_shows_a_summary_labels_a_command_and_the_triage_agreement(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "ANTHROPIC_API_KEY")}
     env["PYTHONPATH"] = str(ROOT)
+    env["TMPDIR"] = str(tmp_path)  # where its web and worker logs go while it runs
     result = subprocess.run(
         [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
@@ -31,6 +32,9 @@ def test_demo_shows_a_summary_labels_a_command_and_the_triage_agreement(tmp_path
     assert "most corrected: documentation 1 (1 removed), question 1 (1 added)" in out
     assert "reactions on maintainer-mia's command: eyes, rocket" in out
     assert "reactions on passer-by's command: none" in out
+    # It prints no log folder, and deletes the one it used: nothing it named is gone.
+    assert "Logs:" not in out and "hookwise-demo-" not in out + result.stderr
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith("hookwise-demo-")] == []
 
 
 @pytest.mark.parametrize(

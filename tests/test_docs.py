@@ -38,3 +38,34 @@ def test_the_readme_demo_command_is_there() -> None:
 def test_procfile_runs_web_and_worker() -> None:
     lines = (ROOT / "Procfile").read_text().splitlines()
     assert lines == ["web: python -m bot web", "worker: python -m bot worker"]
+
+
+def test_the_readme_starts_short_and_links_only_to_files_that_exist() -> None:
+    assert len(README.splitlines()) < 250
+    assert README.index("## The two commands") < README.index("docs/status.png") < README.index("## Configuration")
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README):  # relative links, anchors dropped
+        assert (ROOT / target).exists(), target
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    for anchor in re.findall(r"\]\(docs/architecture\.md#([^)]+)\)", README):
+        headings = re.findall(r"^#+ (.+)$", architecture, re.M)
+        slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+        assert anchor in slugs, anchor
+
+
+def test_every_setting_and_every_command_is_in_the_readme() -> None:
+    import argparse
+
+    from bot.__main__ import build_parser
+    from bot.config import Settings
+
+    table = README[README.index("| variable | meaning | default |") :]
+    for name in Settings.model_fields:
+        assert f"`{name}`" in table, name
+    [commands] = [
+        action.choices for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
+    ]
+    assert {"web", "worker", "demo", "history", "replay", "redeliver", "costs", "accuracy", "setup", "receive"} <= set(
+        commands
+    )
+    for command in commands:
+        assert f"python -m bot {command}" in README, command

@@ -34,9 +34,7 @@ async def test_web_and_worker_processes_act_on_real_deliveries(
     issue = with_installation(webhook_bytes("issues/opened.json"))
     github.seed_from_payload(json.loads(merged))
     pull = json.loads(merged)["pull_request"]
-    github.add_pull(
-        "C-Saunders/flynn_env_test", pull, files=api_json("pulls/list-files.github3py-235.json")
-    )
+    github.add_pull("C-Saunders/flynn_env_test", pull, files=api_json("pulls/list-files.github3py-235.json"))
     github.seed_from_payload(json.loads(issue))
     github.add_repo("Codertocat/Hello-World", installation_id=461842, labels=DEFAULT_LABELS)
     model.responder = triage_answer("documentation", "spelling", reason="A typo in the README.")

@@ -34,7 +34,6 @@ from tests.helpers import (
 FAST = {"retry_base_s": 0.01}  # backoff base for tests; the policy itself is unit-tested
 
 
-
 async def deliver(client: TestClient[Any, Any], event: str, body: bytes, delivery: str) -> None:
     response = await client.post(HOOK, data=body, headers=delivery_headers(event, body, delivery))
     assert response.status == 202

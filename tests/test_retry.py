@@ -59,8 +59,6 @@ def test_anything_else_is_permanent_with_its_reason(exc: BaseException) -> None:
     assert type(exc).__name__ in verdict.reason
 
 
-
-
 # -- backoff ---------------------------------------------------------------------------------------
 
 

@@ -22,18 +22,21 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.adapters.store import keys
+from bot.adapters.store import keys, trends
 from bot.adapters.store.ledger import Accepted, Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.adapters.store.status import StatusSources, queue_state
 from bot.config import Settings, load_settings
 from bot.core import pricing
+from bot.core.costs import utc_hour
 from bot.core.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
 from bot.sandbox import redis_server, world
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.web.app import create_app
+from bot.web.keys import SIGNATURE_FAILURES
 from tests.helpers import (
+    HOOK,
     ISSUE,
     ISSUE_REPO,
     MERGED,
@@ -41,6 +44,7 @@ from tests.helpers import (
     PR_REPO,
     ROOT,
     deliver,
+    delivery_headers,
     guid,
     label_event,
     run_worker,
@@ -79,10 +83,14 @@ async def status_client(aiohttp_client: Any, settings: Settings, **kwargs: Any) 
 _answer = triage_answer("documentation", reason="A spelling mistake in the README.")  # single or batched
 
 
-async def send_a_day_of_deliveries(client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox) -> None:
+async def send_a_day_of_deliveries(
+    client: TestClient[Any, Any], settings: Settings, github: GitHubSandbox, model: AnthropicSandbox
+) -> None:
     """What the page shows: a summary, a triage, a maintainer's command, a passer-by's (skipped), a
     merged PR GitHub no longer has (a dead letter), a maintainer's label on the triaged issue (its
-    agreement); then one delivery left waiting in the queue."""
+    agreement), a command tried twice (the model overloaded once); then one delivery left waiting
+    in the queue, and three refused for their signature (two signed with another secret, one not
+    signed at all)."""
     seed_merged_pr(github)
     seed_issue(github)
     github.set_permission(PR_REPO, "maintainer-mia", "maintain")
@@ -100,8 +108,43 @@ async def send_a_day_of_deliveries(client: TestClient[Any, Any], settings: Setti
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))  # after hookwise's triage
     correction = label_event("labeled", "enhancement", login="maintainer-mia", at=later)
     assert await deliver(client, "issues", correction, "status-label") == 202
-    await run_worker(settings)
+    # A maintainer's `summarize` whose first model call meets an overloaded API: tried again, done.
+    again = world.command_delivery(github, MERGED, PR_NUMBER, "@hookwise summarize", "maintainer-mia")
+    assert await deliver(client, "issue_comment", again, "status-retried") == 202
+    model.fail_next(529)
+    await run_worker(settings, retry_base_s=0.01)
     assert await deliver(client, "issues", ISSUE, "status-waiting") == 202  # no worker runs now
+    # Deliveries signed with another secret (a wrong WEBHOOK_SECRET looks like this) and one unsigned.
+    for name in ("status-wrong-1", "status-wrong-2"):
+        headers = delivery_headers("pull_request", MERGED, name, secret="not-the-apps-secret")
+        assert (await client.post(HOOK, data=MERGED, headers=headers)).status == 401
+    unsigned = {
+        k: v for k, v in delivery_headers("pull_request", MERGED, "status-unsigned").items() if "Signature" not in k
+    }
+    assert (await client.post(HOOK, data=MERGED, headers=unsigned)).status == 401
+    await client.app[SIGNATURE_FAILURES].flush()  # counted in the background: wait for the write
+
+
+async def seed_trends(redis: Redis, now: float) -> None:
+    """Earlier hours and days, as a deployment's counters hold them (the charts read only these
+    counters): a working day's deliveries, with a wrong secret's hour of refusals 5 h ago, and two
+    weeks of model cost. The same functions the worker, the cost ledger and the web write them with."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for back in range(1, 24):
+            moment = now - back * 3600
+            busy = 3 + (back * 7) % 11  # an uneven day
+            for _ in range(busy):
+                trends.count_outcome(pipe, "done", moment)
+            for _ in range(back % 4):
+                trends.count_outcome(pipe, "skipped", moment)
+            if back in (7, 15):
+                trends.count_outcome(pipe, "failed", moment)
+            if back == 5:
+                pipe.hincrby(keys.deliveries_hour(utc_hour(moment)), "rejected", 9)
+        for back in range(1, 14):
+            calls = 20 + (back * 13) % 37
+            trends.count_cost(pipe, calls * 0.00021, calls * 1_600, calls, now - back * 86_400)
+        await pipe.execute()
 
 
 async def test_status_page_in_a_browser(
@@ -115,15 +158,30 @@ async def test_status_page_in_a_browser(
 ) -> None:
     model.responder = _answer
     client = await status_client(aiohttp_client, status_settings)
-    await send_a_day_of_deliveries(client, status_settings, github)
+    await send_a_day_of_deliveries(client, status_settings, github, model)
+    await seed_trends(redis, time.time())
     url = str(client.make_url("/status"))
 
     assert await browser.open(url) == 401  # no password: the browser gets the Basic challenge
     await browser.basic_auth("operator", "wrong")
     assert await browser.open(url) == 401
     await browser.basic_auth("operator", PASSWORD)
+    await browser.page.set_viewport_size({"width": 1200, "height": 900})  # the width the page must fit
     assert await browser.open(url) == 200
     await browser.wait_for_text("hookwise status", "h1")
+
+    # What is wrong comes first: the wrong secret, the unsigned delivery, the dead letter.
+    banner = await browser.page.locator("#warnings li").all_inner_texts()
+    assert [item.split("\n")[0][:40] for item in banner] == [
+        "2 deliveries refused in the last hour: t",
+        "1 delivery without any signature in the ",
+        "1 job failed for good in the last 24 h (",
+    ], banner
+    assert (
+        "matches no secret in WEBHOOK_SECRET" in banner[0] and "Set WEBHOOK_SECRET to the webhook secret" in banner[0]
+    )
+    first = await browser.page.locator("main > *").first.get_attribute("id")
+    assert first == "warnings"
 
     shown = await browser.page.locator("#deliveries tbody tr").all_inner_texts()
     rows = {row.split("\t")[-1].strip(): row for row in shown}  # by the delivery column
@@ -134,6 +192,7 @@ async def test_status_page_in_a_browser(
         "status-outsider": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "skipped", "passer-by may not run"),
         "status-gone": ("pull_request.closed", f"{PR_REPO}#99", "failed", "GitHub 404"),
         "status-label": ("issues.labeled", f"{ISSUE_REPO}#1", "done", "agreement: maintainer-mia added enhancement"),
+        "status-retried": ("issue_comment.created", f"{PR_REPO}#{PR_NUMBER}", "done", "commands: summarize", "2 tries"),
     }
     assert sorted(rows) == sorted(guid(name)[:8] for name in expected)
     records = {r.delivery_id: r for r in await Records(redis).recent(10)}
@@ -142,11 +201,16 @@ async def test_status_page_in_a_browser(
         assert all(cell in row for cell in cells), (name, row)
         if record.model:  # the page's cost is the price table's, for the record's model and tokens
             cost = pricing.cost_usd(record.model, pricing.Usage.of(record))
-            assert record.model in row and dollars(cost) in row and f"{record.input_tokens:,} /" in row
+            assert record.model in row and dollars(cost) in row and f"{record.input_tokens:,} in /" in row
         else:
             assert "—" in row
+    # Waiting and working apart: the retried command's waits between tries are in neither.
+    retried = records[guid("status-retried")]
+    assert retried.job_try == 2 and retried.first_started_at is not None and retried.earlier_ms > 0
+    assert retried.waited_ms is not None and retried.latency_ms is not None
+    assert retried.waited_ms + retried.worked_ms <= retried.latency_ms
     tiles = await browser.text(".tiles")
-    assert "6\nrecent deliveries shown" in tiles and "4\ndone" in tiles and "1\ndead letters" in tiles
+    assert "7\nrecent deliveries shown" in tiles and "5\ndone" in tiles and "1\ndead letters" in tiles
     assert "1 job(s) in the queue: 1 waiting, 0 running" in await browser.text("#queue")
     assert f"{guid('status-waiting')}:1" in await browser.text("#queue")
     dead = await browser.text("#dead")
@@ -156,8 +220,37 @@ async def test_status_page_in_a_browser(
     agreement = await browser.text("#agreement")  # issue 10's reader: the triaged issue, judged by the label
     assert "Codertocat/Hello-World\t1\t0\t0%\t0" in agreement, agreement
     page = await browser.text()
-    for hidden in (ISSUE_BODY, ISSUE_TITLE, "Secret plans inside", PASSWORD, "test-secret"):
+    for hidden in (ISSUE_BODY, ISSUE_TITLE, "Secret plans inside", PASSWORD, "test-secret", "not-the-apps-secret"):
         assert hidden not in page
+
+    # The two charts, drawn by the server: a bar for every hour and day, the refusals in theirs.
+    deliveries_chart = browser.page.locator("svg#chart-deliveries")
+    assert await deliveries_chart.locator("g > title").count() == 24
+    assert await deliveries_chart.locator("rect.s-done").count() == 24  # every hour had some done
+    assert await deliveries_chart.locator("rect.s-rejected").count() == 2  # 5 h ago, and this hour's three
+    assert await deliveries_chart.locator("rect.s-failed").count() == 3  # two earlier hours, and this one
+    this_hour = await deliveries_chart.locator("g > title").last.text_content()
+    assert this_hour is not None and "3 rejected" in this_hour and "1 failed" in this_hour, this_hour
+    cost_chart = browser.page.locator("svg#chart-cost")
+    assert await cost_chart.locator("rect.s-cost").count() == 14
+    today = await cost_chart.locator("g > title").last.text_content()
+    assert today is not None and "calls" in today and "$0.000" in today, today
+    for chart in (deliveries_chart, cost_chart):
+        box = await chart.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100 and box["x"] + box["width"] <= 1200
+
+    # Nothing is wider than 1,200 px: no horizontal scrollbar, every table within its box, the cost visible.
+    overflow = await browser.page.evaluate(
+        """() => ({
+            page: document.documentElement.scrollWidth,
+            tables: [...document.querySelectorAll('table')].filter(t => t.scrollWidth > t.clientWidth).map(t => t.id),
+            wide: [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 1200.5)
+                .map(e => e.tagName + '#' + e.id + '.' + e.className),
+        })"""
+    )
+    assert overflow == {"page": 1200, "tables": [], "wide": []}, overflow
+    cost_header = await browser.page.locator("#deliveries th", has_text="cost").bounding_box()
+    assert cost_header is not None and cost_header["x"] + cost_header["width"] <= 1200
 
     shot = await browser.screenshot(tmp_path / "status.png")
     assert shot.read_bytes().startswith(b"\x89PNG")
@@ -207,7 +300,7 @@ async def test_status_never_shows_secrets_tokens_or_issue_text(
 ) -> None:
     model.responder = _answer
     client = await status_client(aiohttp_client, status_settings)
-    await send_a_day_of_deliveries(client, status_settings, github)
+    await send_a_day_of_deliveries(client, status_settings, github, model)
     # A failed job whose error quotes credentials, and a detail with markup, as a record can hold them.
     leaky = JobRecord(guid("leaky"), "issues", "opened", ISSUE_REPO, 7, 461842, job_try=5, outcome="failed")
     leaky.detail = '<script>alert("x")</script> ' + "very long " * 200
@@ -272,9 +365,9 @@ async def test_budget_and_agreement_sections_show_what_their_readers_give(
     client = await status_client(aiohttp_client, status_settings, status_sources=sources)
     page = await (await client.get("/status", headers=basic("operator", PASSWORD))).text()
     assert NOT_RECORDED not in page
-    assert "<td class=\"mono\">461842</td><td class=\"num\">1,900,000</td><td class=\"num\">2,000,000</td>" in page
+    assert '<td class="mono">461842</td><td class="num">1,900,000</td><td class="num">2,000,000</td>' in page
     assert "95%" in page and "no limit" in page and "$0.2100" in page
-    assert f"<td>{ISSUE_REPO}</td><td class=\"num\">20</td><td class=\"num\">17</td><td class=\"num\">85%</td>" in page
+    assert f'<td>{ISSUE_REPO}</td><td class="num">20</td><td class="num">17</td><td class="num">85%</td>' in page
     assert 'shadow</span></td><td class="num">0</td><td class="num">0</td><td class="num">—</td>' in page
 
     broken = StatusSources(agreement=lambda _r, _s: Unreadable())

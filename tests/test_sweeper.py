@@ -23,7 +23,6 @@ from bot.core.redelivery import (
     Requested,
     SweepError,
     SweepReport,
-    choose_redeliveries,
     format_report,
     parse_since,
     plan_redeliveries,
@@ -106,7 +105,7 @@ def test_chooses_only_events_with_no_2xx_attempt() -> None:
         attempt(2, "broken", 11, 500),
         attempt(1, "down", 12, 503),
     ]
-    chosen = choose_redeliveries(deliveries, accepted=set(), requested=set(), cap=50)
+    chosen = plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=50).chosen
     assert [(d.guid, d.id) for d in chosen] == [("down", 1), ("broken", 2), ("timed-out", 4)]
 
 
@@ -123,7 +122,7 @@ def test_redelivers_an_events_most_recent_attempt() -> None:
         attempt(20, "other", 10, 500),
         attempt(10, "lost", 60, 503),
     ]
-    chosen = choose_redeliveries(deliveries, accepted=set(), requested=set(), cap=50)
+    chosen = plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=50).chosen
     # Ordered by when the event first happened, redelivered through its latest attempt.
     assert [(d.guid, d.id) for d in chosen] == [("lost", 30), ("other", 20)]
 
@@ -133,14 +132,14 @@ def test_cap_takes_the_oldest_first_and_defers_the_rest() -> None:
     plan = plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=3)
     assert [d.guid for d in plan.chosen] == ["g1", "g2", "g3"]
     assert [d.guid for d in plan.deferred] == ["g4", "g5", "g6", "g7"]
-    assert choose_redeliveries(deliveries, accepted=set(), requested=set(), cap=0) == []
+    assert plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=0).chosen == []
     with pytest.raises(ValueError, match="cap"):
-        choose_redeliveries(deliveries, accepted=set(), requested=set(), cap=-1)
+        plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=-1)
 
 
 def test_same_second_attempts_are_ordered_by_id() -> None:
     deliveries = [attempt(9, "b", 1, 503), attempt(8, "a", 1, 503), attempt(11, "a", 1, 0)]
-    chosen = choose_redeliveries(deliveries, accepted=set(), requested=set(), cap=50)
+    chosen = plan_redeliveries(deliveries, accepted=set(), requested=set(), cap=50).chosen
     assert [(d.guid, d.id) for d in chosen] == [("a", 11), ("b", 9)]
 
 

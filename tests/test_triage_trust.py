@@ -339,7 +339,12 @@ async def test_the_report_after_triage_and_corrections_through_the_pipeline(
         assert await deliver(client, "issues", issue_delivery(number), f"open-{number}") == 202
     await run_worker(settings, **FAST)
     assert [world.issue_labels(ISSUE_REPO, n) for n in texts] == [
-        ["bug"], ["bug"], ["documentation"], ["question"], ["enhancement"], []
+        ["bug"],
+        ["bug"],
+        ["documentation"],
+        ["question"],
+        ["enhancement"],
+        [],
     ]
 
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))

@@ -535,6 +535,18 @@ class Repo:
         if self.journal is not None:
             self.journal.append(Write(kind, self.full_name, dry_run=self.dry_run, **what))
 
+    async def upsert_own_comment(
+        self, number: int, marker: str, body: str, *, containing: str = ""
+    ) -> tuple[int, bool]:
+        """Edit this App's comment on `number` that carries `marker` (and `containing`), or post
+        `body` as a new one: (its id, whether it was created). It looks before posting, so a retry
+        whose POST's answer was lost edits the comment it had posted instead of posting another."""
+        existing = await self.find_own_comment(number, marker, containing=containing)
+        if existing is None:
+            return await self.create_comment(number, body), True
+        await self.edit_comment(existing.id, body)
+        return existing.id, False
+
     async def create_comment(self, number: int, body: str) -> int:
         if self._dry(f"comment on #{number} ({len(body)} characters)"):
             self._note("comment", number=number, comment_id=0, body=body)

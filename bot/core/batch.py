@@ -24,13 +24,13 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.core.label_answers import MAX_LABELS
 from bot.core.prompts import fence
+from bot.core.text import clip
 from bot.core.tokens import estimate_tokens
 
 MAX_BATCH = 20
 MAX_WAIT_S = 2.0
 TITLE_CHARS = 256  # GitHub's own limit on an issue title
 BODY_CHARS = 3_000  # per issue: 20 bodies stay near 15k tokens
-CLIP_NOTE = "\n… [cut]"
 REASON_CHARS = 200  # what the schema asks for; output costs 5x input, and 20 reasons add up
 
 BATCH_TOOL_NAME = "label_issues"
@@ -210,10 +210,6 @@ BATCH_INTRO = (
 BATCH_OUTRO = "Call the `{tool}` tool once, with exactly one item for each of these issues: {numbers}."
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(limit - len(CLIP_NOTE), 0)].rstrip() + CLIP_NOTE
-
-
 def batch_user_prompt(
     repository: str,
     issues: Sequence[BatchIssue],
@@ -229,8 +225,8 @@ def batch_user_prompt(
         title = " ".join((issue.title or "").split())
         parts.append(
             f"Issue {issue.number}:\n"
-            f'<untrusted name="issue {issue.number} title">{fence(_clip(title, title_chars))}</untrusted>\n'
-            f'<untrusted name="issue {issue.number} body">{fence(_clip(issue.body or "", body_chars))}'
+            f'<untrusted name="issue {issue.number} title">{fence(clip(title, title_chars))}</untrusted>\n'
+            f'<untrusted name="issue {issue.number} body">{fence(clip(issue.body or "", body_chars))}'
             "</untrusted>"
         )
     numbers = ", ".join(str(issue.number) for issue in issues)

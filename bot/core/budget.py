@@ -9,26 +9,11 @@ whatever it is written in, and the whole call stays under SUMMARY_MAX_INPUT_TOKE
 
 from __future__ import annotations
 
-from bot.core.tokens import estimate_tokens
+from bot.core.text import CLIP_NOTE, clip
+
+__all__ = ["CLIP_NOTE", "clip"]
 
 TITLE_CHARS = 256  # GitHub's own limit on a title
 BODY_CHARS, BODY_TOKENS = 6_000, 1_500
 COMMITS_CHARS, COMMITS_TOKENS = 4_000, 1_000
 SKIPPED_CHARS, SKIPPED_TOKENS = 3_000, 1_000
-CLIP_NOTE = "\n… [cut]"
-
-
-def clip(text: str, limit: int, *, tokens: int | None = None) -> str:
-    """`text` within `limit` characters (and `tokens` estimated tokens), saying where it was cut."""
-    if len(text) > limit:
-        text = text[: max(limit - len(CLIP_NOTE), 0)] + CLIP_NOTE
-    if tokens is None or estimate_tokens(text) <= tokens:
-        return text
-    low, high = 0, len(text)  # the longest prefix that fits with the note
-    while low < high:
-        middle = (low + high + 1) // 2
-        if estimate_tokens(text[:middle] + CLIP_NOTE) <= tokens:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low] + CLIP_NOTE

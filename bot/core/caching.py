@@ -13,13 +13,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from bot.core.models import MODELS, UNKNOWN_MODEL_MINIMUM, cache_minimum
+from bot.core.tokens import estimate_tokens
 
 __all__ = ["UNKNOWN_MODEL_MINIMUM", "cache_minimum"]
 
@@ -29,18 +29,6 @@ EPHEMERAL: Mapping[str, str] = MappingProxyType({"type": "ephemeral"})  # the 5-
 CACHE_MINIMUMS: Mapping[str, int] = MappingProxyType({family: row.cache_minimum for family, row in MODELS.items()})
 
 TokenEstimator = Callable[[str], int]
-CHARS_PER_TOKEN = 4  # the same rough rate as the diff budget's
-
-
-def should_cache(prefix_tokens: int, model: str) -> bool:
-    """Mark a prefix only when it reaches the model's minimum: below it the marker buys nothing."""
-    return prefix_tokens >= cache_minimum(model)
-
-
-def approx_tokens(text: str) -> int:
-    """A rough count (characters / 4, like the diff budget). Claude 4.7 and later tokenizers give
-    about 30% more tokens for the same text, so this errs towards not caching."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def tool_text(tool: Mapping[str, Any]) -> str:
@@ -69,7 +57,7 @@ def plan_static_prefix(
     tool: Mapping[str, Any],
     system: str,
     model: str,
-    estimate: TokenEstimator = approx_tokens,
+    estimate: TokenEstimator = estimate_tokens,
     labels: str | None = None,
 ) -> CachePlan:
     """Whether to cache the static prefix (tool definition, system text, then the repository's

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot.core.errors import UnreadableJob
+from bot.core.text import first_error
 
 VERSION: Literal[2] = 2  # 1: the payload dict of earlier versions (see bot/core/intake.py: job_from_legacy)
 
@@ -86,9 +87,7 @@ def parse_job(data: Any) -> Job:
     try:
         return _JOB.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "job"
-        raise UnreadableJob(f"queued job not readable by this version: {where}: {first['msg']}") from exc
+        raise UnreadableJob(f"queued job not readable by this version: {first_error(exc, whole='job')}") from exc
 
 
 # -- micro-batched triage ---------------------------------------------------------------------------

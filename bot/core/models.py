@@ -195,15 +195,3 @@ def cache_minimum(model: str) -> int:
     unknown model is never marked below what it can cache."""
     row = facts(model)
     return row.cache_minimum if row is not None else UNKNOWN_MODEL_MINIMUM
-
-
-def forces_tool(model: str) -> bool:
-    """Whether `model` accepts a forced tool_choice (most do, and an unknown id is asked so)."""
-    row = facts(model)
-    return row.forced_tool_choice if row is not None else True
-
-
-def offers_strict_tools(model: str) -> bool:
-    """Whether to send `model` strict tools; never for an id outside the table."""
-    row = facts(model)
-    return row is not None and row.strict_tools

@@ -80,14 +80,6 @@ def plan_redeliveries(deliveries: Iterable[Delivery], *, accepted: set[str], req
     return Plan(ordered[:cap], ordered[cap:], len(failed), skipped_accepted, skipped_requested)
 
 
-def choose_redeliveries(
-    deliveries: Iterable[Delivery], *, accepted: set[str], requested: set[str], cap: int
-) -> list[Delivery]:
-    """The attempts to redeliver: for each guid with no 2xx attempt that hookwise neither accepted
-    nor already asked GitHub to redeliver, its most recent attempt; at most `cap`, oldest first."""
-    return plan_redeliveries(deliveries, accepted=accepted, requested=requested, cap=cap).chosen
-
-
 def failed_guids(deliveries: Iterable[Delivery]) -> set[str]:
     """Guids none of whose attempts got a 2xx answer."""
     ok = {d.guid for d in deliveries if d.ok}

@@ -14,20 +14,29 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.core.charts import Series, stacked_bars
 
 __all__ = [
     "NOT_RECORDED",
+    "WARNING_RULES",
     "BudgetUse",
+    "DayCost",
     "DeadLetter",
     "DeliveryRow",
+    "HourCount",
     "QueueView",
     "RepoAgreement",
+    "SignatureFailureCount",
     "StatusView",
+    "StatusWarning",
     "redact",
     "render_page",
     "safe_text",
+    "warnings",
 ]
 
 NOT_RECORDED = "not recorded yet"
@@ -92,7 +101,8 @@ class DeliveryRow:
     finished_at: float
     duration_ms: int
     latency_ms: int | None  # accepted by the web -> finished; None when not recorded
-    queued_ms: int | None  # accepted -> started
+    waited_ms: int | None  # accepted -> a worker first started it (the queue); None when not recorded
+    worked_ms: int  # the worker's own time, every try counted
     job_try: int
     model: str | None = None
     provider: str = ""  # where the model ran; "" for records written before providers
@@ -167,6 +177,50 @@ class RepoAgreement:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureFailureCount:
+    """Deliveries the web refused for their X-Hub-Signature-256 in the last hour."""
+
+    missing: int = 0  # no signature at all
+    mismatch: int = 0  # a signature that no configured secret makes
+    latest_minute: float | None = None  # epoch s of the latest minute with one
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    """One UTC hour's deliveries by how they ended (`rejected`: refused for the signature)."""
+
+    start: float
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    rejected: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.skipped + self.failed + self.rejected
+
+
+@dataclass(frozen=True, slots=True)
+class DayCost:
+    """One UTC day's model calls: estimated cost, tokens (all counted) and calls."""
+
+    start: float
+    usd: float = 0.0
+    tokens: int = 0
+    calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWarning:
+    """One line at the top of the page: what is wrong, and what to do about it."""
+
+    key: str  # a stable name (the element's id is `warn-<key>`)
+    level: Literal["error", "warning", "note"]
+    text: str  # plain text; escaped when rendered
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusView:
     generated_at: float
     deliveries: Sequence[DeliveryRow]
@@ -179,6 +233,9 @@ class StatusView:
     known_secrets: tuple[str, ...] = field(default=(), repr=False)  # redacted wherever they appear
     problems: tuple[str, ...] = ()  # a section that could not be read, and why
     refresh_s: int | None = None
+    signature_failures: SignatureFailureCount | None = None  # None: not read
+    hourly: Sequence[HourCount] | None = None  # the last 24 UTC hours, oldest first; None: not read
+    daily_cost: Sequence[DayCost] | None = None  # the last 14 UTC days, oldest first; None: not read
 
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.deliveries if row.outcome == outcome)
@@ -243,11 +300,120 @@ def iso(moment: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
+# -- what is wrong: the warnings at the top ------------------------------------------------------
+#
+# Each rule reads the view and returns the warnings it finds. A new warning (no worker seen, a
+# breaker open, Redis's eviction policy) is one more rule here, reading one more field of the view.
+
+QUEUE_STUCK_S = 60  # a due job nobody has started for this long: no worker takes jobs
+BUDGET_WARN_SHARE = 0.9
+DEAD_RECENT_S = 24 * 3600
+
+
+def _signature_warnings(view: StatusView) -> Iterable[StatusWarning]:
+    found = view.signature_failures
+    if found is None:
+        return
+    latest = f" (the latest at {utc(found.latest_minute, view.generated_at)} UTC)" if found.latest_minute else ""
+    if found.mismatch:
+        yield StatusWarning(
+            "signature",
+            "error",
+            f"{found.mismatch} deliver{'y' if found.mismatch == 1 else 'ies'} refused in the last hour: the "
+            f"signature matches no secret in WEBHOOK_SECRET{latest}. A wrong WEBHOOK_SECRET refuses every delivery.",
+            "Set WEBHOOK_SECRET to the webhook secret in the App's settings on GitHub (while rotating, list both: "
+            "WEBHOOK_SECRET=new,old), restart the web processes, then redeliver: python -m bot redeliver --since 1h.",
+        )
+    if found.missing:
+        yield StatusWarning(
+            "signature-missing",
+            "warning",
+            f"{found.missing} deliver{'y' if found.missing == 1 else 'ies'} without any signature in the last "
+            f"hour{latest}: the App has no webhook secret on GitHub, or something else posts to WEBHOOK_PATH.",
+            "Set a webhook secret in the App's settings on GitHub, the same as WEBHOOK_SECRET.",
+        )
+
+
+def _problem_warnings(view: StatusView) -> Iterable[StatusWarning]:
+    for number, problem in enumerate(view.problems):
+        yield StatusWarning(f"unreadable-{number}", "warning", problem, "The rest of the page is current.")
+
+
+def _queue_warnings(view: StatusView) -> Iterable[StatusWarning]:
+    since = view.queue.oldest_waiting_since
+    if since is None or view.generated_at - since < QUEUE_STUCK_S:
+        return
+    waited = ago(since, view.generated_at).removesuffix(" ago")
+    yield StatusWarning(
+        "queue",
+        "error",
+        f"The oldest job has waited {waited} and no worker has started it: no worker is running against this "
+        f"Redis, or every worker is busy ({view.queue.waiting} waiting).",
+        "Check that python -m bot worker runs with this REDIS_URL and its log has no error; add workers if they "
+        "are all busy.",
+    )
+
+
+def _budget_warnings(view: StatusView) -> Iterable[StatusWarning]:
+    for use in view.budgets or ():
+        share = use.share
+        if share is None or share < BUDGET_WARN_SHARE:
+            continue
+        spent = f"installation {use.installation_id} has used {share:.0%} of today's model budget"
+        if share >= 1:
+            text = f"{spent}: its events are skipped until 00:00 UTC ({use.skipped} so far)."
+        else:
+            text = f"{spent} ({tokens(use.used_tokens)} of {tokens(use.limit_tokens)} tokens)."
+        yield StatusWarning(
+            f"budget-{use.installation_id}",
+            "error" if share >= 1 else "warning",
+            text[:1].upper() + text[1:],
+            "Raise MODEL_TOKENS_PER_DAY (0 = no limit) if that is expected; python -m bot costs shows where it went.",
+        )
+
+
+def _dead_letter_warnings(view: StatusView) -> Iterable[StatusWarning]:
+    recent = [d for d in view.dead_letters if view.generated_at - d.failed_at < DEAD_RECENT_S]
+    if recent:
+        yield StatusWarning(
+            "dead-letters",
+            "warning",
+            f"{len(recent)} job{'' if len(recent) == 1 else 's'} failed for good in the last 24 h "
+            f"(the latest {ago(recent[0].failed_at, view.generated_at)}); see Dead letters below.",
+            "Fix the cause the error names, then run it again: python -m bot replay DELIVERY.",
+        )
+
+
+def _dry_run_warnings(view: StatusView) -> Iterable[StatusWarning]:
+    if view.dry_run:
+        yield StatusWarning(
+            "dry-run", "note", "DRY_RUN is on in this web process's settings: workers with it write nothing to GitHub."
+        )
+
+
+WarningRule = Callable[["StatusView"], Iterable[StatusWarning]]
+WARNING_RULES: tuple[WarningRule, ...] = (
+    _signature_warnings,
+    _queue_warnings,
+    _budget_warnings,
+    _dead_letter_warnings,
+    _problem_warnings,
+    _dry_run_warnings,
+)
+_LEVELS = {"error": 0, "warning": 1, "note": 2}
+
+
+def warnings(view: StatusView, rules: Sequence[WarningRule] = WARNING_RULES) -> list[StatusWarning]:
+    """Everything the page should say is wrong, the worst first (the order of the rules within a level)."""
+    found = [warning for rule in rules for warning in rule(view)]
+    return sorted(found, key=lambda warning: _LEVELS[warning.level])
+
+
 # -- the page ------------------------------------------------------------------------------------
 
 _CSS = """
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --soft:#f6f8fa; --green:#1a7f37; --red:#cf222e;
-  --amber:#9a6700; --blue:#0969da; --grey:#59636e; }
+  --amber:#9a6700; --blue:#0969da; --grey:#8c959f; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); margin: 0;
   background: #fff; }
@@ -261,21 +427,42 @@ h2 { font-size: 15px; margin: 26px 0 8px; } h2 small { font-weight: normal; colo
 .tile b { display: block; font-size: 20px; font-variant-numeric: tabular-nums; }
 .tile span { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top;
+  overflow-wrap: anywhere; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: var(--soft); }
-td.num, th.num { text-align: right; white-space: nowrap; } td.nw { white-space: nowrap; }
-td.mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
+td.num, th.num { text-align: right; white-space: nowrap; overflow-wrap: normal; } td.nw { white-space: nowrap; }
+td.mono, code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
+td .sub { display: block; color: var(--muted); font-size: 12px; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600;
   border: 1px solid currentColor; }
 .done { color: var(--green); } .failed { color: var(--red); } .retrying { color: var(--amber); }
-.skipped { color: var(--grey); } .running { color: var(--blue); }
+.skipped { color: var(--muted); } .running { color: var(--blue); } .waiting { color: var(--blue); }
 .muted, .empty { color: var(--muted); } .empty { font-style: italic; padding: 8px 0; }
 .err { color: var(--red); } .tag { font-size: 11px; color: var(--muted); border: 1px solid var(--line);
-  border-radius: 4px; padding: 0 4px; margin-left: 4px; }
+  border-radius: 4px; padding: 0 4px; margin-left: 4px; white-space: nowrap; }
 .bar { background: var(--soft); border: 1px solid var(--line); border-radius: 4px; height: 10px; width: 160px;
   display: inline-block; vertical-align: middle; overflow: hidden; }
 .bar i { display: block; height: 100%; background: var(--green); } .bar i.high { background: var(--red); }
-.notice { border: 1px solid var(--amber); color: var(--amber); border-radius: 6px; padding: 6px 10px; margin: 10px 0; }
+#warnings { list-style: none; margin: 0 0 14px; padding: 0; display: grid; gap: 8px; }
+#warnings li { border: 1px solid; border-left-width: 5px; border-radius: 6px; padding: 8px 12px; }
+#warnings li b { display: block; } #warnings li span { color: var(--fg); }
+#warnings li.error { border-color: var(--red); background: #ffebe9; }
+#warnings li.warning { border-color: var(--amber); background: #fff8c5; }
+#warnings li.note { border-color: var(--blue); background: #ddf4ff; }
+#all-well { color: var(--green); margin: 0 0 14px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 16px; }
+.charts figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; min-width: 0; }
+.charts figcaption { font-weight: 600; font-size: 13px; }
+.charts figcaption small { font-weight: normal; color: var(--muted); }
+svg.chart { display: block; width: 100%; height: auto; margin-top: 6px; }
+svg.chart .grid { stroke: var(--line); stroke-width: 1; } svg.chart .axis { fill: var(--muted); font-size: 11px; }
+svg.chart .hover { fill: transparent; } svg.chart g:hover .hover { fill: rgba(9, 105, 218, 0.08); }
+.s-done { fill: var(--green); } .s-skipped { fill: var(--grey); } .s-failed { fill: var(--red); }
+.s-rejected { fill: #bf8700; } .s-cost { fill: var(--blue); }
+.legend { font-size: 12px; color: var(--muted); } .legend i { display: inline-block; width: 10px; height: 10px;
+  border-radius: 2px; margin: 0 4px 0 10px; vertical-align: -1px; }
+.legend i.s-done { background: var(--green); } .legend i.s-skipped { background: var(--grey); }
+.legend i.s-failed { background: var(--red); } .legend i.s-rejected { background: #bf8700; }
 footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 """
 
@@ -308,11 +495,41 @@ def _origin(origin: str) -> str:
     return f'<span class="tag">{_esc(origin)}</span>' if origin else ""
 
 
+def _waited(row: DeliveryRow) -> str:
+    if row.waited_ms is None:
+        return '<span class="muted" title="not recorded (a record from before this version)">—</span>'
+    return duration(row.waited_ms)
+
+
+def _worked(row: DeliveryRow) -> str:
+    """The worker's time; over several tries, how many, with the wait between them in the title."""
+    if row.job_try <= 1:
+        return duration(row.worked_ms)
+    between = ""
+    if row.latency_ms is not None and row.waited_ms is not None:
+        backoff = max(row.latency_ms - row.waited_ms - row.worked_ms, 0)
+        between = f", {duration(backoff)} between them (backoff)"
+    title = f"{row.job_try} tries{between}"
+    return f'<span title="{_esc(title)}">{duration(row.worked_ms)}</span><span class="sub">{row.job_try} tries</span>'
+
+
+def _model_cell(row: DeliveryRow) -> str:
+    if not row.model:
+        return '<span class="muted">—</span>'
+    estimate = f' <span class="tag" title="{_esc(row.cost_note)}">estimate</span>' if row.cost_note else ""
+    cache = f" +{tokens(row.cache_tokens)} cache" if row.cache_tokens else ""
+    provider = f' <span class="muted">on {_esc(row.provider)}</span>' if row.provider else ""
+    return (
+        f'<span class="mono">{_esc(row.model)}</span>{provider}{estimate}'
+        f'<span class="sub">{tokens(row.input_tokens)} in / {tokens(row.output_tokens)} out{cache}</span>'
+    )
+
+
 def _delivery_rows(view: StatusView) -> str:
     if not view.deliveries:
         return (
             '<p class="empty">No deliveries recorded yet. Send one: '
-            "<code>python -m bot receive ... --sandbox</code>.</p>"
+            "<code>python -m bot receive ... --sandbox --redis REDIS_URL</code>.</p>"
         )
     rows = []
     for row in view.deliveries:
@@ -320,47 +537,32 @@ def _delivery_rows(view: StatusView) -> str:
         text = safe_text(row.detail, known)
         if row.error:
             text += f'<div class="err">{safe_text(row.error, known)}</div>'
-        latency = row.latency_ms if row.latency_ms is not None else row.duration_ms
-        latency_title = (
-            f"queued {duration(row.queued_ms)}, ran {duration(row.duration_ms)}"
-            if row.queued_ms is not None
-            else f"ran {duration(row.duration_ms)}"
-        )
-        model = (
-            f'<span class="mono">{_esc(row.model)}</span>'
-            + (f' <span class="muted">on {_esc(row.provider)}</span>' if row.provider else "")
-            + (f' <span class="tag" title="{_esc(row.cost_note)}">estimate</span>' if row.cost_note else "")
-            if row.model
-            else '<span class="muted">—</span>'
-        )
-        tokens_cell = (
-            f"{tokens(row.input_tokens)} / {tokens(row.output_tokens)}"
-            + (f' <span class="muted">+{tokens(row.cache_tokens)} cache</span>' if row.cache_tokens else "")
-            if row.model
-            else '<span class="muted">—</span>'
-        )
         rows.append(
             "<tr>"
             f'<td class="num" title="{iso(row.finished_at)}">{utc(row.finished_at, view.generated_at)}</td>'
-            f'<td class="nw">{_esc(row.event)}{_origin(row.origin)}</td>'
-            f'<td class="nw">{_esc(row.repository)}#{row.target}</td>'
-            f'<td><span class="badge {_esc(row.outcome)}">{_esc(row.outcome)}</span>'
-            + (f' <span class="muted">try {row.job_try}</span>' if row.job_try > 1 else "")
-            + "</td>"
+            f"<td>{_esc(row.event)}{_origin(row.origin)}"
+            f'<span class="sub">{_esc(row.repository)}#{row.target}</span></td>'
+            f'<td><span class="badge {_esc(row.outcome)}">{_esc(row.outcome)}</span></td>'
             f"<td>{text}</td>"
-            f'<td class="num" title="{_esc(latency_title)}">{duration(latency)}</td>'
-            f'<td class="nw">{model}</td>'
-            f'<td class="num">{tokens_cell}</td>'
+            f'<td class="num">{_waited(row)}</td>'
+            f'<td class="num">{_worked(row)}</td>'
+            f"<td>{_model_cell(row)}</td>"
             f'<td class="num">{_esc(dollars(row.cost_usd))}</td>'
             f'<td class="mono muted" title="{_esc(row.delivery_id)}">{_esc(row.delivery_id[:8])}</td>'
             "</tr>"
         )
     head = (
-        "<tr><th>finished (UTC)</th><th>event</th><th>target</th><th>outcome</th><th>what it did</th>"
-        '<th class="num" title="accepted by the web until finished">latency</th><th>model</th>'
-        '<th class="num">tokens in / out</th><th class="num">cost</th><th>delivery</th></tr>'
+        '<tr><th class="num">finished (UTC)</th><th>event and target</th><th>outcome</th><th>what it did</th>'
+        '<th class="num" title="from the web accepting the delivery to a worker starting it">waited</th>'
+        '<th class="num" title="the worker\'s own time on it, every try counted">worked</th>'
+        '<th>model, tokens</th><th class="num">cost</th><th>delivery</th></tr>'
     )
-    return f'<table id="deliveries"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    widths = (
+        '<colgroup><col style="width:78px"><col style="width:21%"><col style="width:96px"><col>'
+        '<col style="width:70px"><col style="width:78px"><col style="width:17%"><col style="width:84px">'
+        '<col style="width:76px"></colgroup>'
+    )
+    return f'<table id="deliveries">{widths}<thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _queue(view: StatusView) -> str:
@@ -450,15 +652,92 @@ def _agreement(view: StatusView) -> str:
     )
 
 
-def render_page(view: StatusView) -> str:
-    """The whole page: summary tiles, queue, recent deliveries, dead letters, budgets, agreement."""
-    refresh = f'<meta http-equiv="refresh" content="{view.refresh_s}">' if view.refresh_s else ""
-    notices = "".join(f'<p class="notice">{safe_text(p, view.known_secrets)}</p>' for p in view.problems)
-    if view.dry_run:
-        notices += (
-            '<p class="notice">DRY_RUN is on in this web process\'s settings: '
-            "workers with it write nothing to GitHub.</p>"
+def _banner(view: StatusView) -> str:
+    found = warnings(view)
+    if not found:
+        return (
+            '<p id="all-well">Nothing looks wrong: no refused deliveries, no stuck queue, no recent dead letters.</p>'
         )
+    items = "".join(
+        f'<li id="warn-{_esc(w.key)}" class="{w.level}"><b>{safe_text(w.text, view.known_secrets, limit=600)}</b>'
+        + (f"<span>{safe_text(w.fix, view.known_secrets, limit=600)}</span>" if w.fix else "")
+        + "</li>"
+        for w in found
+    )
+    return f'<ul id="warnings" aria-label="what is wrong">{items}</ul>'
+
+
+_OUTCOME_SERIES = ("done", "skipped", "failed", "rejected")
+
+
+def _hour_title(hour: HourCount) -> str:
+    span = f"{time.strftime('%H:00', time.gmtime(hour.start))}-{time.strftime('%H:00', time.gmtime(hour.start + 3600))}"
+    if not hour.total:
+        return f"{span} UTC: no deliveries"
+    counts = ", ".join(f"{getattr(hour, name)} {name}" for name in _OUTCOME_SERIES if getattr(hour, name))
+    return f"{span} UTC: {counts}"
+
+
+def _deliveries_chart(view: StatusView) -> str:
+    if view.hourly is None:
+        return f'<p class="empty">{NOT_RECORDED}</p>'
+    hours = list(view.hourly)
+    total = sum(hour.total for hour in hours)
+    svg = stacked_bars(
+        chart_id="chart-deliveries",
+        label=f"Deliveries per hour by outcome, the last {len(hours)} hours: {total} in all",
+        x_labels=[time.strftime("%H", time.gmtime(hour.start)) for hour in hours],
+        series=[Series(name, [float(getattr(hour, name)) for hour in hours]) for name in _OUTCOME_SERIES],
+        titles=[_hour_title(hour) for hour in hours],
+        y_format=lambda value: f"{value:,.0f}",
+        label_every=3,
+        empty="no deliveries in the last 24 hours",
+        least_top=2,
+    )
+    names = {"rejected": "rejected: bad signature (401)"}
+    legend = "".join(f'<i class="s-{name}"></i>{names.get(name, name)}' for name in _OUTCOME_SERIES)
+    return f'{svg}<div class="legend">{legend}</div>'
+
+
+def _day_title(day: DayCost) -> str:
+    when = time.strftime("%a %d %b", time.gmtime(day.start))
+    if not day.calls:
+        return f"{when}: no model calls"
+    return f"{when}: {dollars(day.usd)}, {day.calls} call{'' if day.calls == 1 else 's'}, {tokens(day.tokens)} tokens"
+
+
+def _cost_chart(view: StatusView) -> str:
+    if view.daily_cost is None:
+        return f'<p class="empty">{NOT_RECORDED}</p>'
+    days = list(view.daily_cost)
+    total = sum(day.usd for day in days)
+    svg = stacked_bars(
+        chart_id="chart-cost",
+        label=f"Model cost per day, the last {len(days)} days: {dollars(total)} in all",
+        x_labels=[time.strftime("%d %b", time.gmtime(day.start)).lstrip("0") for day in days],
+        series=[Series("cost", [day.usd for day in days])],
+        titles=[_day_title(day) for day in days],
+        y_format=lambda value: "$0" if value == 0 else (f"${value:.4g}" if value < 1 else f"${value:,.2f}"),
+        label_every=3,
+        empty="no model calls in the last 14 days",
+    )
+    return f'{svg}<div class="legend">{_esc(dollars(total))} in {len(days)} days, estimated from the price table</div>'
+
+
+def _charts(view: StatusView) -> str:
+    return (
+        '<section class="charts" aria-label="trends">'
+        "<figure><figcaption>Deliveries per hour <small>by outcome, the last 24 h (UTC)</small></figcaption>"
+        f"{_deliveries_chart(view)}</figure>"
+        "<figure><figcaption>Model cost per day <small>the last 14 days (UTC)</small></figcaption>"
+        f"{_cost_chart(view)}</figure></section>"
+    )
+
+
+def render_page(view: StatusView) -> str:
+    """The whole page: what is wrong, summary tiles, trends, queue, recent deliveries, dead
+    letters, budgets, agreement."""
+    refresh = f'<meta http-equiv="refresh" content="{view.refresh_s}">' if view.refresh_s else ""
     limit = "no limit" if view.budget_limit <= 0 else f"{tokens(view.budget_limit)} tokens per installation"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -466,9 +745,11 @@ def render_page(view: StatusView) -> str:
         f"{refresh}<title>hookwise status</title><style>{_CSS}</style></head><body>"
         f'<header><h1>hookwise status</h1><span class="meta">{iso(view.generated_at)} · '
         "refresh the page to update (or add <code>?refresh=30</code>)</span></header><main>"
-        f"{notices}{_tiles(view)}"
+        f"{_banner(view)}{_tiles(view)}"
+        f"<h2>Trends</h2>{_charts(view)}"
         f"<h2>Queue</h2>{_queue(view)}"
-        "<h2>Recent deliveries <small>newest first; cost estimated from the price table</small></h2>"
+        "<h2>Recent deliveries <small>newest first; waited: accepted until a worker started it; worked: the "
+        "worker's own time; cost estimated from the price table</small></h2>"
         f"{_delivery_rows(view)}"
         f"<h2>Dead letters <small>jobs that failed for good</small></h2>{_dead(view)}"
         f"<h2>Model budget today <small>UTC day; {limit}</small></h2>{_budgets(view)}"

@@ -55,6 +55,22 @@ def single_tool(allowed: Sequence[str], *, reason: bool = True) -> dict[str, Any
     return {"name": SINGLE_TOOL_NAME, "description": SINGLE_TOOL_DESCRIPTION, "input_schema": schema}
 
 
+CLOSED = "issue closed before triage"
+TURNED_OFF = "triage is turned off in .github/hookwise.yml"
+ALREADY = "issue already triaged"
+
+
+def gate(*, open_issue: bool, config: RepoConfig, triaged: bool = False, force: bool = False) -> str:
+    """Why an issue is not to be triaged ('' when it is): closed meanwhile, triage off in the config,
+    or triaged already. `@app triage` (`force`) asks for it whatever the first two say. The one check,
+    for a new issue's job, a batch round and a single triage alike."""
+    if not force and not open_issue:
+        return CLOSED
+    if not force and not config.triage.labels and not config.triage.comment:
+        return TURNED_OFF
+    return ALREADY if triaged else ""
+
+
 def wants_reason(config: RepoConfig) -> bool:
     """Whether to ask the model for a reason: only where a triage comment will show it. Nothing
     else reads one, and output tokens cost five times input ones."""

@@ -1,6 +1,7 @@
 """`python -m bot demo`: the whole pipeline on this machine, with nothing running and no accounts.
 
-Starts a throwaway Redis (unless `REDIS_URL` is set and answers), the sandbox GitHub and (unless
+Starts a throwaway Redis (`--redis URL` uses that one instead: `REDIS_URL` is not read, so the
+demo never writes into the Redis of a deployment), the sandbox GitHub and (unless
 `ANTHROPIC_API_KEY` is set) the sandbox Anthropic in this process, then `python -m bot web` and
 `python -m bot worker` as real processes. It sends signed, real GitHub deliveries, prints what
 the bot did on the sandbox and how long each step took, and stops everything it started.
@@ -12,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -139,16 +141,15 @@ async def _deliver(
         return f"{response.status} {answer.get('status') or answer.get('error')}"
 
 
-async def _run(log_dir: Path, provider: str = "anthropic") -> int:
-    explicit_redis = os.environ.get("REDIS_URL")
+async def _run(log_dir: Path, explicit_redis: str | None, provider: str = "anthropic") -> int:
     redis_process = None
-    if explicit_redis and redis_server.reachable(explicit_redis):
+    if explicit_redis is not None:
         redis_url = explicit_redis
-        print(f"Redis: using {redis_url}")
+        print(f"Redis: {redis_url} (--redis); the demo's records stay there")
     else:
         redis_process = redis_server.start()
         redis_url = redis_process.url
-        print(f"Redis: started a throwaway redis-server at {redis_url}")
+        print(f"Redis: started a throwaway redis-server at {redis_url} (--redis URL to use another)")
 
     key = new_private_key()
     github = github_sandbox.GitHubSandbox(app_id=APP_ID, private_key_pem=key, app_slug="hookwise")
@@ -187,7 +188,7 @@ async def _run(log_dir: Path, provider: str = "anthropic") -> int:
             env.update(provider_world.env)
             print(f"Model: MODEL_PROVIDER={provider}, {DEMO_PROVIDER_LINES[provider]}")
             print(f"  model {provider_world.model_id}; the sandbox Anthropic at {model_url} answers behind it")
-    print(f"GitHub: the sandbox at {github_url}\nLogs: {log_dir}\n")
+    print(f"GitHub: the sandbox at {github_url}\n")
 
     children = Children(log_dir, env)
     web = children.start("web", bot_command("web"))
@@ -268,7 +269,7 @@ async def _run(log_dir: Path, provider: str = "anthropic") -> int:
             reports = await AgreementStore(redis).reports(issue_repo, now=time.time())
             await redis.aclose()
     except (TimeoutError, RuntimeError) as exc:
-        print(f"\ndemo failed: {exc}; see the logs in {log_dir}", file=sys.stderr)
+        print(f"\ndemo failed: {exc}; the web and worker logs are kept in {log_dir}", file=sys.stderr)
         for child in children.running.values():
             print(f"--- {child.name}.log (last lines)\n{child.log_tail(15)}", file=sys.stderr)
         return 1
@@ -331,6 +332,19 @@ def _report(github: github_sandbox.GitHubSandbox, pr_repo: str, issue_repo: str,
         print("  " + format_record(record))
 
 
-def run_demo(provider: str = "anthropic") -> int:
-    with tempfile.TemporaryDirectory(prefix="hookwise-demo-") as log_dir:
-        return asyncio.run(_run(Path(log_dir), provider))
+def run_demo(provider: str = "anthropic", redis_url: str | None = None) -> int:
+    """The demo, with the model behind a sandbox of `provider`'s wire format, on a throwaway Redis
+    unless `redis_url` (`--redis URL`) is given. The web and worker logs are deleted after a run
+    that worked and kept after one that failed (the failure names the folder)."""
+    if redis_url is not None and not redis_server.reachable(redis_url):
+        print(f"demo: Redis at {redis_url} does not answer (--redis)", file=sys.stderr)
+        return 1
+    log_dir = Path(tempfile.mkdtemp(prefix="hookwise-demo-"))
+    try:
+        code = asyncio.run(_run(log_dir, redis_url, provider))
+    except BaseException:
+        print(f"the web and worker logs are kept in {log_dir}", file=sys.stderr)
+        raise
+    if code == 0:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return code

@@ -11,10 +11,11 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.status import DEFAULT_SOURCES, StatusSources
+from bot.adapters.store.trends import SignatureFailures
 from bot.config import Settings
 from bot.logs import GatheredLines
 from bot.web.drain import Drain
-from bot.web.keys import DRAIN, LEDGER, LINES, METRICS, REDIS, SECRETS, SETTINGS, STATUS_READERS
+from bot.web.keys import DRAIN, LEDGER, LINES, METRICS, REDIS, SECRETS, SETTINGS, SIGNATURE_FAILURES, STATUS_READERS
 from bot.web.metrics import WebMetrics
 from bot.web.status import status_page
 from bot.web.webhook import MAX_BODY_BYTES, handle_webhook
@@ -36,7 +37,9 @@ def _redis_ctx(sources: StatusSources) -> Callable[[web.Application], AsyncItera
         app[REDIS] = redis
         app[LEDGER] = Ledger(redis)
         app[STATUS_READERS] = sources.readers(redis, app[SETTINGS])
+        app[SIGNATURE_FAILURES] = failures = SignatureFailures(redis)
         yield
+        await failures.flush()
         await redis.aclose()
 
     return ctx

@@ -38,6 +38,14 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
+def listening_on(runner: web.AppRunner, host: str, port: int) -> str:
+    """Where the server really listens: with PORT=0 the system chose the port, and this says which."""
+    bound = [address for address in runner.addresses if isinstance(address, tuple) and len(address) >= 2]
+    if not bound:
+        return f"{host}:{port}"
+    return ", ".join(sorted({f"[{a[0]}]:{a[1]}" if ":" in str(a[0]) else f"{a[0]}:{a[1]}" for a in bound}))
+
+
 async def serve(app: web.Application, *, host: str, port: int) -> None:
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=CLOSE_S)
     await runner.setup()
@@ -47,7 +55,7 @@ async def serve(app: web.Application, *, host: str, port: int) -> None:
     # for every full collection to walk while deliveries arrive).
     gc.collect()
     gc.freeze()
-    log.info("listening on %s:%d", host, port)
+    log.info("listening on %s", listening_on(runner, host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.adapters.store.status import StatusReaders, dead_letters, queue_state, recent_deliveries
+from bot.adapters.store.trends import cost_by_day, deliveries_by_hour, signature_failures
 from bot.config import Settings
 from bot.core.status import BudgetUse, RepoAgreement, StatusView, render_page, safe_text
 from bot.web.keys import REDIS, SETTINGS, STATUS_READERS
@@ -91,12 +92,16 @@ async def _section(read: Awaitable[Sequence[T]], what: str, problems: list[str])
 async def gather(
     redis: Redis, settings: Settings, readers: StatusReaders, *, now: float | None = None, refresh_s: int | None = None
 ) -> StatusView:
-    """The page's view: recent deliveries, queue, dead letters (Redis errors propagate: 503), then
-    budgets and agreement from their readers (a reader's failure is shown in the page instead)."""
+    """The page's view: recent deliveries, queue, dead letters, the last hour's refused deliveries
+    and the charts' counters (Redis errors propagate: 503), then budgets and agreement from their
+    readers (a reader's failure is shown in the page instead)."""
     now = time.time() if now is None else now
     deliveries = await recent_deliveries(redis, RECENT)
     dead = await dead_letters(redis, DEAD)
     queue = await queue_state(redis, now)
+    refused = await signature_failures(redis, now)
+    hourly = await deliveries_by_hour(redis, now)
+    daily_cost = await cost_by_day(redis, now)
     problems: list[str] = []
     budgets: list[BudgetUse] | None = None
     agreement: list[RepoAgreement] | None = None
@@ -116,6 +121,9 @@ async def gather(
         known_secrets=known_secrets(settings),
         problems=tuple(problems),
         refresh_s=refresh_s,
+        signature_failures=refused,
+        hourly=hourly,
+        daily_cost=daily_cost,
     )
 
 

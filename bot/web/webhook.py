@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from bot.adapters.store.ledger import Accepted
 from bot.core import intake, signature
 from bot.logs import bound
-from bot.web.keys import LEDGER, LINES, METRICS, SECRETS
+from bot.web.keys import LEDGER, LINES, METRICS, SECRETS, SIGNATURE_FAILURES
 
 log = logging.getLogger("hookwise.webhook")
 
@@ -108,6 +108,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
     except Rejected as rejection:
         response, outcome = _answer(rejection.status, {"error": rejection.message}), rejection.outcome
         app[LINES].log("delivery rejected status=%d reason=%r", rejection.status, rejection.message)
+        if outcome == "bad_signature":  # counted for the status page's warning; never waits for Redis
+            app[SIGNATURE_FAILURES].note(missing="X-Hub-Signature-256" not in request.headers)
     except Exception:
         # A bug: the same bytes would fail the same way again, so not a 503 ("try later"). Logged
         # with its traceback and the delivery id for a maintainer; nothing was remembered.

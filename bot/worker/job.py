@@ -25,6 +25,7 @@ from bot.adapters.store.errors import store_error
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core import retry
+from bot.core import triage as triage_gate
 from bot.core.errors import BudgetExhausted, UnreadableJob
 from bot.core.job import CommandJob, Job, SummaryJob
 from bot.core.outcome import Outcome, OutcomeKind
@@ -67,6 +68,8 @@ async def process_delivery(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         return await _unreadable(ctx, kwargs, exc, job_try)
     record = record_for(job, job_try, accepted_at=_accepted_at(ctx))
     with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):
+        if job_try > 1:
+            await carry_on(ctx, record)
         await run_job(ctx, job, record)
     return {"outcome": record.outcome, "detail": record.detail, "error": record.error}
 
@@ -131,6 +134,20 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     return data
 
 
+async def carry_on(ctx: dict[str, Any], record: JobRecord) -> None:
+    """A retry's record keeps what the earlier tries' record says (when the delivery was first
+    started, the worker's time so far), so the status page can tell queue wait from work. One read,
+    on retries only; without it the record counts from this try."""
+    try:
+        earlier = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError) as exc:
+        log.debug("could not read the earlier try's record: %s", exc)
+        return
+    if earlier is not None:
+        record.carry_on(earlier)
+        record.accepted_at = record.accepted_at or earlier.accepted_at
+
+
 def inner_timeout(job_timeout_s: float) -> float:
     return job_timeout_s - min(5.0, job_timeout_s * 0.2)
 
@@ -148,6 +165,9 @@ async def _finish(ctx: dict[str, Any], record: JobRecord, started: float, where:
 async def save_record(ctx: dict[str, Any], record: JobRecord, where: str) -> None:
     """Save the record and, for an outcome that ends the delivery, its ledger state (a waiting
     record leaves the delivery `queued`: its batch round ends it)."""
+    tally = ctx.get("tally")
+    if tally is not None:
+        tally.count(record.outcome)
     try:
         await ctx["records"].save(record)
         if record.outcome in (OutcomeKind.DONE, OutcomeKind.SKIPPED):
@@ -194,7 +214,7 @@ async def count_skip(deps: Deps, installation_id: int, repository: str, task: st
 async def keeps_final_record(ctx: dict[str, Any], record: JobRecord) -> bool:
     """A re-run (of a round, or of a TriageJob whose worker died after registering its issue) that
     finds the issue triaged keeps the record saying what was done rather than "already triaged"."""
-    if record.outcome != OutcomeKind.SKIPPED or record.detail != "issue already triaged":
+    if record.outcome != OutcomeKind.SKIPPED or record.detail != triage_gate.ALREADY:
         return False
     try:
         existing = await ctx["records"].get(record.delivery_id)

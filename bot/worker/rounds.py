@@ -29,6 +29,7 @@ from bot.core import retry
 from bot.core.errors import BudgetExhausted
 from bot.core.job import TriageRound
 from bot.core.outcome import Outcome, OutcomeKind
+from bot.core.text import first_error
 from bot.logs import bound
 from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
 from bot.worker.deps import Deps
@@ -44,7 +45,7 @@ async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     try:
         job = TriageRound.model_validate(kwargs.get("round"))
     except ValidationError as exc:
-        log.error("job=%s unreadable triage round: %s", job_id, exc.errors()[0]["msg"])
+        log.error("job=%s unreadable triage round: %s", job_id, first_error(exc))
         return {"outcome": "failed"}
     with bound(installation=job.installation_id, repo=job.repository):
         return await _round(ctx, job, job_id, job_try)
@@ -123,6 +124,7 @@ async def _settle(
         job_try=max(issue.job_try, job_try),
         started_at=issue.started_at,
     )
+    await _when_accepted(ctx, record)
     verdict = await _judge(deps, job, record, item)
     record.rate_limit = item.rate_limit
     record.duration_ms = int((time.time() - issue.started_at) * 1000)
@@ -135,6 +137,18 @@ async def _settle(
     if verdict is None:
         await deps.triage_queue.finish(job.repository, issue.number, job_id, job.lane)
     return verdict
+
+
+async def _when_accepted(ctx: dict[str, Any], record: JobRecord) -> None:
+    """The web's acceptance of the issue's delivery, from the record its TriageJob left (`waiting`),
+    so the status page can tell its queue wait from the work."""
+    try:
+        waiting = await ctx["records"].get(record.delivery_id)
+    except (RedisError, OSError):
+        return
+    if waiting is not None and waiting.accepted_at is not None:
+        record.accepted_at = waiting.accepted_at
+        record.first_started_at = waiting.first_started_at
 
 
 async def _judge(deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult) -> retry.Transient | None:

@@ -41,6 +41,7 @@ from bot.worker.deps import Deps, Models
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
 from bot.worker.learning import Learning
 from bot.worker.rounds import rescue_rounds, triage_batch
+from bot.worker.tally import Tally
 
 log = logging.getLogger("hookwise.worker")
 
@@ -223,6 +224,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx["ledger"] = Ledger(ctx["redis"])
     ctx["records"] = Records(ctx["redis"])
+    ctx["tally"] = Tally()
     log.info(
         "worker ready: provider=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f "
         "tokens_per_day=%d github=%s dry_run=%s",
@@ -239,6 +241,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    tally: Tally | None = ctx.pop("tally", None)  # popped: a close after a failed close logs it once
+    if tally is not None:
+        log.info("%s", tally.line())
     session: aiohttp.ClientSession | None = ctx.get("session")
     if session is not None:
         await session.close()

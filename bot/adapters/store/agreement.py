@@ -19,6 +19,7 @@ from bot.adapters.store import keys
 from bot.core import agreement
 from bot.core.agreement import LabelChange, RepoReport, TriageRecord, TrustPolicy
 from bot.core.status import RepoAgreement
+from bot.core.text import first_error
 
 log = logging.getLogger("hookwise.agreement")
 
@@ -117,7 +118,7 @@ class AgreementStore:
                 for item in changes:
                     record = record.with_change(LabelChange.model_validate_json(item))
             except ValidationError as exc:
-                log.warning("agreement record of %s unreadable, left out: %s", repository, exc.errors()[0]["msg"])
+                log.warning("agreement record of %s unreadable, left out: %s", repository, first_error(exc))
                 continue
             records.append(record)
         return records

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
+from bot.adapters.store.trends import count_cost
 from bot.core.costs import (
     RETENTION_DAYS,
     BudgetLine,
@@ -93,6 +94,7 @@ class CostLedger:
             pipe.expire(hour, HOUR_TTL_S)
             pipe.incrby(day, usage.total_tokens)
             pipe.expire(day, DAY_TTL_S)
+            count_cost(pipe, usage.cost_usd, usage.total_tokens, usage.calls, now)  # the status page's chart
             await pipe.execute()
 
     async def skipped(self, installation_id: int, repository: str, task: str) -> None:

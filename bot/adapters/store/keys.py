@@ -52,6 +52,11 @@ TRIAGE_PENDING = "hookwise:triage:pending:"  # + repo: id of the batch job queue
 TRIAGE_ROUND = "hookwise:triage:round:"  # + repo: counter of the repository's batch rounds
 BATCH_JOB = "triage-batch:"  # + repo + ":" + round: the arq job id of one batch round
 
+# the status page's trends and warnings (bot/adapters/store/trends.py): counts only, no names or text
+DELIVERIES_HOUR = "hookwise:deliveries-hour:"  # + UTC hour "YYYY-MM-DDTHH": hash outcome -> deliveries; 2 days
+SIGNATURE_FAILURES = "hookwise:signature-failures:"  # + UTC minute "YYYY-MM-DDTHH:MM": hash missing|mismatch; 2 h
+COST_DAY = "hookwise:cost-day:"  # + UTC day "YYYY-MM-DD": hash usd|tokens|calls of every model call; 35 days
+
 # the redelivery sweeper
 SWEEP_CHECKPOINT = "hookwise:sweeper:checkpoint"  # ISO time the next scheduled sweep lists back to
 SWEEP_REQUESTED = "hookwise:sweeper:requested:"  # + guid: a claim, then "requested"; 3 days
@@ -95,6 +100,18 @@ def sweep_requested(guid: str) -> str:
 
 def cost_hour(hour: str) -> str:
     return COST + hour
+
+
+def deliveries_hour(hour: str) -> str:
+    return DELIVERIES_HOUR + hour
+
+
+def signature_failures(minute: str) -> str:
+    return SIGNATURE_FAILURES + minute
+
+
+def cost_day(day: str) -> str:
+    return COST_DAY + day
 
 
 def budget(installation_id: int, day: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
+from bot.adapters.store.trends import count_outcome
 from bot.core.outcome import Outcome, OutcomeKind
 
 RECORD_TTL_S = 14 * 24 * 3600
@@ -28,6 +29,8 @@ class JobRecord:
     job_try: int = 1
     started_at: float = field(default_factory=time.time)
     accepted_at: float | None = None  # epoch s the web accepted the delivery (None: not known, e.g. older records)
+    first_started_at: float | None = None  # when a worker first started it (None: this try was the first)
+    earlier_ms: int = 0  # the worker's time on the earlier tries (a retry's record carries it on)
     duration_ms: int = 0
     outcome: str = "running"  # done | skipped | retrying | failed
     detail: str = ""
@@ -49,6 +52,26 @@ class JobRecord:
     @property
     def finished_at(self) -> float:
         return self.started_at + self.duration_ms / 1000
+
+    @property
+    def waited_ms(self) -> int | None:
+        """From the web accepting the delivery to a worker first starting it: the queue's part."""
+        if self.accepted_at is None:
+            return None
+        return max(int(((self.first_started_at or self.started_at) - self.accepted_at) * 1000), 0)
+
+    @property
+    def worked_ms(self) -> int:
+        """The worker's own time on it, every try counted (without the waits between tries)."""
+        return self.earlier_ms + self.duration_ms
+
+    def carry_on(self, earlier: JobRecord) -> None:
+        """This try follows `earlier` (the record its previous try left): keep when the delivery was
+        first started and the time the worker spent on it so far."""
+        if earlier.outcome != OutcomeKind.RETRYING or earlier.delivery_id != self.delivery_id:
+            return
+        self.first_started_at = earlier.first_started_at or earlier.started_at
+        self.earlier_ms = earlier.worked_ms
 
     @property
     def latency_ms(self) -> int | None:
@@ -126,6 +149,7 @@ class Records:
                 pipe.zadd(keys.DEAD, {record.delivery_id: now})
             else:
                 pipe.zrem(keys.DEAD, record.delivery_id)
+            count_outcome(pipe, record.outcome, now)  # the status page's deliveries per hour
             await pipe.execute()
 
     async def get(self, delivery_id: str) -> JobRecord | None:

@@ -116,7 +116,6 @@ def delivery_row(record: JobRecord) -> DeliveryRow:
         usage = pricing.Usage.of(record)
         cost = pricing.cost_usd(record.model, usage)
         note = pricing.resolve_price(record.model).note
-    queued_ms = max(int((record.started_at - record.accepted_at) * 1000), 0) if record.accepted_at is not None else None
     return DeliveryRow(
         delivery_id=record.delivery_id,
         event=_event_name(record),
@@ -127,7 +126,8 @@ def delivery_row(record: JobRecord) -> DeliveryRow:
         finished_at=record.finished_at,
         duration_ms=record.duration_ms,
         latency_ms=record.latency_ms,
-        queued_ms=queued_ms,
+        waited_ms=record.waited_ms,
+        worked_ms=record.worked_ms,
         job_try=record.job_try,
         model=record.model,
         provider=record.provider,

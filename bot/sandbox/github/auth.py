@@ -12,7 +12,6 @@ from bot.sandbox.github.state import JSONDict, Repo, SandboxState, _ApiError, _n
 
 
 class Auth(SandboxState):
-
     def _check_jwt(self, request: web.Request) -> None:
         """GitHub's App JWT rules: RS256 by the App key, iss = app id, iat/exp sane, <= 10 min."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -76,8 +76,6 @@ class Injected:
         return cls(404, {"message": "Not Found", "documentation_url": DOCS}, apply=apply)
 
 
-
-
 @dataclass
 class Pause:
     """A request held before GitHub acts on it (see :meth:`GitHubSandbox.pause_next`): ``arrived``
@@ -98,9 +96,7 @@ class _Injection:
     responses: list[Injected]
 
 
-
 class FailureInjection(SandboxState):
-
     def fail_next(self, method: str, path_regex: str, *responses: Injected) -> None:
         """Answer the next matching requests (``re.search`` on the path) with ``responses``."""
         self._injections.append(_Injection(method.upper(), re.compile(path_regex), list(responses)))
@@ -138,7 +134,6 @@ class FailureInjection(SandboxState):
             if installation_id is None or inst == installation_id:
                 self._tokens[token] = (inst, past)
 
-
     def _injected_response(self, injected: Injected, request_id: str) -> web.Response:
         if isinstance(injected.body, str):
             body = injected.body.replace("0000:0000", request_id)
@@ -153,4 +148,3 @@ class FailureInjection(SandboxState):
         for name, value in injected.headers.items():
             resp.headers[name] = value
         return resp
-

@@ -38,8 +38,8 @@ from bot.sandbox.github.state import (
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-class Routes(Auth, FailureInjection):
 
+class Routes(Auth, FailureInjection):
     def make_app(self) -> web.Application:
         """The aiohttp application; every route, the auth checks and the failure queue."""
         app = web.Application(middlewares=[self._middleware])
@@ -584,7 +584,6 @@ class Routes(Auth, FailureInjection):
             },
         }
         return self._json(body, headers={"etag": etag})
-
 
 
 # Fields of `GET /repos/{o}/{r}/pulls/{n}` that the pull request list does not carry.

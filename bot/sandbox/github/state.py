@@ -44,7 +44,6 @@ SECONDARY_RATE_LIMIT_MESSAGE = (
 JSONDict = dict[str, Any]
 
 
-
 def _iso(moment: datetime) -> str:
     """GitHub's timestamp format: UTC, seconds precision, ``Z`` suffix."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -121,8 +120,6 @@ class Repo:
     @property
     def url(self) -> str:
         return str(self.data["url"])
-
-
 
 
 class SandboxState:
@@ -580,7 +577,6 @@ class SandboxState:
         if comment and "issue" in payload and int(comment["id"]) not in self._comments:
             self._store_comment(repo, int(payload["issue"]["number"]), copy.deepcopy(dict(comment)))
 
-
     # ------------------------------------------------------------------ inspection
 
     def comments(self, full_name: str, number: int) -> list[JSONDict]:
@@ -661,4 +657,3 @@ class SandboxState:
             "throttled_at": None,
         }
         return did
-

@@ -62,11 +62,8 @@ async def _reply(repo: Repo, number: int, comment_id: int, text: str) -> int:
     """Reply once to the command comment; a retry edits the reply instead of posting another."""
     tag = f"<!-- hookwise:reply-to:{comment_id} -->"
     body = render.fit(f"{render.REPLY_MARKER}\n{tag}\n{text}")
-    existing = await repo.find_own_comment(number, render.REPLY_MARKER, containing=tag)
-    if existing is not None:
-        await repo.edit_comment(existing.id, body)
-        return existing.id
-    return await repo.create_comment(number, body)
+    comment_id, _ = await repo.upsert_own_comment(number, render.REPLY_MARKER, body, containing=tag)
+    return comment_id
 
 
 @dataclass(frozen=True, slots=True)

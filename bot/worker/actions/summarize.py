@@ -53,13 +53,8 @@ async def summarize(repo: Repo, number: int, *, deps: Deps, delivery_id: str, fo
         if not needed:
             return Outcome.skipped("summary already posted for this merge")
         draft = await deps.effects.draft(f"{delivery_id}:{effect}", Draft, lambda: _draft(repo, pull, config, deps))
-        # Look before posting: a POST whose answer was lost may have posted it already.
-        existing = await repo.find_own_comment(number, render.SUMMARY_MARKER)
-        if existing is None:
-            comment_id, detail = await repo.create_comment(number, draft.body), "summary posted"
-        else:
-            await repo.edit_comment(existing.id, draft.body)
-            comment_id, detail = existing.id, "summary edited"
+        comment_id, created = await repo.upsert_own_comment(number, render.SUMMARY_MARKER, draft.body)
+        detail = "summary posted" if created else "summary edited"
         await deps.effects.record(effect, str(comment_id))
         if draft.summary is not None:
             record = record_of(number, pull.title, draft.summary, merged_at=pull.merged_at, comment_id=comment_id)

@@ -66,13 +66,10 @@ def effect_key(repository: str, number: int) -> str:
 
 async def on_opened(job: TriageJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
     issue = await repo.issue(job.number)
-    if issue.state != "open":
-        return Outcome.skipped("issue closed before triage")
     config = (await deps.configs.get(repo)).config
-    if not config.triage.labels and not config.triage.comment:
-        return Outcome.skipped("triage is turned off in .github/hookwise.yml")
-    if await deps.effects.done(effect_key(repo.full_name, job.number)):
-        return Outcome.skipped("issue already triaged")
+    triaged = await deps.effects.done(effect_key(repo.full_name, job.number)) is not None
+    if reason := core.gate(open_issue=issue.state == "open", config=config, triaged=triaged):
+        return Outcome.skipped(reason)
     await deps.meter.check(job.installation_id)  # BudgetExhausted: skipped for the budget, no call
     if not deps.batching:
         return await triage(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False, issue=issue)
@@ -104,15 +101,13 @@ async def triage(
     in shadow mode, record them and write nothing). Shared with `@app triage`."""
     if issue is None:
         issue = await repo.issue(number)
-    if issue.state != "open" and not force:
-        return Outcome.skipped("issue closed before triage")
     config = (await deps.configs.get(repo)).config
-    if not config.triage.labels and not config.triage.comment and not force:
-        return Outcome.skipped("triage is turned off in .github/hookwise.yml")
+    if reason := core.gate(open_issue=issue.state == "open", config=config, force=force):
+        return Outcome.skipped(reason)
     effect = effect_key(repo.full_name, number)
     async with deps.effects.exactly_once(effect, repo.full_name, number, force=force) as needed:
         if not needed:
-            return Outcome.skipped("issue already triaged")
+            return Outcome.skipped(core.ALREADY)
         work = await prepare(repo, config, deps)
         if not work.allowed:
             return Outcome.skipped("no label the bot may use")
@@ -207,7 +202,7 @@ async def apply_labels(work: Triaging, number: int, answer: LabelAnswer, *, issu
     comment_id = None
     if config.triage.comment and not shadow:
         body = render.triage_comment(plan.apply, answer.reason, plan.suggest)
-        comment_id = await _post_triage_comment(repo, number, body)
+        comment_id, _ = await repo.upsert_own_comment(number, render.TRIAGE_MARKER, body)
     record = core.triage_record(
         repo.full_name,
         number,
@@ -223,14 +218,6 @@ async def apply_labels(work: Triaging, number: int, answer: LabelAnswer, *, issu
     reply = render.shadow_triage_reply(plan.apply, plan.suggest) if shadow else ""
     detail = core.describe_plan(plan, shadow=shadow, written=written)
     return Outcome.done(detail, comment_id=comment_id, labels=plan.apply if written else (), reply=reply)
-
-
-async def _post_triage_comment(repo: Repo, number: int, body: str) -> int:
-    existing = await repo.find_own_comment(number, render.TRIAGE_MARKER)
-    if existing is None:
-        return await repo.create_comment(number, body)
-    await repo.edit_comment(existing.id, body)
-    return existing.id
 
 
 def static_prefix(work: Triaging, *, batched: bool) -> core.Prefix:

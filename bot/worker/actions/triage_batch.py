@@ -141,14 +141,11 @@ async def _answer(
         await settle(result)
 
     config = (await deps.configs.get(repo)).config
-    if not config.triage.labels and not config.triage.comment:
-        for issue in issues:
-            await judged(IssueResult(issue, Outcome.skipped("triage is turned off in .github/hookwise.yml")))
-        return results, None, []
     todo: list[WaitingIssue] = []
-    for issue in issues:
-        if await deps.effects.done(effect_key(repo.full_name, issue.number)):
-            await judged(IssueResult(issue, Outcome.skipped("issue already triaged")))
+    for issue in issues:  # open when its job registered it: the batch reads no issue again
+        triaged = await deps.effects.done(effect_key(repo.full_name, issue.number)) is not None
+        if reason := core.gate(open_issue=True, config=config, triaged=triaged):
+            await judged(IssueResult(issue, Outcome.skipped(reason)))
         else:
             todo.append(issue)
     if not todo:
@@ -314,7 +311,7 @@ async def _write(
     try:
         async with effects.exactly_once(effect, repository, issue.number, force=False) as needed:
             if not needed:
-                return IssueResult(issue, Outcome.skipped("issue already triaged").with_usage(*shares).in_batch(size))
+                return IssueResult(issue, Outcome.skipped(core.ALREADY).with_usage(*shares).in_batch(size))
             outcome = await apply_labels(work, issue.number, answer, issue=_text(issue), force=False)
             await effects.record(effect, ",".join(outcome.labels))
     except Exception as exc:
