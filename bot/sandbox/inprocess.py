@@ -128,7 +128,8 @@ def _payload(body: bytes) -> aiohttp.StreamReader:
 
 
 class SandboxGitHubAPI(gidgethub.abc.GitHubAPI):
-    """gidgethub's client with the sandbox GitHub answering `_request` in this process."""
+    """gidgethub's client with the sandbox GitHub answering `_request` in this process: the one
+    `FakeGitHubAPI` of STYLE.md (gidgethub's own tests fake `_request` the same way)."""
 
     def __init__(self, github: InProcess, requester: str, **options: Any) -> None:
         self._github = github
