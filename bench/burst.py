@@ -36,7 +36,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +51,8 @@ from bot.core.pricing import Usage, input_equivalents
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server, world
-from bot.sandbox.demo import new_private_key, stop_process
+from bot.sandbox.demo import new_private_key
+from bot.sandbox.processes import Children, bot_command, wait_http, wait_log
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hookwise-burst-secret"
@@ -215,44 +215,10 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
         return response.status
 
 
-def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", command], env=env, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-
-async def wait_http(session: aiohttp.ClientSession, url: str, limit_s: float = 30) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer")
-
-
-def ready_workers(log: Path) -> int:
-    return log.read_text(errors="replace").count("worker ready")
-
-
 def dump_logs(logs: Path) -> None:
     for path in logs.glob("*.log"):
         print(f"--- {path.name} (last lines)", file=sys.stderr)
         print("\n".join(path.read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
-
-
-async def wait_worker(log: Path, count: int, limit_s: float = 30) -> None:
-    deadline = time.monotonic() + limit_s
-    # Another process's log: there is nothing in this process to wait on.
-    while ready_workers(log) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workers did not start")
-        await asyncio.sleep(0.05)
 
 
 async def run_phase(spec: Spec, *, workers: int, latency: float, logs: Path) -> Phase:
@@ -292,14 +258,19 @@ async def run_phase(spec: Spec, *, workers: int, latency: float, logs: Path) -> 
         "TRIAGE_BATCH_WAIT_S": "2.0",
         "MODEL_STRICT_TOOLS": "1" if spec.strict else "0",
     }
-    log = logs / f"{spec.name.replace(' ', '-')}.log"
-    processes = [spawn("web", env, log)] + [spawn("worker", {**env, "LOG_LEVEL": "info"}, log) for _ in range(workers)]
+    log = logs / f"{spec.name.replace(' ', '-')}.log"  # every process of the phase writes to it
+    children = Children(logs, env)
+    web = children.start("web", bot_command("web"), log=log, append=True)
+    worker = [
+        children.start(f"worker-{n}", bot_command("worker"), env={"LOG_LEVEL": "info"}, log=log, append=True)
+        for n in range(workers)
+    ]
     phase = Phase(spec.name)
     try:
         async with aiohttp.ClientSession() as session:
             base = f"http://127.0.0.1:{port}"
-            await wait_http(session, f"{base}/healthz")
-            await wait_worker(log, workers)
+            await wait_http(f"{base}/healthz", web)
+            await wait_log(worker[-1], "worker ready", count=workers)
             started = time.perf_counter()
             statuses = await asyncio.gather(*(post(session, base + HOOK, bodies[n]) for n in numbers))
             if any(status != 202 for status in statuses):
@@ -314,8 +285,7 @@ async def run_phase(spec: Spec, *, workers: int, latency: float, logs: Path) -> 
                 phase.lone_s = await until_labelled(github, QUIET_REPO, [1], lone_started)
             phase.costs = await costs_report(env, logs)
     finally:
-        for process in processes:
-            stop_process(process)
+        children.stop_all()
         await gh_runner.cleanup()
         await model_runner.cleanup()
         redis.stop()

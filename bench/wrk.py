@@ -25,6 +25,7 @@ hookwise p99 <= 12 ms at 64 connections) are reported, not enforced. See bench/R
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import hashlib
@@ -53,6 +54,8 @@ from types import FrameType
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
+from bot.sandbox.processes import Child, Children, NotReady, bot_command, python_module, wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_request.lua"
 FIXTURES = ROOT / "tests" / "fixtures" / "github-webhooks"
@@ -61,6 +64,7 @@ INSTALLATION_ID = 461842
 DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
 SERVER_CORE = 0
 LOAD_CORE = 1
+STOP_S = 15.0  # how long a child of the bench has to stop on SIGTERM before SIGKILL
 MAX_WRK_THREADS = 2  # wrk has one core: more threads than that only add switching
 WRK_TIMEOUT = "10s"  # GitHub's own: an answer later than that is a failed delivery
 GOAL_RATIO = 0.35
@@ -182,61 +186,10 @@ def core_times() -> dict[int, tuple[float, float]]:
     return cores
 
 
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, lines: int = 15) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            self.process.wait()
-
-
-class Children:
-    """Every process the bench starts; `stop_all` ends them (newest first), whatever happened."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self._started: list[Child] = []
-
-    def start(self, name: str, argv: list[str], core: int, env: dict[str, str] | None = None) -> Child:
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                argv,
-                cwd=self.log_dir,  # not the repository: a `.env` there must not configure the bench's servers
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the children itself
-                preexec_fn=_in_child(core),
-            )
-        child = Child(name, process, log_path)
-        self._started.append(child)
-        return child
-
-    def stop_all(self) -> None:
-        while self._started:
-            self._started.pop().stop()
+def pinned(core: int) -> dict[str, Any]:
+    """Popen options for a child of the bench: pinned to `core`, in a session of its own (Ctrl-C
+    reaches the bench only; it stops the children itself)."""
+    return {"preexec_fn": _in_child(core), "start_new_session": True}
 
 
 def _free_port() -> int:
@@ -253,18 +206,11 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _wait_ready(child: Child, url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if child.process.poll() is not None:
-            raise SetupError(f"{child.name} exited with status {child.process.returncode}:\n{child.log_tail()}")
-        with contextlib.suppress(OSError):
-            status, _ = _get(url, timeout=1.0)
-            if status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise SetupError(f"{child.name} did not answer 200 at {url} within {timeout:.0f} s:\n{child.log_tail()}")
-        time.sleep(0.05)
+def _wait_ready(child: Child, url: str) -> None:
+    try:
+        asyncio.run(wait_http(url, child))
+    except NotReady as exc:
+        raise SetupError(str(exc)) from exc
 
 
 def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -396,7 +342,7 @@ def run_wrk(
     argv += ["--latency", "--timeout", WRK_TIMEOUT, "-s", str(LUA_SCRIPT), url, "--"]
     argv += [str(body_file), delivery.event, delivery.signature, nonce, str(phase), "1" if args.lua_count else "0"]
     started = time.monotonic()
-    load = children.start(f"wrk-{phase}-{name.replace(' ', '-')}", argv, LOAD_CORE)
+    load = children.start(f"wrk-{phase}-{name.replace(' ', '-')}", argv, **pinned(LOAD_CORE))
     # CPU is sampled inside the run, away from its edges (connecting, the last answers), so the
     # share is that of the steady state.
     margin = min(0.5, seconds / 10)
@@ -412,19 +358,19 @@ def run_wrk(
         cores2 = core_times()
     except OSError as exc:  # a process is gone: say which, with what it said
         for child in (load, server):
-            if child.process.poll() is not None:
+            if child.poll() is not None:
                 raise SetupError(f"{child.name} exited during the run:\n{child.log_tail()}") from exc
         raise
     try:
-        load.process.wait(timeout=seconds + 30)
+        load.wait(timeout=seconds + 30)
     except subprocess.TimeoutExpired as exc:
         raise SetupError(f"wrk did not finish a {seconds} s run within {seconds + 30} s") from exc
     if spy is not None:
-        spy.process.wait(timeout=60)
+        spy.wait(timeout=60)
     output = load.log_path.read_text(errors="replace")
     line = next((text for text in output.splitlines() if text.startswith("BENCH_RESULT ")), None)
-    if load.process.returncode != 0 or line is None:
-        raise SetupError(f"wrk failed (status {load.process.returncode}):\n{output[-2000:]}")
+    if load.returncode != 0 or line is None:
+        raise SetupError(f"wrk failed (status {load.returncode}):\n{output[-2000:]}")
     result = json.loads(line.removeprefix("BENCH_RESULT "))
     threads = result["threads"]
     elapsed = t2 - t1
@@ -458,7 +404,7 @@ def _start_profiler(children: Children, server: Child, output: Path, seconds: fl
     argv = [py_spy(), "record", "--pid", str(server.pid), "--duration", str(max(1, int(seconds))), "--rate", "250"]
     # Blocking (py-spy pauses the process per sample): consistent stacks, at some cost to throughput.
     argv += ["--format", "raw", "--output", str(output)]
-    return children.start("py-spy", argv, LOAD_CORE)
+    return children.start("py-spy", argv, **pinned(LOAD_CORE))
 
 
 # -- Redis: a db of its own on REDIS_URL, or a throwaway server -------------------------------------
@@ -662,7 +608,9 @@ class Report:
 
 
 def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Path) -> Report:
-    children = Children(log_dir)
+    # Their cwd: not the repository, whose `.env` must not configure the servers; nor hookwise's
+    # variables from the bench's own shell.
+    children = Children(log_dir, _python_env())
     try:
         with redis_for_bench(args.redis_db) as store:
             extra = dict(args.env)
@@ -678,9 +626,9 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
             nonce = secrets.token_hex(4)
 
             bare_port = _free_port()
-            bare_argv = [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port)]
+            bare_argv = python_module("bench.bare_server", "--port", str(bare_port))
             bare_argv += ["--loop", args.bare_loop, "--path", webhook_path]
-            bare = children.start("bare", bare_argv, SERVER_CORE, env=_python_env())
+            bare = children.start("bare", bare_argv, **pinned(SERVER_CORE))
             bare_base = f"http://127.0.0.1:{bare_port}"
 
             hook_port = _free_port()
@@ -692,7 +640,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
                 "LOG_LEVEL": "info",
                 **extra,
             }
-            hook = children.start("hookwise", [sys.executable, "-m", "bot", "web"], SERVER_CORE, _python_env(hook_env))
+            hook = children.start("hookwise", bot_command("web"), env=hook_env, **pinned(SERVER_CORE))
             hook_base = f"http://127.0.0.1:{hook_port}"
             _wait_ready(bare, bare_base + "/healthz")
             _wait_ready(hook, hook_base + "/readyz")
@@ -741,7 +689,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
                 (hook_runs if server is hook else bare_runs).append(run)
                 if is_measured:
                     measured[name].append(run)
-                if server.process.poll() is not None:
+                if server.poll() is not None:
                     raise SetupError(f"{server.name} exited during the run:\n{server.log_tail()}")
             # No worker runs: what was queued stays queued. Give the web process a moment to finish
             # what it was answering when wrk stopped, then count.
@@ -752,7 +700,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
                 f"{JOB_PATTERN} keys": store.count(JOB_PATTERN),
                 f"{DELIVERY_PATTERN} records": store.count(DELIVERY_PATTERN),
             }
-            children.stop_all()
+            children.stop_all(STOP_S)
             if args.keep_logs:
                 for child_log in log_dir.glob("*.log"):
                     shutil.copy(child_log, args.keep_logs / child_log.name)
@@ -768,7 +716,7 @@ def measure(args: argparse.Namespace, wrk: str, delivery: Delivery, log_dir: Pat
                 quiet,
             )
     finally:
-        children.stop_all()
+        children.stop_all(STOP_S)
 
 
 def _fmt_pct(share: float | None) -> str:

@@ -1,9 +1,13 @@
 """Shared fixtures: a real Redis, the sandbox GitHub and Anthropic, settings pointing at them, the
-web app under a test client, and real `python -m bot` processes.
+worker's Deps over them, the web app under a test client, and real `python -m bot` processes.
+
+The sandboxes are served over HTTP for the e2e tier only; in the unit tier (tests/tiers.py) they
+answer in this process, through the one fake of each kind in bot/sandbox/inprocess.py.
 
 Redis is real: `REDIS_URL` when it is set and answers (on a database index of its own, flushed per
 test), otherwise a throwaway redis-server this session starts and stops, so two runs on one machine
-never share state. Nothing is ever skipped.
+never share state. Under pytest-xdist each worker starts its own throwaway server, REDIS_URL or not
+(workers sharing a database would flush each other's keys). Nothing is ever skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
@@ -24,13 +27,16 @@ from redis.asyncio import Redis
 from bot.config import Settings, load_settings
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
-from bot.sandbox import redis_server
+from bot.sandbox import inprocess, redis_server
 from bot.web.app import create_app
 from bot.worker.deps import Deps
-from bot.worker.settings import anthropic_client, build_deps, build_llm
+from bot.worker.settings import ModelSDKClient, anthropic_client, build_deps, build_llm
 from tests.helpers import APP_ID, ROOT, SECRET, Processes
 
-pytest_plugins = ["tests.browser"]  # the `browser` fixture: a headless Chromium (skips, saying why, without one)
+pytest_plugins = [
+    "tests.browser",  # the `browser` fixture: a headless Chromium (skips, saying why, without one)
+    "tests.tiers",  # the `unit` and `e2e` markers, and the guard that keeps unit tests off sockets and processes
+]
 
 TEST_DB = 13  # on a shared REDIS_URL, stay off the databases an application would use
 
@@ -42,7 +48,8 @@ def _on_test_db(url: str) -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     configured = os.environ.get("REDIS_URL")
-    if configured and redis_server.reachable(configured):
+    in_xdist_worker = "PYTEST_XDIST_WORKER" in os.environ  # set by pytest-xdist in each worker
+    if configured and not in_xdist_worker and redis_server.reachable(configured):
         yield _on_test_db(configured)
         return
     server = redis_server.start()
@@ -70,16 +77,26 @@ def private_key() -> str:
 
 
 @pytest.fixture
-async def github(private_key: str) -> AsyncIterator[github_sandbox.GitHubSandbox]:
+async def github(private_key: str, request: pytest.FixtureRequest) -> AsyncIterator[github_sandbox.GitHubSandbox]:
+    """The sandbox GitHub: served over HTTP for an e2e test, answered in-process for a unit test."""
     sandbox = github_sandbox.GitHubSandbox(app_id=APP_ID, private_key_pem=private_key, app_slug="hookwise")
+    if request.node.get_closest_marker("unit"):  # tests/tiers.py
+        sandbox.base_url = inprocess.GITHUB_URL
+        yield sandbox
+        return
     runner, _url = await github_sandbox.start_sandbox(sandbox)
     yield sandbox
     await runner.cleanup()
 
 
 @pytest.fixture
-async def model() -> AsyncIterator[anthropic_sandbox.AnthropicSandbox]:
+async def model(request: pytest.FixtureRequest) -> AsyncIterator[anthropic_sandbox.AnthropicSandbox]:
+    """The sandbox Anthropic: served over HTTP for an e2e test, answered in-process for a unit test."""
     sandbox = anthropic_sandbox.AnthropicSandbox()
+    if request.node.get_closest_marker("unit"):  # tests/tiers.py
+        sandbox.base_url = inprocess.MODEL_URL
+        yield sandbox
+        return
     runner, _url = await anthropic_sandbox.start_sandbox(sandbox)
     yield sandbox
     await runner.cleanup()
@@ -131,7 +148,7 @@ def processes(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Processe
         "PORT": str(redis_server.free_port()),
         "LOG_LEVEL": "info",
     }
-    running = Processes(env, tmp_path)
+    running = Processes(tmp_path, env)
     yield running
     running.stop_all()
 
@@ -143,19 +160,26 @@ def strict_tools() -> bool:
 
 
 @pytest.fixture
-async def deps(
+async def model_client(settings: Settings, model: anthropic_sandbox.AnthropicSandbox) -> AsyncIterator[ModelSDKClient]:
+    """The anthropic SDK's client as the worker builds it (`anthropic_client`), its transport answered
+    by the sandbox model in this process."""
+    client = anthropic_client(settings, http_client=inprocess.model_http_client(model))
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def deps(
     settings: Settings,
     redis: Redis,
     github: github_sandbox.GitHubSandbox,
-    model: anthropic_sandbox.AnthropicSandbox,
+    model_client: ModelSDKClient,
     strict_tools: bool,
-) -> AsyncIterator[Deps]:
-    """What a handler gets in the worker, built the worker's way, over the sandboxes: the unit
-    tier calls the actions directly with it (no web app, no arq)."""
+) -> Deps:
+    """What a handler gets in the worker, built the worker's way, over the sandboxes answered in this
+    process (gidgethub and the anthropic SDK run; no socket): the unit tier calls the actions
+    directly with it (no web app, no arq)."""
     settings = settings.model_copy(update={"MODEL_STRICT_TOOLS": strict_tools})
-    async with aiohttp.ClientSession() as session:
-        client = anthropic_client(settings)
-        try:
-            yield build_deps(settings, session, redis, build_llm(settings, client), lock_ttl_s=30)
-        finally:
-            await client.close()
+    return build_deps(
+        settings, inprocess.github_backend(github), redis, build_llm(settings, model_client), lock_ttl_s=30
+    )

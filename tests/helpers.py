@@ -8,7 +8,6 @@ import html
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageR
 from bot.core.outcome import OutcomeKind
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
+from bot.sandbox.processes import Child, Children, answers, python_module
 from bot.sandbox.world import DEFAULT_LABELS
 from bot.worker.actions import triage
 from bot.worker.actions.triage_batch import IssueResult, RoundResult, run_round
@@ -355,31 +355,16 @@ async def run_worker(settings: Settings, *, job_timeout_s: float = 60, **ctx: An
 # -- real processes --------------------------------------------------------------------------------------
 
 
-class Processes:
-    """`python -m bot ...` child processes sharing one environment; each logs to `<name>.log` in `cwd`."""
+class Processes(Children):
+    """`python -m bot ...` child processes sharing one environment (bot/sandbox/processes.py); each
+    logs to `<name>.log` in `cwd`, and is killed at the end of the test."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, command: str, *, module: str = "bot", **env: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, command: str, *, module: str = "bot", **env: str) -> Child:  # type: ignore[override]
         """Start `python -m <module> [command]`; `env` adds to the shared environment."""
-        args = [sys.executable, "-m", module, *([command] if command else [])]
-        with (self.cwd / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                args, env={**self.env, **env}, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.running[name] = process
-        return process
+        return super().start(name, python_module(module, *([command] if command else [])), env=env)
 
-    def log(self, name: str) -> str:
-        return (self.cwd / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    def stop_all(self, grace_s: float = 0) -> None:
+        super().stop_all(grace_s)
 
 
 async def run_cli(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | None = None) -> tuple[int, str]:
@@ -397,12 +382,7 @@ async def run_cli(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | Non
     return process.returncode or 0, output.decode() + ("" if process.returncode == 0 else logs.decode())
 
 
-async def healthy(session: aiohttp.ClientSession, url: str) -> bool:
-    try:
-        async with session.get(url) as response:
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
+healthy = answers  # whether a URL answers 200 now (bot/sandbox/processes.py)
 
 
 # -- the manifest flow without a browser ------------------------------------------------------------------

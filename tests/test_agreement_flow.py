@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
@@ -96,6 +97,7 @@ def _headers(body: bytes) -> dict[str, str]:
     return delivery_headers("issues", body)
 
 
+@pytest.mark.e2e  # a `python -m bot accuracy` process
 async def test_the_accuracy_report_gives_exact_figures_for_a_scripted_sequence(
     settings_env: dict[str, str], redis: Redis, tmp_path: Any
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus, deserialize_job_raw
@@ -72,6 +73,7 @@ async def test_the_ledger_writes_what_arqs_enqueue_writes_in_the_same_keys(redis
     assert await ArqJob(accepted.job_id, arq, _queue_name=QUEUE_NAME).status() is JobStatus.queued
 
 
+@pytest.mark.e2e  # arq's worker, against the sandboxes served over HTTP
 async def test_arqs_worker_runs_the_job_the_script_wrote(
     settings: Settings, redis: Redis, github: GitHubSandbox
 ) -> None:

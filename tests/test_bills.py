@@ -192,6 +192,7 @@ async def test_a_batched_issues_delivery_waits_then_ends_with_its_outcome_and_it
 # -- the ledger and `python -m bot costs` ----------------------------------------------------------
 
 
+@pytest.mark.e2e  # a `python -m bot costs` process
 async def test_costs_prints_calls_tokens_and_dollars_per_installation_repository_and_task(
     settings_env: dict[str, str], redis: Redis, tmp_path: Path
 ) -> None:
@@ -226,6 +227,7 @@ async def test_costs_prints_calls_tokens_and_dollars_per_installation_repository
     assert any("* claude-foo-9: estimate: claude-foo-9 is not in the price table" in line for line in lines)
 
 
+@pytest.mark.e2e  # a `python -m bot costs` process
 async def test_costs_fails_with_one_line_when_it_cannot_answer(settings_env: dict[str, str], tmp_path: Path) -> None:
     settings_env = {**settings_env, "LOG_LEVEL": "info"}
     code, output = await run_cli(settings_env, tmp_path, "costs", "--since", "soon")

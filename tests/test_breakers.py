@@ -27,6 +27,8 @@ from bot.sandbox.github import GitHubSandbox, Injected
 from bot.worker.settings import anthropic_client
 from tests.helpers import PR_NUMBER, PR_REPO, seed_merged_pr
 
+pytestmark = pytest.mark.e2e  # the guard around real SDK calls over sockets to the served sandboxes
+
 DEP = breaker.Dependency("github:api.example", "GitHub api.example", "api.example")
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import any_job, run_cli
+
+pytestmark = pytest.mark.e2e  # `python -m bot` processes
 
 
 async def test_history_prints_records_and_dead_letters(

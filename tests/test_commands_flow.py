@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from bot.adapters.store.records import Records
 from bot.config import Settings
 from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.sandbox import inprocess
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
@@ -325,23 +326,20 @@ async def test_a_push_changing_the_config_tells_every_worker_to_read_it_again(
 async def test_the_config_is_cached_until_a_push_and_revalidated_with_a_conditional_request(
     settings: Settings, world: GitHubSandbox, redis: Redis
 ) -> None:
-    import aiohttp
-
     from bot.adapters.github import GitHubApp
     from bot.adapters.store.config_cache import ConfigStore
 
     world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  max_labels: 2\n")
-    async with aiohttp.ClientSession() as session:
-        repo = await GitHubApp.from_settings(session, settings).repo(461842, ISSUE_REPO)
-        store = ConfigStore(redis)
-        first = await store.get(repo)
-        assert await store.get(repo) is first  # cached: no request
-        await store.invalidate(ISSUE_REPO)  # what a push that touches the file does
-        again = await store.get(repo)
-        world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  labels: false\n")
-        assert (await store.get(repo)).config.triage.labels is True  # still the cached one
-        await store.invalidate(ISSUE_REPO)
-        changed = await store.get(repo)
+    repo = await GitHubApp.from_settings(inprocess.github_backend(world), settings).repo(461842, ISSUE_REPO)
+    store = ConfigStore(redis)
+    first = await store.get(repo)
+    assert await store.get(repo) is first  # cached: no request
+    await store.invalidate(ISSUE_REPO)  # what a push that touches the file does
+    again = await store.get(repo)
+    world.set_file(ISSUE_REPO, ".github/hookwise.yml", "triage:\n  labels: false\n")
+    assert (await store.get(repo)).config.triage.labels is True  # still the cached one
+    await store.invalidate(ISSUE_REPO)
+    changed = await store.get(repo)
     reads = [r.status for r in world.requests if r.path == f"/repos/{ISSUE_REPO}/contents/.github/hookwise.yml"]
     assert reads == [200, 304, 200]  # unchanged: GitHub answers 304, which costs no rate limit
     assert first.config.triage.max_labels == again.config.triage.max_labels == 2

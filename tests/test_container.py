@@ -31,7 +31,7 @@ IMAGE = "localhost/hookwise:test"
 BUILD_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 180
 
-pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 3 * RUN_TIMEOUT_S)
+pytestmark = [pytest.mark.timeout(BUILD_TIMEOUT_S + 3 * RUN_TIMEOUT_S), pytest.mark.e2e]  # an image built and run
 
 
 def why_not() -> str | None:

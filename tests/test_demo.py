@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # `python -m bot demo` processes
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.ledger import Accepted, Ledger
@@ -22,6 +23,7 @@ from bot.worker.tally import Tally
 from tests.helpers import ROOT, Processes, guid, healthy, run_cli, seed_merged_pr, summary_job, wait_until
 
 
+@pytest.mark.e2e  # a `python -m bot history | head` pipeline
 async def test_history_cut_short_by_head_ends_quietly(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     records = Records(redis)
     for n in range(1500):  # far more than a pipe holds (64 KiB): the writer meets the closed pipe
@@ -42,6 +44,7 @@ async def test_history_cut_short_by_head_ends_quietly(redis: Redis, redis_url: s
     assert status == "141"  # ended by SIGPIPE, as `seq 100000 | head -1` ends; not 1
 
 
+@pytest.mark.e2e  # `python -m bot` processes
 async def test_accuracy_arguments_are_refused_in_one_line(redis_url: str, tmp_path: Path) -> None:
     env = {"REDIS_URL": redis_url}
     code, output = await run_cli(env, tmp_path, "accuracy", "--since", "banana")

@@ -251,6 +251,7 @@ async def test_forget_a_whole_installation_on_demand(
     await assert_forgotten(redis, before)
 
 
+@pytest.mark.e2e  # `python -m bot forget` processes
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -267,6 +268,7 @@ async def test_forget_says_in_one_line_what_is_wrong(
     assert output.strip().splitlines()[-1].startswith(message)
 
 
+@pytest.mark.e2e  # a `python -m bot forget` process
 async def test_forget_without_redis_exits_1_with_one_line(settings_env: dict[str, str], tmp_path: Path) -> None:
     from bot.sandbox import redis_server
 

@@ -1,8 +1,8 @@
 """Model answers as they really come, in the unit tier (real Redis, the sandbox GitHub and Anthropic
-over sockets, the real anthropic SDK, no arq): a batch survives a wrong label, a structural fault
-costs only its own issue a single call, an answer cut at max_tokens or refused is split, a single call
-cut twice fails clearly, a hostile issue is quarantined away from its neighbours, and strict tools go
-only to the models the table says offer them.
+answering in-process, the real gidgethub and anthropic SDK, no arq): a batch survives a wrong label,
+a structural fault costs only its own issue a single call, an answer cut at max_tokens or refused is
+split, a single call cut twice fails clearly, a hostile issue is quarantined away from its
+neighbours, and strict tools go only to the models the table says offer them.
 
 Strict tools are off here (`strict_tools`), so what the model names reaches hookwise's own reading,
 as it does for every model without them; tests that need them on say so."""
@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from bot.adapters.llm import AnthropicLLM
-from bot.config import Settings
 from bot.core.errors import AnswerCut
 from bot.core.job import QUARANTINE, WaitingIssue
 from bot.core.outcome import OutcomeKind
@@ -26,7 +25,7 @@ from bot.sandbox.world import DEFAULT_LABELS
 from bot.worker.actions import triage
 from bot.worker.actions.triage_batch import batch_question
 from bot.worker.deps import Deps
-from bot.worker.settings import anthropic_client
+from bot.worker.settings import ModelSDKClient
 from tests.helpers import ISSUE_REPO, add_issues, label_posts, open_issues, run_pending_round, seed_issue
 
 TEXTS = {
@@ -221,20 +220,18 @@ async def test_without_quarantine_the_worst_case_model_would_have_labelled_every
     assert len(labelled) == 4 and all("wontfix" in labels for labels in labelled.values())
 
 
-async def ask_once(settings: Settings, deps: Deps, github: GitHubSandbox, model_id: str, numbers: list[int]) -> None:
+async def ask_once(
+    client: ModelSDKClient, deps: Deps, github: GitHubSandbox, model_id: str, numbers: list[int]
+) -> None:
     """Issue `numbers` asked one call each through an adapter for `model_id`, strict tools allowed."""
     seed_issue(github)
     add_issues(github, {n: TEXTS[n] for n in numbers})
     repo = await deps.github.repo(461842, ISSUE_REPO)
     work = await triage.prepare(repo, (await deps.configs.get(repo)).config, deps)
-    client = anthropic_client(settings)
-    try:
-        llm = AnthropicLLM(client, model_id)
-        for number in numbers:
-            question = triage.question(work, triage.IssueText(number, f"Issue {number}", TEXTS[number], []))
-            await llm.ask(replace(question, model=model_id), meter=deps.meter.meter(461842, ISSUE_REPO, "triage"))
-    finally:
-        await client.close()
+    llm = AnthropicLLM(client, model_id)
+    for number in numbers:
+        question = triage.question(work, triage.IssueText(number, f"Issue {number}", TEXTS[number], []))
+        await llm.ask(replace(question, model=model_id), meter=deps.meter.meter(461842, ISSUE_REPO, "triage"))
 
 
 @pytest.mark.parametrize(
@@ -242,9 +239,14 @@ async def ask_once(settings: Settings, deps: Deps, github: GitHubSandbox, model_
     [("claude-haiku-5-5", True), ("claude-opus-4-6", True), ("claude-3-haiku-20240307", False), ("qwen3:8b", False)],
 )
 async def test_strict_tools_go_only_to_models_the_table_says_offer_them(
-    settings: Settings, deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, model_id: str, strict: bool
+    model_client: ModelSDKClient,
+    deps: Deps,
+    github: GitHubSandbox,
+    model: AnthropicSandbox,
+    model_id: str,
+    strict: bool,
 ) -> None:
-    await ask_once(settings, deps, github, model_id, [11])
+    await ask_once(model_client, deps, github, model_id, [11])
     [request] = model.requests
     assert request["tools"][0].get("strict", False) is strict
     if strict:  # the schema is in the subset constrained decoding takes (the sandbox refuses others)
@@ -252,10 +254,10 @@ async def test_strict_tools_go_only_to_models_the_table_says_offer_them(
 
 
 async def test_a_model_that_refuses_a_strict_tool_is_asked_without_and_never_offered_one_again(
-    settings: Settings, deps: Deps, github: GitHubSandbox, model: AnthropicSandbox
+    model_client: ModelSDKClient, deps: Deps, github: GitHubSandbox, model: AnthropicSandbox
 ) -> None:
     model.refuse_strict = True
-    await ask_once(settings, deps, github, "claude-haiku-5-5", [11, 12])
+    await ask_once(model_client, deps, github, "claude-haiku-5-5", [11, 12])
     assert [r["tools"][0].get("strict", False) for r in model.requests] == [True, False, False]
 
 

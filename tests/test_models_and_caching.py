@@ -120,46 +120,40 @@ async def test_a_model_that_refuses_a_forced_tool_choice_is_asked_with_auto_and_
 
 @pytest.mark.parametrize("model_id", ["claude-opus-5-5", "claude-sonnet-5-5-20261007", "claude-fable-5-1"])
 async def test_the_sandbox_refuses_a_forced_tool_choice_for_those_models_as_the_api_does(
-    model: AnthropicSandbox, model_id: str
+    model_client: anthropic.AsyncAnthropic, model_id: str
 ) -> None:
-    client = anthropic.AsyncAnthropic(api_key=model.api_key, base_url=model.base_url, max_retries=0)
     tool: Any = {"name": "answer", "description": "d", "input_schema": {"type": "object", "properties": {}}}
-    try:
-        with pytest.raises(anthropic.BadRequestError, match="forcing a tool"):
-            await client.messages.create(
-                model=model_id, max_tokens=10, messages=[{"role": "user", "content": "hi"}],
-                tools=[tool], tool_choice={"type": "tool", "name": "answer"},
-            )  # fmt: skip
-        answer = await client.messages.create(
-            model="claude-haiku-5-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+    with pytest.raises(anthropic.BadRequestError, match="forcing a tool"):
+        await model_client.messages.create(
+            model=model_id, max_tokens=10, messages=[{"role": "user", "content": "hi"}],
             tools=[tool], tool_choice={"type": "tool", "name": "answer"},
         )  # fmt: skip
-        assert answer.stop_reason == "tool_use"
-    finally:
-        await client.close()
+    answer = await model_client.messages.create(
+        model="claude-haiku-5-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+        tools=[tool], tool_choice={"type": "tool", "name": "answer"},
+    )  # fmt: skip
+    assert answer.stop_reason == "tool_use"
 
 
-async def test_the_sandbox_writes_then_reads_a_marked_prefix_only_above_the_minimum(model: AnthropicSandbox) -> None:
-    client = anthropic.AsyncAnthropic(api_key=model.api_key, base_url=model.base_url, max_retries=0)
+async def test_the_sandbox_writes_then_reads_a_marked_prefix_only_above_the_minimum(
+    model_client: anthropic.AsyncAnthropic,
+) -> None:
     long_text = "word " * 4000  # ~5,000 tokens by the sandbox's count
     short_text = "word " * 100
 
     async def ask(text: str, model_id: str = "claude-haiku-5-5") -> Any:
         system: Any = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
-        message = await client.messages.create(
+        message = await model_client.messages.create(
             model=model_id, max_tokens=10, system=system, messages=[{"role": "user", "content": "hi"}]
         )
         return message.usage
 
-    try:
-        first, second = await ask(long_text), await ask(long_text)
-        assert first.cache_creation_input_tokens > 4000 and first.cache_read_input_tokens == 0
-        assert second.cache_read_input_tokens == first.cache_creation_input_tokens
-        assert second.cache_creation_input_tokens == 0 and second.input_tokens < 50
-        small = await ask(short_text)  # under Haiku 5.5's 512 tokens: processed without caching
-        assert small.cache_creation_input_tokens == small.cache_read_input_tokens == 0
-    finally:
-        await client.close()
+    first, second = await ask(long_text), await ask(long_text)
+    assert first.cache_creation_input_tokens > 4000 and first.cache_read_input_tokens == 0
+    assert second.cache_read_input_tokens == first.cache_creation_input_tokens
+    assert second.cache_creation_input_tokens == 0 and second.input_tokens < 50
+    small = await ask(short_text)  # under Haiku 5.5's 512 tokens: processed without caching
+    assert small.cache_creation_input_tokens == small.cache_read_input_tokens == 0
 
 
 @pytest.mark.parametrize(

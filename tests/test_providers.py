@@ -238,6 +238,7 @@ async def batch_of_two(deps: Deps, github: GitHubSandbox) -> tuple[Any, str]:
     return repo, round_job
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_text_before_the_tool_call_is_read_past(
     local_deps: Deps, local: ProviderWorld, github: GitHubSandbox
 ) -> None:
@@ -249,6 +250,7 @@ async def test_text_before_the_tool_call_is_read_past(
     assert github.issue_labels(ISSUE_REPO, 11) == ["bug"] and github.issue_labels(ISSUE_REPO, 12) == ["enhancement"]
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_a_batch_answered_without_a_tool_call_is_asked_once_more_for_it(
     local_deps: Deps, local: ProviderWorld, github: GitHubSandbox
 ) -> None:
@@ -263,6 +265,7 @@ async def test_a_batch_answered_without_a_tool_call_is_asked_once_more_for_it(
     assert github.issue_labels(ISSUE_REPO, 11) == ["bug"] and github.issue_labels(ISSUE_REPO, 12) == ["enhancement"]
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_a_batch_never_answered_with_the_tool_sends_each_issue_alone_and_writes_nothing_unvalidated(
     local_deps: Deps, local: ProviderWorld, github: GitHubSandbox
 ) -> None:
@@ -279,6 +282,7 @@ async def test_a_batch_never_answered_with_the_tool_sends_each_issue_alone_and_w
     assert PREAMBLE not in str(github.requests[-1].json)
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_an_answer_without_usage_is_estimated_and_the_ledger_says_so(
     local_deps: Deps, local: ProviderWorld, github: GitHubSandbox, redis: Redis
 ) -> None:
@@ -297,6 +301,7 @@ async def test_an_answer_without_usage_is_estimated_and_the_ledger_says_so(
 # -- refused credentials ------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_bedrock_takes_a_bedrock_api_key_and_refuses_a_bad_signature(model: AnthropicSandbox) -> None:
     server = BedrockSandbox(model, region="eu-central-1", bearer_token="bedrock-api-key-sandbox")
     runner, url = await start_bedrock(server)
@@ -327,6 +332,7 @@ async def test_bedrock_takes_a_bedrock_api_key_and_refuses_a_bad_signature(model
         await runner.cleanup()
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_vertex_refuses_a_token_it_did_not_issue(model: AnthropicSandbox, tmp_path: Path) -> None:
     world = await start_provider("vertex", model, tmp_path)
     assert world.vertex is not None
@@ -370,6 +376,7 @@ class _CountingWarmth:
         return contextlib.nullcontext()
 
 
+@pytest.mark.e2e  # the provider's sandbox served over HTTP
 async def test_a_provider_without_caching_gets_no_cache_marks_and_no_warm_up(
     local: ProviderWorld, model: AnthropicSandbox
 ) -> None:

@@ -50,6 +50,8 @@ from tests.helpers import (
     triage_job,
 )
 
+pytestmark = pytest.mark.e2e  # the providers' sandboxes served over HTTP, the SDK's clients over sockets
+
 MAINTAINER = "maintainer-mia"
 FAST = {"retry_base_s": 0.01}
 TEXTS = {

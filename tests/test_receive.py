@@ -7,6 +7,7 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.records import Records
@@ -25,6 +26,8 @@ from tests.helpers import (
     seed_issue,
     seed_merged_pr,
 )
+
+pytestmark = pytest.mark.e2e  # `python -m bot receive` processes
 
 # The README's example: the real merged-PR delivery the demo sends.
 DATA = ROOT / "bot" / "sandbox" / "data"

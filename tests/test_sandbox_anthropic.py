@@ -24,6 +24,8 @@ from bot.sandbox.anthropic import (
     start_sandbox,
 )
 
+pytestmark = pytest.mark.e2e  # the sandbox itself, served over a real socket
+
 MODEL = "claude-sandbox-1"
 
 

@@ -31,6 +31,8 @@ from gidgethub.apps import get_installation_access_token, get_jwt
 
 from bot.sandbox.github import GitHubSandbox, Injected, start_sandbox
 
+pytestmark = pytest.mark.e2e  # the sandbox itself, served over a real socket
+
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID = 4242
 INSTALLATION = 461842

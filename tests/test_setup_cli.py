@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from dotenv import dotenv_values
 
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import ROOT, register_over_http, run_cli
+
+pytestmark = pytest.mark.e2e  # `python -m bot setup` processes
 
 if TYPE_CHECKING:
     from tests.browser import Browser

@@ -46,6 +46,8 @@ from bot.setup_flow import (
 )
 from tests.helpers import form_of, register_over_http
 
+pytestmark = pytest.mark.e2e  # the manifest flow's local server and the stand-in GitHub over HTTP
+
 if TYPE_CHECKING:
     from tests.browser import Browser
 

@@ -226,6 +226,7 @@ async def test_counting_a_refusal_never_waits_for_redis(redis_url: str) -> None:
 # -- waiting and working apart ------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # arq's worker, against the sandboxes served over HTTP
 async def test_a_retried_jobs_record_keeps_its_queue_wait_and_every_tries_work(
     settings: Settings, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
 ) -> None:

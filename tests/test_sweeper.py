@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot.adapters.github import GitHubApp
+from bot.adapters.github import GitHubApp, GitHubBackend
 from bot.adapters.store import keys
 from bot.adapters.store.ledger import DeliveryState, Ledger
 from bot.adapters.store.redeliveries import REQUESTED_TTL_S
@@ -28,6 +27,7 @@ from bot.core.redelivery import (
     parse_since,
     plan_redeliveries,
 )
+from bot.sandbox import inprocess
 from bot.sandbox.github import GitHubSandbox, Injected
 from bot.worker.sweeper import OVERLAP, sweep, sweep_job
 from tests.helpers import APP_ID, any_job
@@ -191,14 +191,13 @@ def test_format_report() -> None:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+def backend(github: GitHubSandbox) -> GitHubBackend:
+    return inprocess.github_backend(github)
 
 
 @pytest.fixture
-def app(session: aiohttp.ClientSession, private_key: str, github: GitHubSandbox) -> GitHubApp:
-    return GitHubApp(session, app_id=APP_ID, private_key=private_key, base_url=github.base_url)
+def app(backend: GitHubBackend, private_key: str, github: GitHubSandbox) -> GitHubApp:
+    return GitHubApp(backend, app_id=APP_ID, private_key=private_key, base_url=github.base_url)
 
 
 def add(
@@ -357,12 +356,12 @@ class ListsInStep(GitHubApp):
 
 
 async def test_concurrent_sweeps_request_each_event_once(
-    session: aiohttp.ClientSession, private_key: str, github: GitHubSandbox, redis: Redis
+    backend: GitHubBackend, private_key: str, github: GitHubSandbox, redis: Redis
 ) -> None:
     lost = [add(github, f"lost-{n}", 30 - n, 503) for n in range(20)]
     barrier = asyncio.Barrier(4)
     apps = [
-        ListsInStep(session, app_id=APP_ID, private_key=private_key, base_url=github.base_url, barrier=barrier)
+        ListsInStep(backend, app_id=APP_ID, private_key=private_key, base_url=github.base_url, barrier=barrier)
         for _ in range(4)
     ]
 
@@ -397,10 +396,10 @@ async def test_a_failed_request_does_not_stop_the_others(app: GitHubApp, github:
 
 
 async def test_dry_run_asks_for_nothing(
-    session: aiohttp.ClientSession, private_key: str, github: GitHubSandbox, redis: Redis
+    backend: GitHubBackend, private_key: str, github: GitHubSandbox, redis: Redis
 ) -> None:
     lost = add(github, "lost", 10, 503)
-    dry = GitHubApp(session, app_id=APP_ID, private_key=private_key, base_url=github.base_url, dry_run=True)
+    dry = GitHubApp(backend, app_id=APP_ID, private_key=private_key, base_url=github.base_url, dry_run=True)
 
     report = await sweep(dry, redis, now=NOW)
 

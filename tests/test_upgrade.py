@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.keys import JOB, QUEUE
@@ -15,6 +16,8 @@ from bot.config import Settings
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import PR_NUMBER, PR_REPO, guid, run_worker, seed_merged_pr
+
+pytestmark = pytest.mark.e2e  # arq's worker in this process, against the sandboxes served over HTTP
 
 
 async def queue_raw(redis: Redis, job_id: str, kwargs: dict[str, Any]) -> None:

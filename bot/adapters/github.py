@@ -20,14 +20,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 import aiohttp
 import gidgethub
+import gidgethub.aiohttp
 from cachetools import LRUCache, TLRUCache
-from gidgethub.aiohttp import GitHubAPI
-from gidgethub.apps import get_installation_access_token, get_jwt
+from gidgethub.abc import CACHE_TYPE, GitHubAPI
+from gidgethub.apps import get_jwt
 
 from bot.adapters.guard import NO_GUARD, Guard
 from bot.config import Settings
@@ -42,6 +43,9 @@ log = logging.getLogger("hookwise.github")
 USER_AGENT = "hookwise"
 # Refresh an installation token this long before GitHub says it expires (they live an hour).
 TOKEN_MARGIN_S = 5 * 60
+# An App JWT lives 8 minutes from its minting (exp 9 minutes after an `iat` backdated by one); it is
+# reused for the first 5 (gidgethub's own cache refreshes at 7 of its 10).
+JWT_REUSE_S = 5 * 60
 PER_PAGE = 100
 
 
@@ -222,20 +226,44 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+class GitHubBackend(Protocol):
+    """Makes the gidgethub clients calls go through: gidgethub's aiohttp client over the process's one
+    session, or (the unit tier) a client answered by the sandbox in-process (bot/sandbox/inprocess.py)."""
+
+    def __call__(
+        self, requester: str, *, oauth_token: str | None = ..., cache: CACHE_TYPE | None = ..., base_url: str = ...
+    ) -> GitHubAPI: ...
+
+
+def over_session(session: aiohttp.ClientSession) -> GitHubBackend:
+    """gidgethub's aiohttp client, every request over `session`."""
+
+    def client(
+        requester: str,
+        *,
+        oauth_token: str | None = None,
+        cache: CACHE_TYPE | None = None,
+        base_url: str = gidgethub.sansio.DOMAIN,
+    ) -> GitHubAPI:
+        return gidgethub.aiohttp.GitHubAPI(session, requester, oauth_token=oauth_token, cache=cache, base_url=base_url)
+
+    return client
+
+
 class GitHubApp:
     """The App's identity: JWTs, its slug, and installation tokens reused until near expiry."""
 
     @classmethod
     def from_settings(
         cls,
-        session: aiohttp.ClientSession,
+        http: aiohttp.ClientSession | GitHubBackend,
         settings: Settings,
         *,
         journal: Journal | None = None,
         guard: Guard = NO_GUARD,
     ) -> GitHubApp:
         return cls(
-            session,
+            http,
             app_id=settings.APP_ID or 0,
             private_key=settings.private_key(),
             base_url=settings.GITHUB_API_URL,
@@ -246,7 +274,7 @@ class GitHubApp:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        http: aiohttp.ClientSession | GitHubBackend,
         *,
         app_id: int,
         private_key: str,
@@ -255,7 +283,8 @@ class GitHubApp:
         journal: Journal | None = None,
         guard: Guard = NO_GUARD,
     ) -> None:
-        self._session = session
+        # `http`: the process's one aiohttp session, or a backend such as the unit tier's in-process sandbox.
+        self._client = over_session(http) if isinstance(http, aiohttp.ClientSession) else http
         self.journal = journal
         self.guard = guard
         self.dependency = github_dependency(base_url)
@@ -268,17 +297,26 @@ class GitHubApp:
         )
         # One in-flight token request per installation, however many jobs ask at once.
         self._token_locks: dict[int, asyncio.Lock] = {}
+        self._jwt: tuple[str, float] | None = None  # the App's JWT and when (monotonic) to mint a new one
         self._slug: str | None = None
         self._slug_lock = asyncio.Lock()
         # gidgethub's ETag cache, for small files read often (.github/hookwise.yml); bounded.
         self._etags: LRUCache[str, Any] = LRUCache(maxsize=512)
 
-    def _api(self, token: str | None = None) -> GitHubAPI:
-        return GitHubAPI(self._session, USER_AGENT, oauth_token=token, base_url=self.base_url)
+    def _api(self, token: str | None = None, *, cache: CACHE_TYPE | None = None) -> GitHubAPI:
+        return self._client(USER_AGENT, oauth_token=token, cache=cache, base_url=self.base_url)
 
     def jwt(self) -> str:
-        """RS256, `iat` 60 s in the past, `exp` 10 minutes after `iat` (gidgethub's get_jwt)."""
-        return get_jwt(app_id=self._app_id, private_key=self._private_key, expiration=9 * 60)
+        """RS256, `iat` 60 s in the past, `exp` 9 minutes after `iat` (gidgethub's get_jwt); one JWT
+        serves every App call for JWT_REUSE_S (as gidgethub's own cache does), since each new one
+        costs a parse of the private key (~20 ms of CPU)."""
+        now = time.monotonic()
+        if self._jwt is None or now >= self._jwt[1]:
+            self._jwt = (
+                get_jwt(app_id=self._app_id, private_key=self._private_key, expiration=9 * 60),
+                now + JWT_REUSE_S,
+            )
+        return self._jwt[0]
 
     async def app_get(self, url: str) -> Any:
         """GET as the App itself (JWT), e.g. `/app`."""
@@ -292,7 +330,7 @@ class GitHubApp:
             yield cast(dict[str, Any], item)
 
     async def app_post(self, url: str, data: Any = None) -> Any:
-        """POST as the App itself (JWT), e.g. a redelivery request."""
+        """POST as the App itself (JWT), e.g. a redelivery request; `data=b""` sends no body."""
         async with _calling(self.guard, self.dependency):
             return await self._api().post(url, data=data if data is not None else {}, jwt=self.jwt())
 
@@ -313,26 +351,20 @@ class GitHubApp:
         async with lock:
             cached = self._tokens.get(installation_id)
             if cached is None:
-                async with _calling(self.guard, self.dependency):
-                    raw = await get_installation_access_token(
-                        self._api(),
-                        installation_id=str(installation_id),
-                        app_id=self._app_id,
-                        private_key=self._private_key,
-                    )
+                # gidgethub's get_installation_access_token, with the App's JWT reused.
+                raw = await self.app_post(f"/app/installations/{installation_id}/access_tokens", b"")
                 cached = _Token(str(raw["token"]), _epoch(str(raw["expires_at"])))
                 self._tokens[installation_id] = cached
             return cached.token
 
     async def repo(self, installation_id: int, full_name: str) -> Repo:
         token = await self.installation_token(installation_id)
-        cached = GitHubAPI(self._session, USER_AGENT, oauth_token=token, base_url=self.base_url, cache=self._etags)
         return Repo(
             self._api(token),
             full_name,
             bot_login=f"{await self.slug()}[bot]",
             dry_run=self.dry_run,
-            cached_gh=cached,
+            cached_gh=self._api(token, cache=self._etags),
             installation_id=installation_id,
             journal=self.journal,
             guard=self.guard,

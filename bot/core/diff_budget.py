@@ -346,18 +346,32 @@ class _Hunk:
     lines: list[str]
     tokens: int
     changed: int
-    _line_costs: list[int] | None = None
+    # Cumulative token cost of the first k lines, k = 1..: computed only as far as a question needs
+    # (a 400-file PR asks about a few lines of each hunk, not all of them).
+    _line_costs: list[int] = field(default_factory=list)
 
     @classmethod
     def of(cls, lines: list[str]) -> _Hunk:
         changed = sum(1 for line in lines[1:] if line[:1] in "+-" and line)
         return cls(lines, _cost("\n".join(lines)), changed)
 
-    def prefix_costs(self) -> list[int]:
-        """Cumulative token cost of the first k lines, k = 1..len(lines)."""
-        if self._line_costs is None:
-            self._line_costs = list(itertools.accumulate(_cost(line) for line in self.lines))
-        return self._line_costs
+    def prefix_cost(self, count: int) -> int:
+        """Token cost of the first `count` lines (1 <= count <= len(lines))."""
+        costs = self._line_costs
+        while len(costs) < count:
+            self._cost_next()
+        return costs[count - 1]
+
+    def lines_within(self, cap: int) -> int:
+        """How many first lines cost at most `cap` together."""
+        costs = self._line_costs
+        while len(costs) < len(self.lines) and (not costs or costs[-1] <= cap):
+            self._cost_next()
+        return bisect.bisect_right(costs, cap)  # the costs only grow: those not computed are over `cap`
+
+    def _cost_next(self) -> None:
+        costs = self._line_costs
+        costs.append((costs[-1] if costs else 0) + _cost(self.lines[len(costs)]))
 
     def changed_in(self, count: int) -> int:
         return sum(1 for line in self.lines[1:count] if line[:1] in "+-" and line)
@@ -460,7 +474,7 @@ class _Candidate:
             return 0
         cost = sum(_cost(note) for note in self.notes(full, partial) if note is not None) + self._sums[full]
         if partial:
-            cost += self.hunks[full].prefix_costs()[partial - 1]
+            cost += self.hunks[full].prefix_cost(partial)
         return cost
 
     @property
@@ -500,7 +514,7 @@ def _first_hunk(candidate: _Candidate, cap: int) -> tuple[int, int]:
     first = candidate.hunks[0]
     if first.tokens <= cap:
         return (1, 0)
-    lines = min(max(bisect.bisect_right(first.prefix_costs(), cap), first.first_changed + 1), len(first.lines) - 1)
+    lines = min(max(first.lines_within(cap), first.first_changed + 1), len(first.lines) - 1)
     return (0, lines) if lines >= 2 else (1, 0)
 
 
@@ -574,10 +588,10 @@ class _Fill:
         for candidate in self.candidates:
             if candidate.whole or self.move(candidate, candidate.full + 1, 0):
                 continue
-            full, costs = candidate.full, candidate.hunks[candidate.full].prefix_costs()
+            full, hunk = candidate.full, candidate.hunks[candidate.full]
             # The notes cost the most with one line shown (their counts only shrink); +2 for digits.
-            fixed = candidate.cost(full, 1) - costs[0] + 2
-            lines = min(bisect.bisect_right(costs, self.remaining + candidate.current - fixed), len(costs) - 1)
+            fixed = candidate.cost(full, 1) - hunk.prefix_cost(1) + 2
+            lines = min(hunk.lines_within(self.remaining + candidate.current - fixed), len(hunk.lines) - 1)
             least = max(candidate.partial + MIN_CUT_LINES, candidate.hunks[full].first_changed + 1, 2)
             while lines >= least and not self.move(candidate, full, lines):
                 lines -= 1

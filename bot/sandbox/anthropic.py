@@ -100,7 +100,7 @@ _ERROR_STATUS: Final[dict[str, int]] = {
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _MAX_DEPTH: Final = 6
 _RETRY_AFTER_MS: Final = "10"
-_MAX_BODY: Final = 32 * 1024 * 1024  # the real API's request size limit
+MAX_BODY: Final = 32 * 1024 * 1024  # the real API's request size limit
 
 
 class _InvalidRequest(Exception):
@@ -175,7 +175,7 @@ class AnthropicSandbox:
 
     def make_app(self) -> web.Application:
         """Build the aiohttp app; routes are bound to this sandbox so several can coexist."""
-        app = web.Application(middlewares=[self._json_errors], client_max_size=_MAX_BODY)
+        app = web.Application(middlewares=[self._json_errors], client_max_size=MAX_BODY)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         return app

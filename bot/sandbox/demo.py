@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import providers as providers_sandbox
 from bot.sandbox import redis_server, world
+from bot.sandbox.processes import Children, bot_command, wait_http
 
 APP_ID = 424242
 MAINTAINER = "maintainer-mia"
@@ -126,21 +126,6 @@ async def _wait_for(condition: Callable[[], bool], what: str, limit_s: float = W
     return "done"
 
 
-async def _wait_http(session: aiohttp.ClientSession, url: str, process: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the web process exited at start")
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return "200 ok"
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer")
-
-
 async def _deliver(
     session: aiohttp.ClientSession, url: str, event: str, body: bytes, delivery: str, secret: str = SECRET
 ) -> str:
@@ -154,24 +139,6 @@ async def _deliver(
     async with session.post(url, data=body, headers=headers) as response:
         answer = await response.json()
         return f"{response.status} {answer.get('status') or answer.get('error')}"
-
-
-def _spawn(command: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
-    log = (log_dir / f"{command}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", command], env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT
-    )
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if the process is still there after the contract's 25 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _run(log_dir: Path, explicit_redis: str | None, provider: str = "anthropic") -> int:
@@ -223,15 +190,20 @@ async def _run(log_dir: Path, explicit_redis: str | None, provider: str = "anthr
             print(f"  model {provider_world.model_id}; the sandbox Anthropic at {model_url} answers behind it")
     print(f"GitHub: the sandbox at {github_url}\n")
 
-    web = _spawn("web", env, log_dir)
-    worker = _spawn("worker", env, log_dir)
+    children = Children(log_dir, env)
+    web = children.start("web", bot_command("web"))
+    children.start("worker", bot_command("worker"))
     hook = f"http://127.0.0.1:{env['PORT']}/api/github/webhooks"
     pr_repo, issue_repo = "C-Saunders/flynn_env_test", "Codertocat/Hello-World"
     demo = Demo()
+
+    async def web_ready() -> str:
+        await wait_http(hook.replace("/api/github/webhooks", "/healthz"), web)
+        return "200 ok"
+
     try:
         async with aiohttp.ClientSession() as session:
-            health = hook.replace("/api/github/webhooks", "/healthz")
-            await demo.timed("start the web process (until /healthz answers)", lambda: _wait_http(session, health, web))
+            await demo.timed("start the web process (until /healthz answers)", web_ready)
             pr_id, issue_id = str(uuid.uuid4()), str(uuid.uuid4())
             await demo.timed(
                 "deliver pull_request closed (merged)",
@@ -298,13 +270,11 @@ async def _run(log_dir: Path, explicit_redis: str | None, provider: str = "anthr
             await redis.aclose()
     except (TimeoutError, RuntimeError) as exc:
         print(f"\ndemo failed: {exc}; the web and worker logs are kept in {log_dir}", file=sys.stderr)
-        for name in ("web", "worker"):
-            print(f"--- {name}.log (last lines)", file=sys.stderr)
-            print("\n".join((log_dir / f"{name}.log").read_text().splitlines()[-15:]), file=sys.stderr)
+        for child in children.running.values():
+            print(f"--- {child.name}.log (last lines)\n{child.log_tail(15)}", file=sys.stderr)
         return 1
     finally:
-        stop_process(web)
-        stop_process(worker)
+        children.stop_all()
         await github_runner.cleanup()
         if provider_world is not None:
             await provider_world.stop()

@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import httpx2
 from anthropic import AsyncAnthropic, AsyncAnthropicBedrock, AsyncAnthropicVertex
 from arq.connections import RedisSettings
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from bot.adapters.github import GitHubApp, Journal
+from bot.adapters.github import GitHubApp, GitHubBackend, Journal
 from bot.adapters.guard import NO_GUARD, Guard
 from bot.adapters.guarded_llm import GuardedLLM
 from bot.adapters.llm import LLM, AnthropicLLM
@@ -125,14 +126,17 @@ def google_credentials(path: Path | None) -> Any:
     return None
 
 
-def anthropic_client(settings: Settings) -> ModelSDKClient:
+def anthropic_client(settings: Settings, *, http_client: httpx2.AsyncClient | None = None) -> ModelSDKClient:
     """The SDK's async client for MODEL_PROVIDER, configured from the settings (so a `.env` file
     works for the provider's settings too); what the settings leave out, the SDK, botocore and
     google-auth find as they document (AWS profiles and instance roles, Google application default
-    credentials). ConfigError when the provider misses a setting it needs."""
+    credentials). ConfigError when the provider misses a setting it needs. `http_client` replaces the
+    SDK's own (the unit tier's answers in-process: bot/sandbox/inprocess.py)."""
     settings.check_model()
     # arq's tries are the one retry budget (bot/core/retry.py): the SDK retries nothing itself.
     common: dict[str, Any] = {"max_retries": 0, "timeout": MODEL_TIMEOUT_S}
+    if http_client is not None:
+        common["http_client"] = http_client
     provider = settings.MODEL_PROVIDER
     if provider is Provider.BEDROCK:
         bearer = _secret(settings.AWS_BEARER_TOKEN_BEDROCK)
@@ -193,7 +197,7 @@ def model_of(settings: Settings) -> Callable[[str], Dependency]:
 
 def build_deps(
     settings: Settings,
-    session: aiohttp.ClientSession,
+    http: aiohttp.ClientSession | GitHubBackend,
     redis: Any,
     llm: LLM,
     *,
@@ -204,12 +208,14 @@ def build_deps(
 ) -> Deps:
     """What the handlers get. `lock_ttl_s` outlives the longest a job may run; a batch round's claims
     last as long. `clock` tells the budget which UTC day it is (tests pass one; the product uses the
-    time). `journal` (for `receive`) collects every write to GitHub, made or dry. `guard` puts the
-    breakers around every call to GitHub and the model (the worker's; none by default)."""
+    time). `journal` (for `receive`) collects every write to GitHub, made or dry. `http` is what GitHub
+    is asked through: the process's one aiohttp session, or (the unit tier) a gidgethub backend.
+    `guard` puts the breakers around every call to GitHub and the model (the worker's; none by
+    default)."""
     if guard is not NO_GUARD:
         llm = GuardedLLM(llm, guard, model_of(settings), settings.ANTHROPIC_MODEL)
     return Deps(
-        github=GitHubApp.from_settings(session, settings, journal=journal, guard=guard),
+        github=GitHubApp.from_settings(http, settings, journal=journal, guard=guard),
         llm=llm,
         prompts=Prompts.load(),
         effects=Effects(redis, lock_ttl_s=lock_ttl_s, dry_run=settings.DRY_RUN),
