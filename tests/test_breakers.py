@@ -80,6 +80,31 @@ async def test_one_probe_at_a_time_then_a_success_closes_it(redis: Redis) -> Non
     assert await redis.zscore(keys.BREAKERS_OPEN, DEP.key) is None
 
 
+async def test_a_worker_that_read_the_state_before_a_probe_failed_does_not_probe_again(redis: Redis) -> None:
+    """The race: worker B reads "a probe is due", worker A's probe fails (the next probe moves 15 s
+    on) and gives the lease back, then B takes the free lease. B must see the new state and wait."""
+    clock = Clock()
+    a = Breakers(redis, clock=clock)
+    await fail(a, breaker.OPEN_AFTER)
+    clock.now += breaker.PROBE_INTERVAL_S
+    stale = await a.state(DEP.key)  # what B read: the probe is due
+
+    class ReadEarlier(Breakers):
+        reads = 0
+
+        async def state(self, key: str) -> breaker.BreakerState:
+            self.reads += 1
+            return stale if self.reads == 1 else await super().state(key)
+
+    b = ReadEarlier(redis, clock=clock)
+    probe = await a.gate(DEP)
+    await a.settle(probe, outage())  # A's probe fails and gives the lease back
+    with pytest.raises(CircuitOpen) as waiting:
+        await b.gate(DEP)
+    assert waiting.value.wait_s == pytest.approx(breaker.PROBE_INTERVAL_S)
+    assert await redis.get(keys.BREAKER_PROBE + DEP.key) is None  # B gave the lease back too
+
+
 async def test_a_failed_probe_sets_the_next_one_later(redis: Redis) -> None:
     clock = Clock()
     breakers = Breakers(redis, clock=clock)

@@ -102,10 +102,20 @@ class Breakers:
         if verdict is Admit.PROBE:
             token = uuid.uuid4().hex
             if await self._redis.set(keys.BREAKER_PROBE + dependency.key, token, nx=True, px=self._lease_ms):
-                log.info("breaker %s: probing (open since %.0fs)", dependency.label, now - (state.opened_at or now))
-                return Ticket(dependency, probe=token, clean=False)
-            raise CircuitOpen(reason, wait_s=PROBE_IN_FLIGHT_WAIT_S, dependency=dependency.key)
-        raise CircuitOpen(reason, wait_s=state.probe_at - now, dependency=dependency.key)
+                # The lease was free - but another worker's probe may have failed and let it go
+                # since the state was read: it moves the next probe before it releases the lease,
+                # so reading the state again tells a due probe from one just made.
+                ticket = Ticket(dependency, probe=token, clean=False)
+                again = await self.state(dependency.key)
+                if breaker.admit(again, self._clock()) is not Admit.WAIT:
+                    log.info("breaker %s: probing (open for %.0fs)", dependency.label, now - (state.opened_at or now))
+                    return ticket
+                await self.release(ticket)
+                state = again
+                reason = breaker.waiting_reason(state, dependency.label)
+            else:
+                raise CircuitOpen(reason, wait_s=PROBE_IN_FLIGHT_WAIT_S, dependency=dependency.key)
+        raise CircuitOpen(reason, wait_s=max(state.probe_at - self._clock(), 0.0), dependency=dependency.key)
 
     async def settle(self, ticket: Ticket, error: BaseException | None) -> BreakerState | None:
         """What the call's end says about the service: it answered (a success, or a permanent
