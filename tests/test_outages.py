@@ -113,11 +113,14 @@ class BreakerWatch:
             await self._task
 
 
-def gaps_while_open(times: Sequence[float], opened: float, closed: float) -> tuple[list[float], int]:
-    """The gaps between the requests that arrived while the breaker was open (after a second for
-    the calls already in flight when it opened), and how many arrived in that first second."""
+def gaps_while_open(times: Sequence[float], opened: float, recovered: float) -> tuple[list[float], int]:
+    """The gaps between the requests that reached the service while its breaker was open: after a
+    second for the calls already in flight when it opened, up to and including the first request
+    once the service is back (the probe that closes it; what follows runs closed). And how many
+    arrived in that first second."""
     in_flight = [t for t in times if opened <= t < opened + 1.0]
-    probes = sorted(t for t in times if opened + 1.0 <= t < closed)
+    probes = sorted(t for t in times if opened + 1.0 <= t < recovered)
+    probes += sorted(t for t in times if t >= recovered)[:1]
     return [b - a for a, b in itertools.pairwise(probes)], len(in_flight)
 
 
@@ -165,7 +168,7 @@ async def ride_out(
     await watch.stop()
     assert watch.closed is not None
 
-    gaps, in_flight = gaps_while_open(request_times(), watch.opened, watch.closed)
+    gaps, in_flight = gaps_while_open(request_times(), watch.opened, recovered)
     open_s = watch.closed - watch.opened
     figure(f"{what}: all 23 handled after its recovery in", f"{handled:.1f} s")
     figure(f"{what}: breaker open for", f"{open_s:.0f} s, closed {watch.closed - recovered:.1f} s after recovery")
