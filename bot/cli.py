@@ -121,12 +121,12 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
 async def print_accuracy(settings: Settings, *, repository: str | None, since: timedelta) -> int:
     """`python -m bot accuracy`: triage agreement with maintainers, per repository."""
     from bot.adapters.store.agreement import AgreementStore
-    from bot.core import agreement
+    from bot.core import agreement_text
 
     redis = Redis.from_url(settings.REDIS_URL)
     try:
         reports = await AgreementStore(redis).reports(repository, now=time.time(), since_s=since.total_seconds())
     finally:
         await redis.aclose()
-    print(agreement.format_report(reports))
+    print(agreement_text.format_report(reports))
     return 0

@@ -9,9 +9,7 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from bot.core.agreement import (
-    EMPTY_REPORT,
     EXAMPLES_INTRO,
-    NOTHING_TRIAGED_HELP,
     Example,
     LabelChange,
     LabelStats,
@@ -22,8 +20,6 @@ from bot.core.agreement import (
     examples_block,
     excerpt,
     final_labels,
-    format_report,
-    help_line,
     judge,
     net_changes,
     report,
@@ -32,6 +28,7 @@ from bot.core.agreement import (
     split_chosen,
     untrusted_labels,
 )
+from bot.core.agreement_text import EMPTY_REPORT, NOTHING_TRIAGED_HELP, format_report, help_line
 from bot.core.render import code
 from bot.core.triage import before_hookwise, plan_labels, retriaged
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.adapters.github import Repo
-from bot.core import agreement, render, retry
+from bot.core import agreement_text, render, retry
 from bot.core import commands as cmd
 from bot.core.costs import BudgetLine, budget_status
 from bot.core.errors import BudgetExhausted
@@ -48,7 +48,7 @@ def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None
 
 async def _help(slug: str, repo: Repo, deps: Deps, installation_id: int) -> str:
     reports = await deps.agreement.reports(repo.full_name, now=time.time())
-    measured = [agreement.help_line(reports[0] if reports else None)]
+    measured = [agreement_text.help_line(reports[0] if reports else None)]
     budget = await deps.meter.status(installation_id)
     return help_reply(slug, await deps.configs.get(repo), budget, measured)
 
