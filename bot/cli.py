@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.ledger import Accepted, Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
-from bot.core.costs import Report, format_report, utc_day
+from bot.core.costs.ledger import Report, format_report, utc_day
 from bot.core.errors import UnreadableJob
 
 
@@ -83,7 +83,7 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
     import aiohttp
 
     from bot.adapters.github import GitHubApp
-    from bot.core.redelivery import format_report
+    from bot.core.ingress.redelivery import format_report
     from bot.worker.sweeper import sweep
 
     settings.check_worker()
@@ -106,7 +106,7 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
         return time.time() if now is None else now
 
     try:
-        ledger = CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock)
+        ledger = Spending(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock)
         start = clock() - since.total_seconds()
         rows = await ledger.rows(start)
         budgets = await ledger.budgets(row.installation_id for row in rows)
@@ -121,7 +121,7 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
 async def print_accuracy(settings: Settings, *, repository: str | None, since: timedelta) -> int:
     """`python -m bot accuracy`: triage agreement with maintainers, per repository."""
     from bot.adapters.store.agreement import AgreementStore
-    from bot.core import agreement_text
+    from bot.core.views import agreement as agreement_text
 
     redis = Redis.from_url(settings.REDIS_URL)
     try:

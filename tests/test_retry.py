@@ -1,4 +1,4 @@
-"""bot.core.retry: the pure policy over hookwise's own errors (no SDK objects), and backoff."""
+"""bot.core.operations.retry: the pure policy over hookwise's own errors (no SDK objects), and backoff."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import pytest
 
 from bot.core.errors import InvalidAnswer, LockBusy, PermanentError, TransientError
-from bot.core.retry import (
+from bot.core.operations.retry import (
     BASE_DELAY_S,
     MAX_DELAY_S,
     Permanent,
@@ -43,7 +43,7 @@ def test_lock_busy_waits_until_the_lock_may_have_expired() -> None:
 
 
 def test_waiting_for_a_lock_gets_more_tries_than_a_failure() -> None:
-    from bot.core.retry import LOCK_WAIT_TRIES, MAX_TRIES, will_retry
+    from bot.core.operations.retry import LOCK_WAIT_TRIES, MAX_TRIES, will_retry
 
     assert will_retry(LockBusy("k", 1), MAX_TRIES) is not None
     assert will_retry(LockBusy("k", 1), LOCK_WAIT_TRIES) is None

@@ -29,10 +29,10 @@ from gidgethub.abc import CACHE_TYPE, GitHubAPI
 from gidgethub.apps import get_jwt
 
 from bot.config import Settings
-from bot.core.diff_budget import PullFile
+from bot.core.commands.release_notes import MergedPull, parse_time
 from bot.core.errors import HookwiseError, PermanentError, TransientError
-from bot.core.release_notes import MergedPull, parse_time
-from bot.core.render import has_marker
+from bot.core.summary.diff_budget import PullFile
+from bot.core.views.comments import has_marker
 
 log = logging.getLogger("hookwise.github")
 

@@ -1,5 +1,5 @@
 """hookwise's own error types. The adapters translate their SDK's exceptions into these at the
-edge (bot/adapters/), so the retry policy (bot/core/retry.py) is a pure function of them.
+edge (bot/adapters/), so the retry policy (bot/core/operations/retry.py) is a pure function of them.
 
 Transient: worth another try, possibly after a wait the service asked for (GitHub 5xx and rate
 limits, Anthropic 429/529/5xx, timeouts, a Redis blip, another worker holding the target's lock).

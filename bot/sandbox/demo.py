@@ -31,7 +31,8 @@ from redis.asyncio import Redis
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.records import Records
 from bot.cli import format_record
-from bot.core import agreement_text, signature
+from bot.core.ingress import signature
+from bot.core.views import agreement as agreement_text
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import providers as providers_sandbox

@@ -21,7 +21,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from redis.exceptions import RedisError
 
 from bot.adapters.store.ledger import Accepted
-from bot.core import intake, signature
+from bot.core.ingress import intake, signature
 from bot.logs import bound
 from bot.web.keys import LEDGER, LINES, METRICS, SECRETS, SIGNATURE_FAILURES
 

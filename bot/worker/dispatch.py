@@ -1,11 +1,11 @@
-"""Each kind of job and its handler: the worker's half of bot/core/intake.py's ROUTES table."""
+"""Each kind of job and its handler: the worker's half of bot/core/ingress/intake.py's ROUTES table."""
 
 from __future__ import annotations
 
 from typing import assert_never
 
 from bot.adapters.github import Repo
-from bot.core.job import CommandJob, ConfigJob, Job, LabelJob, SummaryJob, TriageJob
+from bot.core.ingress.job import CommandJob, ConfigJob, Job, LabelJob, SummaryJob, TriageJob
 from bot.core.outcome import Outcome
 from bot.worker.actions import agreement, commands, config, summarize, triage
 from bot.worker.deps import Deps

@@ -1,6 +1,6 @@
 """The one arq job of a delivery: run its typed job and leave a provenance record however it ends.
 
-`process_delivery` rebuilds the job the web queued (bot/core/job.py), dispatches it to its handler
+`process_delivery` rebuilds the job the web queued (bot/core/ingress/job.py), dispatches it to its handler
 (bot/worker/dispatch.py) and merges the handler's Outcome into the record. Transient failures
 become arq `Retry` with backoff; permanent ones fail once, as a dead letter with the reason. An
 installation past its day's model budget gets its event recorded as skipped for the budget.
@@ -24,11 +24,11 @@ from redis.exceptions import RedisError
 from bot.adapters.store.errors import store_error
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
-from bot.core import retry
-from bot.core import triage as triage_gate
 from bot.core.errors import BudgetExhausted, UnreadableJob
-from bot.core.job import CommandJob, Job, SummaryJob
+from bot.core.ingress.job import CommandJob, Job, SummaryJob
+from bot.core.operations import retry
 from bot.core.outcome import Outcome, OutcomeKind
+from bot.core.triage import plan as triage_gate
 from bot.logs import bound
 from bot.worker.deps import Deps
 from bot.worker.dispatch import dispatch
@@ -206,7 +206,7 @@ def task_of(job: Job) -> str:
 
 async def count_skip(deps: Deps, installation_id: int, repository: str, task: str) -> None:
     try:
-        await deps.meter.skipped(installation_id, repository, task)
+        await deps.spending.skipped(installation_id, repository, task)
     except (RedisError, OSError) as exc:
         log.error("could not count an event skipped for the budget (%s)", exc)
 

@@ -25,9 +25,9 @@ from redis.exceptions import RedisError
 from bot.adapters.github import Repo
 from bot.adapters.store.errors import store_error
 from bot.adapters.store.records import JobRecord
-from bot.core import retry
 from bot.core.errors import BudgetExhausted
-from bot.core.job import TriageRound
+from bot.core.ingress.job import TriageRound
+from bot.core.operations import retry
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.core.text import first_error
 from bot.logs import bound

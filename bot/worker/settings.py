@@ -25,7 +25,7 @@ from bot.adapters.store import keys
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
@@ -34,9 +34,9 @@ from bot.adapters.store.records import Records
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import ConfigError, Settings
-from bot.core import retry
+from bot.core.model.providers import Provider
+from bot.core.operations import retry
 from bot.core.prompts import Prompts
-from bot.core.providers import Provider
 from bot.worker.deps import Deps, Models
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
 from bot.worker.learning import Learning
@@ -116,7 +116,7 @@ def anthropic_client(settings: Settings, *, http_client: httpx2.AsyncClient | No
     credentials). ConfigError when the provider misses a setting it needs. `http_client` replaces the
     SDK's own (the unit tier's answers in-process: bot/sandbox/inprocess.py)."""
     settings.check_model()
-    # arq's tries are the one retry budget (bot/core/retry.py): the SDK retries nothing itself.
+    # arq's tries are the one retry budget (bot/core/operations/retry.py): the SDK retries nothing itself.
     common: dict[str, Any] = {"max_retries": 0, "timeout": MODEL_TIMEOUT_S}
     if http_client is not None:
         common["http_client"] = http_client
@@ -191,7 +191,7 @@ def build_deps(
         configs=ConfigStore(redis),
         permissions=Permissions(redis),
         cooldowns=Cooldowns(redis),
-        meter=CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock),
+        spending=Spending(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock),
         models=Models(triage=settings.model_for("triage"), summary=settings.model_for("summary")),
         triage_queue=TriageQueue(
             redis,

@@ -1,4 +1,4 @@
-"""redis-py's errors as hookwise's own: a Redis blip inside a job is transient (bot/core/retry.py)."""
+"""redis-py's errors as hookwise's own: a Redis blip inside a job is transient (bot/core/operations/retry.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Triage agreement: how often hookwise's labels agree with what people decide. Pure.
 
 records.py holds the records and the rules of judging, trust.py the trust floor, examples.py the
-examples for the prompt, report.py the figures; the report's text is bot/core/agreement_text.py's.
+examples for the prompt, report.py the figures; the report's text is bot/core/views/agreement.py's.
 
 How agreement is counted (the README says the same):
 

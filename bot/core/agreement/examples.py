@@ -20,8 +20,8 @@ from bot.core.agreement.records import (
     final_labels,
     net_changes,
 )
-from bot.core.hostile import addresses_model
 from bot.core.prompts import fence
+from bot.core.triage.hostile import addresses_model
 
 
 def excerpt(body: str | None, *, lines: int = EXAMPLE_LINES, chars: int = EXAMPLE_CHARS) -> str:
@@ -41,7 +41,7 @@ def select_examples(
 ) -> list[Example]:
     """Up to `limit` issues of `repository` a person touched, most recently touched first (by their last
     counted change). Records of other repositories are never used, nor the issues in `exclude` (the
-    ones being triaged), nor an issue whose text addresses the model (bot/core/hostile.py): an example
+    ones being triaged), nor an issue whose text addresses the model (bot/core/triage/hostile.py): an example
     is shown to the model with every later triage, and must not carry anyone's instructions."""
     latest: dict[int, TriageRecord] = {}
     for record in records:

@@ -61,7 +61,7 @@ class TriageRecord(_Frozen):
     triaged_at: float = Field(allow_inf_nan=False)  # epoch seconds
     chosen: tuple[str, ...] = ()  # added (live) or would have been added (shadow)
     suggested: tuple[str, ...] = ()  # withheld: below the trust floor or pinned to suggest only
-    dropped: tuple[str, ...] = ()  # named by the model but not written: "name (why)" (bot/core/label_answers.py)
+    dropped: tuple[str, ...] = ()  # named by the model but not written: "name (why)" (bot/core/triage/label_answers.py)
     present: tuple[str, ...] = ()  # on the issue before hookwise triaged it: never judged
     title: str = ""
     body_excerpt: str = ""  # `excerpt(body)`: the first lines, capped

@@ -1,6 +1,6 @@
 """The agreement report's figures, per repository: exact matches, per-label precision and recall,
 the most corrected labels and those held back by the trust floor. Pure. Its text is
-bot/core/agreement_text.py's."""
+bot/core/views/agreement.py's."""
 
 from __future__ import annotations
 

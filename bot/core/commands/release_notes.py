@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.answers import PullSummary, Risk
+from bot.core.summary.answer import PullSummary, Risk
 
 MAX_PULLS = 150  # pull requests listed in one reply; the rest are counted
 MAX_SCANNED = 1_000  # closed pull requests read at most to find them (10 pages of 100)

@@ -1,6 +1,6 @@
 """The one typed job: what the web process queues and the worker runs. Pure.
 
-The web validates a delivery into one of these (bot/core/intake.py), serialises it once into the
+The web validates a delivery into one of these (bot/core/ingress/intake.py), serialises it once into the
 arq job; the worker rebuilds it once (`parse_job`) and each handler takes its own kind's fields.
 Only what the worker needs travels (a few hundred bytes, not the 10-30 kB payload): the worker
 re-reads the current state from GitHub before acting anyway.
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from bot.core.errors import UnreadableJob
 from bot.core.text import first_error
 
-VERSION: Literal[2] = 2  # 1: the payload dict of earlier versions (see bot/core/intake.py: job_from_legacy)
+VERSION: Literal[2] = 2  # 1: the payload dict of earlier versions (see bot/core/ingress/intake.py: job_from_legacy)
 
 
 class JobKind(enum.StrEnum):
@@ -114,7 +114,7 @@ class WaitingIssue(BaseModel):
     arrived_ms: int  # when it was registered (orders the batch; a lone issue waits from here)
     started_at: float  # when its TriageJob started: the final record's duration counts from here
     job_try: int = 1
-    # Why its text reads as addressed to the model (bot/core/hostile.py), or '': such an issue waits
+    # Why its text reads as addressed to the model (bot/core/triage/hostile.py), or '': such an issue waits
     # in its repository's quarantine lane and is batched only with others of its kind.
     quarantined: str = ""
 

@@ -6,7 +6,7 @@ one cannot come back. The compiler takes a subset of JSON Schema
 (https://platform.claude.com/docs/en/build-with-claude/structured-outputs, "JSON Schema
 limitations"): every object closed with `additionalProperties: false`; no numeric bounds, no string
 lengths, no array bounds but a `minItems` of 0 or 1. `strict_tool` drops what the subset refuses;
-the bounds it drops are still enforced when the answer is read (pydantic, bot/core/label_answers.py),
+the bounds it drops are still enforced when the answer is read (pydantic, bot/core/triage/label_answers.py),
 as for every model without strict tools.
 """
 

@@ -1,6 +1,6 @@
 """The bounds of a summary request's text other than the diff. Pure.
 
-The diff has its own budget, in tokens (bot/core/diff_budget.py); the PR's description, its
+The diff has its own budget, in tokens (bot/core/summary/diff_budget.py); the PR's description, its
 commit messages and the list of files not shown are clipped here, in characters and in estimated
 tokens (emoji or CJK text costs 1.5-3 tokens a character), so the rest of a call is bounded
 whatever it is written in, and the whole call stays under SUMMARY_MAX_INPUT_TOKENS

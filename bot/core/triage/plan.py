@@ -4,8 +4,8 @@ A triage request is a static prefix - the tool definition, the system text (rule
 repository's instructions and language) and the repository's label list as its own system block -
 followed by the issue(s) in the user turn. The prefix is the same for every issue of a repository,
 so it is marked for Anthropic's prompt cache where it reaches the model's minimum cacheable length
-(bot/core/caching.py); whatever varies per call stays in the user turn. The single call
-(`choose_labels`) and the batched one (`label_issues`, bot/core/batch.py) share all of it but the
+(bot/core/model/caching.py); whatever varies per call stays in the user turn. The single call
+(`choose_labels`) and the batched one (`label_issues`, bot/core/triage/batch.py) share all of it but the
 tool.
 
 `plan_labels` is the one decision of what to write once the model has answered, for a single or a
@@ -25,15 +25,14 @@ from string import Template
 from typing import Any
 
 from bot.core import agreement
-from bot.core import labels as label_policy
 from bot.core.agreement import LabelStats, TriageRecord, TrustPolicy
-from bot.core.answers import LabelChoice
-from bot.core.batch import MAX_BATCH, batch_tool
-from bot.core.caching import CachePlan, plan_static_prefix
-from bot.core.label_answers import MAX_LABELS, OVER_LIMIT, Dropped, dropped_text
+from bot.core.model.caching import CachePlan, plan_static_prefix
 from bot.core.prompts import Prompts, instructions_block
 from bot.core.repo_config import RepoConfig
 from bot.core.tokens import estimate_tokens
+from bot.core.triage import labels as label_policy
+from bot.core.triage.batch import MAX_BATCH, batch_tool
+from bot.core.triage.label_answers import MAX_LABELS, OVER_LIMIT, Dropped, LabelChoice, dropped_text
 
 SINGLE_TOOL_NAME = "choose_labels"
 SINGLE_TOOL_DESCRIPTION = "Record which of the repository's labels apply to the issue."
@@ -171,7 +170,7 @@ def plan_labels(
     policy: TrustPolicy = agreement.DEFAULT_POLICY,
     dropped: Iterable[Dropped] = (),
 ) -> LabelPlan:
-    """The model's choice for one issue (already read: bot/core/label_answers.py, whose `dropped`
+    """The model's choice for one issue (already read: bot/core/triage/label_answers.py, whose `dropped`
     carry on into the plan), reduced to what may be added to it, then split by trust: a label
     measured below the floor (`stats`) or pinned off is suggested instead of added. The config's
     limit counts the labels added (and, apart, the suggestions): a withheld label never takes the
@@ -298,7 +297,7 @@ def issue_prompt(prompts: Prompts, *, repository: str, title: str, body: str) ->
 
 def describe_batch(detail: str, size: int, *, quarantined: str = "") -> str:
     """A batched issue's record detail: what was done, that one call answered `size` issues, and
-    why the issue was kept apart from other people's issues, if it was (bot/core/hostile.py)."""
+    why the issue was kept apart from other people's issues, if it was (bot/core/triage/hostile.py)."""
     if quarantined:
         others = f"with {size - 1} other such issue(s)" if size > 1 else "alone"
         return f"{detail} (quarantined, answered {others}: its text {quarantined})"

@@ -1,4 +1,4 @@
-"""The shapes of the model's answers, validated before anything reaches GitHub."""
+"""The shape of a summary answer, validated before anything reaches GitHub."""
 
 from __future__ import annotations
 
@@ -32,14 +32,3 @@ class PullSummary(BaseModel):
     notable_files: list[str] = Field(
         default_factory=list, description="Paths a reviewer should look at first.", max_length=10
     )
-
-
-class LabelChoice(BaseModel):
-    """Which of the repository's labels apply to a new issue; possibly none."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    labels: list[str] = Field(description="Names of labels that apply, only from the list given.", max_length=10)
-    reason: str = Field(
-        default="", description="One sentence on why these labels (or none) apply.", max_length=600
-    )  # asked for only where a triage comment shows it (bot/core/triage.py: wants_reason)

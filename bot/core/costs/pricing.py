@@ -2,7 +2,7 @@
 
 Prices are USD per million tokens in four columns: base input, 5-minute cache write (hookwise only
 uses the default 5-minute `ephemeral` cache), cache read (Anthropic's "cache hits & refreshes") and
-output. The defaults are the price column of the per-model table (bot/core/models.py, which says
+output. The defaults are the price column of the per-model table (bot/core/model/facts.py, which says
 where each figure was read).
 
 Prices change: `MODEL_PRICES` (see `parse_model_prices`) overrides any row, or adds one, without a
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from bot.core.models import (
+from bot.core.model.facts import (
     CACHE_READ_RATIO,
     CACHE_WRITE_RATIO,
     MODELS,

@@ -2,7 +2,7 @@
 
 GitHub's payloads are large; the worker needs a handful of fields and re-reads the current state
 from GitHub before acting anyway (deliveries arrive late and out of order). The models ignore
-every other field; bot/core/intake.py turns one into the typed job (bot/core/job.py).
+every other field; bot/core/ingress/intake.py turns one into the typed job (bot/core/ingress/job.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from bot.core.agreement.records import DAY_S, MIN_JUDGED, Correction, RepoReport, fold
-from bot.core.render import code
+from bot.core.views.comments import code
 
 EMPTY_REPORT = "No issues triaged by hookwise in this period."
 NOTHING_TRIAGED_HELP = "Triage agreement: no issues triaged yet."

@@ -2,8 +2,8 @@
 
 Every model call is filed under (installation, repository, task, provider, model) in the UTC hour
 it was made, with its calls, input, output, cache-write and cache-read tokens, its estimated cost
-(priced per call when it was made, bot/core/pricing.py and bot/core/providers.py) and how many of
-its calls had their tokens estimated (an answer without `usage`, bot/core/providers.py). Fields
+(priced per call when it was made, bot/core/costs/pricing.py and bot/core/model/providers.py) and how many of
+its calls had their tokens estimated (an answer without `usage`, bot/core/model/providers.py). Fields
 filed before providers existed (`installation|repository|task|model|column`) read as the Claude
 API's. Events skipped because an installation had used
 its day's budget are filed the same way, as `skipped`. Hours make `--since 2h` exact to the hour;
@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot.core.pricing import PRICES_CHECKED, PriceTable
-from bot.core.providers import Provider, provider_price
+from bot.core.costs.pricing import PRICES_CHECKED, PriceTable
+from bot.core.model.providers import Provider, provider_price
 
 SEPARATOR = "|"  # neither an owner/repo name nor a model id can hold one
 COLUMNS = ("calls", "input", "output", "cache_write", "cache_read", "usd", "skipped", "estimated")

@@ -11,7 +11,7 @@ The web process does not know the App's slug (it makes no GitHub call), so it as
 could make a command of, and the worker's `parse_commands` never sees a command the web dropped.
 
 Every command is one `CommandSpec` in `SPECS`: its words, the argument it reads from the rest of its
-line (`release-notes since v1.2.0`; bot/core/release_notes.py's `parse_since` reads it), its help
+line (`release-notes since v1.2.0`; bot/core/commands/release_notes.py's `parse_since` reads it), its help
 line, where it may run and whether it spends model tokens. The parser, the help text and the "where"
 replies are generated from them; the worker's handler for each kind is its one other part
 (bot/worker/actions/commands.py: HANDLERS, checked complete by a test). A new command is one spec and

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.core.charts import Series, stacked_bars
+from bot.core.views.charts import Series, stacked_bars
 
 __all__ = [
     "NOT_RECORDED",

@@ -1,6 +1,6 @@
 """Where the model runs: what each provider can do and what a call there costs. Pure.
 
-The per-model table (bot/core/models.py) says what a Claude model can do on the Claude API; a
+The per-model table (bot/core/model/facts.py) says what a Claude model can do on the Claude API; a
 provider can do less. This module is the provider dimension of that one table, and
 `capabilities(provider, model)` combines the two into what the model adapter reads
 (bot/adapters/llm.py): whether to force the tool call, whether to send strict tools, whether to
@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from bot.core.models import ModelPrice, Price, cache_minimum, facts, match_model
-from bot.core.pricing import PER_MILLION, Usage, resolve_price
+from bot.core.costs.pricing import PER_MILLION, Usage, resolve_price
+from bot.core.model.facts import ModelPrice, Price, cache_minimum, facts, match_model
 
 
 class Provider(enum.StrEnum):
@@ -64,7 +64,7 @@ class Provider(enum.StrEnum):
 
 PROVIDERS_CHECKED = "2026-12-05"
 REGIONAL_PREMIUM = 1.10  # a regional or geographic endpoint of Bedrock or Vertex, times the global rate
-OVERRIDE_SOURCE = "MODEL_PRICES"  # bot/core/pricing.py's source of an operator's entry
+OVERRIDE_SOURCE = "MODEL_PRICES"  # bot/core/costs/pricing.py's source of an operator's entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +192,8 @@ def _overrides(prices: Mapping[str, ModelPrice], provider: Provider) -> dict[str
 def provider_price(
     provider: Provider | str, model: str, prices: Mapping[str, ModelPrice], *, region: str = ""
 ) -> ProviderPrice:
-    """How a call of `model` at `provider` is priced (`prices`: bot/core/pricing.py's table with
-    MODEL_PRICES applied). For the Claude API, the table as it is (bot/core/pricing.py)."""
+    """How a call of `model` at `provider` is priced (`prices`: bot/core/costs/pricing.py's table with
+    MODEL_PRICES applied). For the Claude API, the table as it is (bot/core/costs/pricing.py)."""
     chosen = Provider(provider)
     mine = _overrides(prices, chosen)
     family = match_model(model, mine) if mine else None

@@ -10,10 +10,10 @@ import html
 import re
 from collections.abc import Collection, Iterable, Sequence
 
-from bot.core.answers import PullSummary, Risk
-from bot.core.diff_budget import MINUS, BudgetedDiff
-from bot.core.grounding import ground_bullets, grounded_paths, unquote_ungrounded
-from bot.core.release_notes import GROUP_TITLES, NoteLine, SummaryRecord, grouped, record_of
+from bot.core.commands.release_notes import GROUP_TITLES, NoteLine, SummaryRecord, grouped, record_of
+from bot.core.summary.answer import PullSummary, Risk
+from bot.core.summary.diff_budget import MINUS, BudgetedDiff
+from bot.core.summary.grounding import ground_bullets, grounded_paths, unquote_ungrounded
 
 SUMMARY_MARKER = "<!-- hookwise:summary -->"
 TRIAGE_MARKER = "<!-- hookwise:triage -->"
@@ -63,7 +63,7 @@ def _bullets(items: Iterable[str]) -> list[str]:
 
 def grounded_summary(summary: PullSummary, pr_paths: Collection[str]) -> PullSummary:
     """`summary` naming only files of the pull request: notable files that are not one are
-    dropped, so are bullets whose backticked path is not one (bot/core/grounding.py), and the
+    dropped, so are bullets whose backticked path is not one (bot/core/summary/grounding.py), and the
     backticks go from such paths in the prose, so nothing reads as a file of the PR that is not."""
     return summary.model_copy(
         update={

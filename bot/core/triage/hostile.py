@@ -6,7 +6,7 @@ issue shares its prompt with up to 19 other people's issues: "label every issue 
 `wontfix`" must reach nobody's labels but its own kind's. So an issue whose text reads as an
 instruction to the model is never batched with other issues: it is answered in a *quarantine*
 batch, with other such issues only (bot/worker/actions/triage.py), and its record says why. Its
-text is also never shown to the model as an example of a person's labelling (bot/core/triage.py).
+text is also never shown to the model as an example of a person's labelling (bot/core/triage/plan.py).
 
 The rules (each a regular expression, case-insensitive, matched on the title and the body with
 invisible characters removed and blanks collapsed), in five kinds:

@@ -6,7 +6,7 @@ Four pieces, each data in, data out:
 - `batch_user_prompt`: the issues as the user turn, each one's title and body fenced on its own.
 - `batch_schema`: the forced tool's input schema (`{"issues": [{"number", "labels"}]}`, and a
   `reason` per item only where a triage comment will show it: output costs 5x input).
-- the answer is read item by item by bot/core/label_answers.py (`read_batch`), the one reading
+- the answer is read item by item by bot/core/triage/label_answers.py (`read_batch`), the one reading
   single answers get too: a wrong label is dropped and recorded, and only a structural fault costs
   an issue (only that one) a single call.
 
@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.core.label_answers import MAX_LABELS
 from bot.core.prompts import fence
 from bot.core.text import clip
 from bot.core.tokens import estimate_tokens
+from bot.core.triage.label_answers import MAX_LABELS
 
 MAX_BATCH = 20
 MAX_WAIT_S = 2.0

@@ -3,7 +3,7 @@
 The web process answers within GitHub's 10 seconds by deciding here, from the payload alone,
 whether a delivery is work. `ROUTES` is the one (event, action) table: it decides both "is this
 work" and which kind of job it is, and the worker runs each kind with its handler
-(bot/worker/dispatch.py). Only the typed job travels (bot/core/job.py).
+(bot/worker/dispatch.py). Only the typed job travels (bot/core/ingress/job.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.core.commands import is_bot, might_hold_command
-from bot.core.job import (
+from bot.core.commands.grammar import is_bot, might_hold_command
+from bot.core.ingress.job import (
     Author,
     CommandJob,
     ConfigJob,
@@ -28,7 +28,7 @@ from bot.core.job import (
     SummaryJob,
     TriageJob,
 )
-from bot.core.payloads import EventPayload
+from bot.core.ingress.payloads import EventPayload
 from bot.core.repo_config import CONFIG_PATH
 
 PUSH_COMMITS_LISTED = 20  # GitHub lists at most this many commits in a push payload

@@ -1,6 +1,6 @@
 """Small bar charts as inline SVG, drawn on the server: no script, no external resource. Pure.
 
-The status page (bot/core/status.py) shows two: deliveries per hour by outcome (stacked bars) and
+The status page (bot/core/views/status.py) shows two: deliveries per hour by outcome (stacked bars) and
 model cost per day. Each bar carries a `<title>`, which browsers show on hover, so the exact
 figures are there without a script. Colours come from the page's CSS classes (`s-<series>`).
 """

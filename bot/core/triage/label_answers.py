@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_LABELS = 10  # the most labels one issue may get from one answer (the tools' schema bound)
 REASON_CHARS = 600  # a reason longer than this is cut, not refused
@@ -33,6 +33,19 @@ REASON_CHARS = 600  # a reason longer than this is cut, not refused
 NOT_IN_REPOSITORY = "not in the repository"
 DENIED = "denied by the config"
 OVER_LIMIT = "over max_labels"
+
+
+class LabelChoice(BaseModel):
+    """Which of the repository's labels apply to a new issue; possibly none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] = Field(
+        description="Names of labels that apply, only from the list given.", max_length=MAX_LABELS
+    )
+    reason: str = Field(
+        default="", description="One sentence on why these labels (or none) apply.", max_length=REASON_CHARS
+    )  # asked for only where a triage comment shows it (bot/core/triage/plan.py: wants_reason)
 
 
 class LabelItem(BaseModel):

@@ -4,7 +4,7 @@ Paths. The model names files in `notable_files` and, in backticks, in its bullet
 not a file of the pull request is a claim nobody can check, so:
 
 - `grounded_paths` keeps the notable files that are files of the PR - the exact path, or a suffix
-  of exactly one PR path at a `/` boundary (`budget.py` for `bot/core/budget.py`) - as the PR's
+  of exactly one PR path at a `/` boundary (`budget.py` for `bot/core/summary/bounds.py`) - as the PR's
   full path, each once, in the model's order.
 - `ground_bullets` drops a bullet whose backticked path is not a file of the PR. A backticked
   token is a path when it has no spaces, no `://`, no brackets or globs, and either ends in a

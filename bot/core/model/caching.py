@@ -4,7 +4,7 @@ it marks. Pure.
 Anthropic caches a prompt prefix up to and including the block marked with `cache_control`, in the
 order tools, then system, then messages; a marked prefix shorter than the model's minimum is simply
 not cached ("processed without caching, and no error is returned"). The minimums are a column of
-the per-model table (bot/core/models.py, with their source); an id not in the table gets the
+the per-model table (bot/core/model/facts.py, with their source); an id not in the table gets the
 largest minimum, so an unknown model is never marked below what it can cache.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from bot.core.models import MODELS, UNKNOWN_MODEL_MINIMUM, cache_minimum
+from bot.core.model.facts import MODELS, UNKNOWN_MODEL_MINIMUM, cache_minimum
 from bot.core.tokens import estimate_tokens
 
 __all__ = ["UNKNOWN_MODEL_MINIMUM", "cache_minimum"]

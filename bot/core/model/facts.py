@@ -1,7 +1,7 @@
 """What each Claude model can do and costs: the one table of per-model facts. Pure.
 
 One row per model family, read by every part that depends on the model: the price of a call
-(bot/core/pricing.py), the shortest prefix the prompt cache keeps (bot/core/caching.py), whether
+(bot/core/costs/pricing.py), the shortest prefix the prompt cache keeps (bot/core/model/caching.py), whether
 the model takes a forced `tool_choice`, and whether it offers strict tools (`strict: true`:
 constrained decoding, so a tool call's input always matches its schema) (bot/adapters/llm.py).
 
