@@ -46,8 +46,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.core import signature
-from bot.core.pricing import Usage, input_equivalents
+from bot.core.costs.pricing import Usage, input_equivalents
+from bot.core.ingress import signature
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import redis_server, world

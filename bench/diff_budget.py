@@ -5,7 +5,7 @@
 For each kind of pull request (real diffs from tests/fixtures/diffs, real-shaped synthetic ones from
 tests/fixtures/diffs/synthetic.py) it prints what the OLD budget sent - `bot/budget.py`'s
 `fit_diff` at its 8,000-token budget counted as characters/4, figures measured once on 2026-12-01
-and embedded below, since that code is gone - and what `bot.core.diff_budget.fit_diff` sends now,
+and embedded below, since that code is gone - and what `bot.core.summary.diff_budget.fit_diff` sends now,
 computed live: files read (whole), share of changed lines read, and tokens.
 
 Tokens: `est` is `bot.core.tokens.estimate_tokens`; `claude` is Claude's published tokenizer
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, BudgetedDiff, PullFile, fit_diff, reason_not_shown
+from bot.core.summary.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, BudgetedDiff, PullFile, fit_diff, reason_not_shown
 from bot.core.tokens import estimate_tokens
 from tests.fixtures.diffs import synthetic as s
 

@@ -69,7 +69,7 @@ def _costs(settings: Settings, since: str) -> int:
 
 
 def _since(text: str) -> timedelta:
-    from bot.core.redelivery import parse_since
+    from bot.core.ingress.redelivery import parse_since
 
     try:
         return parse_since(text)
@@ -78,7 +78,7 @@ def _since(text: str) -> timedelta:
 
 
 def _cost_window(text: str) -> timedelta:
-    from bot.core.costs import MAX_SINCE_S
+    from bot.core.costs.ledger import MAX_SINCE_S
     from bot.core.durations import parse_duration
 
     try:
@@ -157,7 +157,7 @@ def _receive(args: argparse.Namespace) -> int:
     configure(env.LOG_LEVEL.value, env.LOG_FORMAT)
     try:
         if args.sandbox:
-            from bot.sandbox.receive import SandboxOptions, receive_in_sandbox
+            from bot.sandbox.receive_world import SandboxOptions, receive_in_sandbox
 
             options = SandboxOptions(
                 dry_run=args.dry_run, delivery_id=args.delivery, redis_url=args.redis, config=args.config,

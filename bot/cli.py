@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.ledger import Accepted, Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
-from bot.core.costs import Report, format_report, utc_day
+from bot.core.costs.ledger import Report, format_report, utc_day
 from bot.core.errors import UnreadableJob
 
 
@@ -84,7 +84,7 @@ async def redeliver(settings: Settings, *, since: timedelta | None, cap: int) ->
     import aiohttp
 
     from bot.adapters.github import GitHubApp
-    from bot.core.redelivery import format_report
+    from bot.core.ingress.redelivery import format_report
     from bot.worker.sweeper import sweep
 
     settings.check_worker()
@@ -107,7 +107,7 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
         return time.time() if now is None else now
 
     try:
-        ledger = CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock)
+        ledger = Spending(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock)
         start = clock() - since.total_seconds()
         rows = await ledger.rows(start)
         budgets = await ledger.budgets(row.installation_id for row in rows)
@@ -122,14 +122,14 @@ async def print_costs(settings: Settings, *, since: timedelta, label: str, now: 
 async def print_accuracy(settings: Settings, *, repository: str | None, since: timedelta) -> int:
     """`python -m bot accuracy`: triage agreement with maintainers, per repository."""
     from bot.adapters.store.agreement import AgreementStore
-    from bot.core import agreement
+    from bot.core.views import agreement as agreement_text
 
     redis = Redis.from_url(settings.REDIS_URL)
     try:
         reports = await AgreementStore(redis).reports(repository, now=time.time(), since_s=since.total_seconds())
     finally:
         await redis.aclose()
-    print(agreement.format_report(reports))
+    print(agreement_text.format_report(reports))
     return 0
 
 
@@ -146,8 +146,8 @@ async def forget(settings: Settings, *, repository: str | None, installation: in
     import uuid
 
     from bot.adapters.store.forget import SECOND_PASS_S, Forgetter
-    from bot.core.forget import digest
-    from bot.core.job import ForgetJob
+    from bot.core.ingress.job import ForgetJob
+    from bot.core.operations.forget import digest
 
     redis = Redis.from_url(settings.REDIS_URL)
     try:

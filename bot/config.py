@@ -13,12 +13,13 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core import batch, retry
-from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+from bot.core.costs.pricing import ModelPrice, parse_model_prices, price_table
 from bot.core.durations import parse_duration
-from bot.core.pricing import ModelPrice, parse_model_prices, price_table
-from bot.core.providers import Provider
+from bot.core.model.providers import Provider
+from bot.core.operations import retry
+from bot.core.summary.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.text import first_error
+from bot.core.triage import batch
 
 DEFAULT_MODEL = "claude-haiku-5-5"
 # A summary call's parts other than the diff (system prompt, tool schema, the description, commits
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     ANTHROPIC_MODEL: str = DEFAULT_MODEL
     ANTHROPIC_MODEL_TRIAGE: str | None = None  # None: ANTHROPIC_MODEL (see model_for)
     ANTHROPIC_MODEL_SUMMARY: str | None = None
-    # Where the model runs (bot/core/providers.py, docs/providers.md): the Claude API, Amazon Bedrock,
+    # Where the model runs (bot/core/model/providers.py, docs/providers.md): the Claude API, Amazon Bedrock,
     # Google Vertex AI, or any server answering the Messages API at ANTHROPIC_BASE_URL.
     MODEL_PROVIDER: Provider = Provider.ANTHROPIC
     # Bedrock: what the SDK's Bedrock client and botocore read (here too so a `.env` file works).
@@ -90,11 +91,11 @@ class Settings(BaseSettings):
     ANTHROPIC_VERTEX_BASE_URL: str | None = None
     GOOGLE_APPLICATION_CREDENTIALS: Path | None = None
     MODEL_TOKENS_PER_DAY: int = Field(default=2_000_000, ge=0)  # per installation and UTC day; 0 = no limit
-    # Strict tools (constrained decoding) for the models the table says offer them (bot/core/models.py);
+    # Strict tools (constrained decoding) for the models the table says offer them (bot/core/model/facts.py);
     # 0 sends every model plain tools, e.g. behind a gateway that refuses `strict`. Answers are
     # validated either way.
     MODEL_STRICT_TOOLS: bool = True
-    # Prices override (USD per million tokens), e.g. "claude-haiku-5-5=0.1/0.5" (bot/core/pricing.py).
+    # Prices override (USD per million tokens), e.g. "claude-haiku-5-5=0.1/0.5" (bot/core/costs/pricing.py).
     MODEL_PRICES: str = ""
     # Micro-batched triage: up to this many new issues of one repository per model call, a lone
     # issue waiting at most TRIAGE_BATCH_WAIT_S for company; 1 (or a wait of 0) turns batching off.
@@ -106,7 +107,7 @@ class Settings(BaseSettings):
         default=DEFAULT_PROMPT_CEILING_TOKENS, ge=MIN_PROMPT_CEILING_TOKENS, le=190_000
     )
     # How long a job whose failure is transient keeps being retried before it is a dead letter
-    # (bot/core/retry.py): `45m`, `6h`, `2d`; 1 minute to 3 days.
+    # (bot/core/operations/retry.py): `45m`, `6h`, `2d`; 1 minute to 3 days.
     RETRY_FOR: str = "6h"
     LOG_LEVEL: LogLevel = LogLevel.INFO
     LOG_FORMAT: LogFormat = LogFormat.TEXT

@@ -1,6 +1,6 @@
 """`python -m bot receive EVENT PAYLOAD.json [--dry-run]`: one delivery through the bot, in this process.
 
-Like Probot's `receive`: the payload file goes through the web's decision (`bot/core/intake.py:
+Like Probot's `receive`: the payload file goes through the web's decision (`bot/core/ingress/intake.py:
 decide`) and, when it is work, through the worker's own job (`bot/worker/job.py: run_job`, which
 dispatches to the same handler and leaves the same provenance record), with the App's credentials
 from the environment and Redis from `REDIS_URL` (exactly-once holds across `receive` and the
@@ -13,7 +13,7 @@ that event, for Redis not answering, and for a job that failed (or would be retr
 event name GitHub does not send (naming the one most likely meant) and for a missing or malformed
 setting (`hookwise: configuration error: ...`, like the processes).
 
-`--sandbox` (bot/sandbox/receive.py) builds the settings and the sandboxes, then calls `run`.
+`--sandbox` (bot/sandbox/receive_world.py) builds the settings and the sandboxes, then calls `run`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.records import JobRecord
 from bot.config import ConfigError, Settings
-from bot.core import events, intake, pricing
-from bot.core.job import Job
+from bot.core.costs import pricing
+from bot.core.ingress import events, intake
+from bot.core.ingress.job import Job
+from bot.core.model.providers import Provider, provider_price
 from bot.core.outcome import OutcomeKind
-from bot.core.providers import Provider, provider_price
 from bot.logs import bound
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from redis.asyncio import Redis
 
 from bot.adapters.github import Repo
 from bot.config import Settings
-from bot.core import signature
-from bot.core.diff_budget import PullFile
-from bot.core.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
+from bot.core.ingress import signature
+from bot.core.ingress.job import Author, CommandJob, Job, SummaryJob, TriageJob, TriageRound
 from bot.core.outcome import OutcomeKind
+from bot.core.summary.diff_budget import PullFile
 from bot.sandbox.anthropic import BATCH_TOOL, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.processes import Child, Children, answers, python_module

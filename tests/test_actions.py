@@ -11,9 +11,9 @@ import pytest
 
 from bot.adapters.store.keys import CONFIG_GENERATION
 from bot.core.errors import TransientError
-from bot.core.job import ConfigJob
+from bot.core.ingress.job import ConfigJob
 from bot.core.outcome import OutcomeKind
-from bot.core.render import REPLY_MARKER, SUMMARY_MARKER, TRIAGE_MARKER
+from bot.core.views.comments import REPLY_MARKER, SUMMARY_MARKER, TRIAGE_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox, Injected
 from bot.worker.actions import commands, config, summarize, triage

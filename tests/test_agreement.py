@@ -9,9 +9,7 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from bot.core.agreement import (
-    EMPTY_REPORT,
     EXAMPLES_INTRO,
-    NOTHING_TRIAGED_HELP,
     Example,
     LabelChange,
     LabelStats,
@@ -22,8 +20,6 @@ from bot.core.agreement import (
     examples_block,
     excerpt,
     final_labels,
-    format_report,
-    help_line,
     judge,
     net_changes,
     report,
@@ -32,8 +28,9 @@ from bot.core.agreement import (
     split_chosen,
     untrusted_labels,
 )
-from bot.core.render import code
-from bot.core.triage import before_hookwise, plan_labels, retriaged
+from bot.core.triage.plan import before_hookwise, plan_labels, retriaged
+from bot.core.views.agreement import EMPTY_REPORT, NOTHING_TRIAGED_HELP, format_report, help_line
+from bot.core.views.comments import code
 
 T0 = 1_700_000_000.0
 HOUR = 3_600.0
@@ -473,7 +470,7 @@ def test_examples_block_drops_the_oldest_to_fit_the_allowance() -> None:
     assert examples_block([], count_tokens=len) == ""
 
 
-# -- what triage writes and records (bot/core/triage.py) ---------------------------------------------
+# -- what triage writes and records (bot/core/triage/plan.py) ---------------------------------------------
 
 
 def test_labels_before_hookwise_leave_out_its_own_and_take_in_a_persons_since() -> None:

@@ -28,7 +28,7 @@ from bot.adapters.store.ledger import (
     serialize_job,
 )
 from bot.config import Settings
-from bot.core.job import dump_job
+from bot.core.ingress.job import dump_job
 from bot.sandbox.github import GitHubSandbox
 from tests.helpers import ISSUE_REPO, add_issues, run_worker, seed_issue, triage_job
 

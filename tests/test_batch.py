@@ -1,4 +1,4 @@
-"""bot.core.batch: one call labels many issues: its schema, its prompt, and when to send it."""
+"""bot.core.triage.batch: one call labels many issues: its schema, its prompt, and when to send it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.core.batch import (
+from bot.core.model.caching import tool_text
+from bot.core.prompts import fence
+from bot.core.text import CLIP_NOTE
+from bot.core.tokens import estimate_tokens
+from bot.core.triage.batch import (
     BATCH_TOOL_DESCRIPTION,
     BATCH_TOOL_NAME,
     BODY_CHARS,
@@ -25,11 +29,7 @@ from bot.core.batch import (
     max_tokens_for,
     next_batch,
 )
-from bot.core.caching import tool_text
-from bot.core.label_answers import read_batch
-from bot.core.prompts import fence
-from bot.core.text import CLIP_NOTE
-from bot.core.tokens import estimate_tokens
+from bot.core.triage.label_answers import read_batch
 
 ALLOWED = ["bug", "docs", "Enhancement"]
 BATCH = [12, 13, 14]

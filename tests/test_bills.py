@@ -16,15 +16,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.cli import format_record
 from bot.config import ConfigError, Settings, load_settings
-from bot.core.costs import Report, format_report
+from bot.core.costs.ledger import Report, format_report
+from bot.core.costs.pricing import DEFAULT_PRICES
 from bot.core.errors import BudgetExhausted
 from bot.core.outcome import ModelUsage
-from bot.core.pricing import DEFAULT_PRICES
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.worker.actions import commands
@@ -109,7 +109,7 @@ async def test_the_budget_stops_one_installation_not_another_and_it_resumes_the_
     await run_worker(settings, clock=clock)
     assert github.issue_labels(ISSUE_REPO, 13) == ["bug"]
 
-    ledger = CostLedger(redis, tokens_per_day=500, clock=clock)
+    ledger = Spending(redis, tokens_per_day=500, clock=clock)
     rows = await ledger.rows(DAY_ONE - 3600)
     skipped = {(r.installation_id, r.task): r.skipped for r in rows if r.skipped}
     assert skipped == {(461842, "triage"): 1}
@@ -122,7 +122,7 @@ async def test_help_says_how_much_of_the_budget_is_used(deps: Deps, github: GitH
     seed_issue(github)
     github.set_permission(ISSUE_REPO, "mia", "write")
     comment = github.add_comment_as(ISSUE_REPO, 1, "mia", "@hookwise help")
-    await redis.set(f"hookwise:budget:461842:{deps.meter.today()}", deps.meter.tokens_per_day + 5)
+    await redis.set(f"hookwise:budget:461842:{deps.spending.today()}", deps.spending.tokens_per_day + 5)
     repo = await deps.github.repo(461842, ISSUE_REPO)
     job = command_job("help-budget", "@hookwise help", login="mia", number=1, is_pull_request=False,
                       comment_id=comment["id"], repository=ISSUE_REPO)  # fmt: skip
@@ -138,7 +138,7 @@ async def test_a_command_that_needs_the_model_is_skipped_without_a_reaction_once
     seed_issue(github)
     github.set_permission(ISSUE_REPO, "mia", "write")
     comment = github.add_comment_as(ISSUE_REPO, 1, "mia", "@hookwise triage")
-    await redis.set(f"hookwise:budget:461842:{deps.meter.today()}", deps.meter.tokens_per_day)
+    await redis.set(f"hookwise:budget:461842:{deps.spending.today()}", deps.spending.tokens_per_day)
     repo = await deps.github.repo(461842, ISSUE_REPO)
     job = command_job("triage-over", "@hookwise triage", login="mia", number=1, is_pull_request=False,
                       comment_id=comment["id"], repository=ISSUE_REPO)  # fmt: skip
@@ -196,7 +196,7 @@ async def test_a_batched_issues_delivery_waits_then_ends_with_its_outcome_and_it
 async def test_costs_prints_calls_tokens_and_dollars_per_installation_repository_and_task(
     settings_env: dict[str, str], redis: Redis, tmp_path: Path
 ) -> None:
-    ledger = CostLedger(redis, tokens_per_day=2_000_000, clock=time.time)
+    ledger = Spending(redis, tokens_per_day=2_000_000, clock=time.time)
     haiku = ModelUsage(model="claude-haiku-5-5", input_tokens=3000, output_tokens=500, cache_write_tokens=1000,
                        cache_read_tokens=4000, cost_usd=0.000695)  # fmt: skip
     await ledger.record(461842, "Codertocat/Hello-World", "triage-batch", haiku)

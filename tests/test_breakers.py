@@ -16,12 +16,12 @@ from bot.adapters.guarded_llm import GuardedLLM
 from bot.adapters.llm import AnthropicLLM, Question
 from bot.adapters.store import keys
 from bot.adapters.store.breakers import Breakers
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.config import Settings
-from bot.core import breaker
-from bot.core.answers import PullSummary
-from bot.core.breaker import github_dependency, model_breaker
 from bot.core.errors import CircuitOpen, PermanentError, TransientError
+from bot.core.operations import breaker
+from bot.core.operations.breaker import github_dependency, model_breaker
+from bot.core.summary.answer import PullSummary
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox, Injected
 from bot.worker.settings import anthropic_client
@@ -198,7 +198,7 @@ async def test_the_models_breaker_lets_one_request_through_per_probe(
         )
         question = Question(system="s", user="u", answer=PullSummary, tool_name="record_summary",
                             tool_description="d")  # fmt: skip
-        meter = CostLedger(redis, tokens_per_day=0).meter(1, "o/r", "summary")
+        meter = Spending(redis, tokens_per_day=0).meter(1, "o/r", "summary")
         model.always_fail(529)
         reasons = []
         for _ in range(breaker.OPEN_AFTER + 3):

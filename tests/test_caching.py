@@ -1,4 +1,4 @@
-"""bot.core.caching: one table of cache minimums, and where `cache_control` goes."""
+"""bot.core.model.caching: one table of cache minimums, and where `cache_control` goes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any, get_args
 import pytest
 from anthropic.types.model_param import ModelParam
 
-from bot.core.caching import (
+from bot.core.costs.pricing import DEFAULT_PRICES
+from bot.core.model.caching import (
     CACHE_MINIMUMS,
     UNKNOWN_MODEL_MINIMUM,
     cache_minimum,
     plan_static_prefix,
     tool_text,
 )
-from bot.core.pricing import DEFAULT_PRICES
 from bot.core.tokens import estimate_tokens
 
 SDK_MODELS: list[str] = list(get_args(get_args(ModelParam)[0]))

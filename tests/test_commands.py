@@ -1,11 +1,11 @@
-"""bot.core.commands: only a line GitHub renders as `@slug <command>` is a command, and only people with
+"""bot.core.commands.grammar: only a line GitHub renders as `@slug <command>` is a command, and only people with
 write access (never a bot) may run one, where it makes sense."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.core.commands import (
+from bot.core.commands.grammar import (
     HELP_DESCRIPTIONS,
     SUMMARIZE_ONLY_ON_PULL_REQUESTS,
     TRIAGE_ONLY_ON_ISSUES,
@@ -475,10 +475,10 @@ def test_module_is_pure() -> None:
     import ast
     from pathlib import Path
 
-    import bot.core.commands
+    import bot.core.commands.grammar
     import bot.core.markdown
 
-    for module in (bot.core.commands, bot.core.markdown):
+    for module in (bot.core.commands.grammar, bot.core.markdown):
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
@@ -495,9 +495,9 @@ def test_module_is_pure() -> None:
 
 
 def test_every_command_kind_has_one_spec_and_one_handler() -> None:
-    """A command is a spec (bot/core/commands.py) and a handler (the worker's): a kind without its
+    """A command is a spec (bot/core/commands/grammar.py) and a handler (the worker's): a kind without its
     handler, or a spec of a kind twice, fails here before it fails a maintainer."""
-    from bot.core.commands import SPECS
+    from bot.core.commands.grammar import SPECS
     from bot.worker.actions.commands import HANDLERS
 
     assert set(HANDLERS) == set(CommandKind)

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from bot.adapters.store.records import Records
 from bot.config import Settings
-from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.core.views.comments import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import inprocess
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox

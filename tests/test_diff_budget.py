@@ -1,4 +1,4 @@
-"""bot.core.diff_budget.fit_diff: what matters is read first, noise is named not sent, the budget holds,
+"""bot.core.summary.diff_budget.fit_diff: what matters is read first, noise is named not sent, the budget holds,
 and the result says exactly what was read. Real diffs from tests/fixtures/diffs, synthetic ones for the rest."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.diff_budget import (
+from bot.core.summary.diff_budget import (
     DEFAULT_DIFF_BUDGET_TOKENS,
     DEFAULT_PROMPT_CEILING_TOKENS,
     NOT_SHOWN_LISTED,

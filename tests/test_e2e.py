@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.core.render import SUMMARY_MARKER
+from bot.core.views.comments import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS

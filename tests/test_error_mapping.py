@@ -1,6 +1,6 @@
 """Each adapter turns its SDK's real exceptions into hookwise's own errors at the edge: gidgethub's
 and aiohttp's in bot/adapters/github.py, the anthropic SDK's in bot/adapters/llm.py. Checked with
-exceptions the SDKs themselves build, through the pure retry policy (bot/core/retry.py)."""
+exceptions the SDKs themselves build, through the pure retry policy (bot/core/operations/retry.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.adapters.github import github_error
 from bot.adapters.llm import model_error
 from bot.adapters.store.errors import store_error
 from bot.core.errors import HookwiseError
-from bot.core.retry import Permanent, Transient, classify
+from bot.core.operations.retry import Permanent, Transient, classify
 from tests.helpers import API
 
 NOW = 1_700_000_000.0
@@ -278,7 +278,7 @@ def test_what_an_adapter_does_not_know_leaves_it_unchanged() -> None:
 def test_backoff_with_a_github_wait() -> None:
     import random
 
-    from bot.core.retry import backoff
+    from bot.core.operations.retry import backoff
 
     exc = gidgethub.BadRequest(HTTPStatus(403), "secondary rate limit", headers={"retry-after": "45"})
     verdict = classify(github_error(exc, now=NOW))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.events import GITHUB_EVENTS, closest_event, payload_mismatch
+from bot.core.ingress.events import GITHUB_EVENTS, closest_event, payload_mismatch
 from tests.helpers import webhook_payload
 
 
@@ -28,7 +28,7 @@ def test_closest_event_names_the_event_meant(typed: str, meant: str | None) -> N
 
 
 def test_the_events_hookwise_handles_are_github_events() -> None:
-    from bot.core.intake import ACKNOWLEDGED_EVENTS, HANDLED_EVENTS
+    from bot.core.ingress.intake import ACKNOWLEDGED_EVENTS, HANDLED_EVENTS
 
     assert HANDLED_EVENTS | ACKNOWLEDGED_EVENTS <= GITHUB_EVENTS
 

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from bot.adapters.store import keys
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.ledger import Accepted, Ledger
-from bot.core.job import Job
+from bot.core.ingress.job import Job
 from tests.helpers import command_job, summary_job
 
 A, B, C = 111, 222, 333

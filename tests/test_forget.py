@@ -1,4 +1,4 @@
-"""Forgetting repositories (bot/core/forget.py, bot/adapters/store/forget.py): after `installation`
+"""Forgetting repositories (bot/core/operations/forget.py, bot/adapters/store/forget.py): after `installation`
 `deleted`, `installation_repositories` `removed` or `python -m bot forget`, a scan of Redis finds
 no key or value naming those repositories, another installation's data is untouched, and the cost
 ledger keeps its numbers under no name. The data is made the real way: deliveries through the web
@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.config import Settings
-from bot.core import forget
+from bot.core.operations import forget
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox

@@ -1,10 +1,10 @@
-"""bot.core.grounding: only paths of the PR survive; GitHub's closing keywords become links."""
+"""bot.core.summary.grounding: only paths of the PR survive; GitHub's closing keywords become links."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.core.grounding import (
+from bot.core.summary.grounding import (
     IssueReference,
     closing_links,
     closing_references,

@@ -1,4 +1,4 @@
-"""bot.core.intake.decide: which real deliveries are work, and what of them travels to the worker."""
+"""bot.core.ingress.intake.decide: which real deliveries are work, and what of them travels to the worker."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from bot.core import intake
-from bot.core.commands import parse_commands
-from bot.core.intake import Decision, Ignore, Malformed, Work
-from bot.core.job import CommandJob, ConfigJob, LabelJob, SummaryJob, TriageJob, dump_job, parse_job
+from bot.core.commands.grammar import parse_commands
+from bot.core.ingress import intake
+from bot.core.ingress.intake import Decision, Ignore, Malformed, Work
+from bot.core.ingress.job import CommandJob, ConfigJob, LabelJob, SummaryJob, TriageJob, dump_job, parse_job
 from tests.helpers import webhook_payload as load_payload
 
 

@@ -1,4 +1,4 @@
-"""bot.core.label_answers: one way to read a label answer, single or batched. A wrong label is dropped
+"""bot.core.triage.label_answers: one way to read a label answer, single or batched. A wrong label is dropped
 and recorded, never a reason to ask again; only a structural fault costs an issue (and only that
 issue) a single call."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.label_answers import (
+from bot.core.triage.label_answers import (
     DENIED,
     NOT_IN_REPOSITORY,
     OVER_LIMIT,

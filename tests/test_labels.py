@@ -1,10 +1,10 @@
-"""bot.core.labels: only labels that exist (and the config allows) ever reach GitHub."""
+"""bot.core.triage.labels: only labels that exist (and the config allows) ever reach GitHub."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.core.labels import allowed_labels, labels_to_add
+from bot.core.triage.labels import allowed_labels, labels_to_add
 from tests.helpers import api_json as load_api
 
 REPO_LABELS: list[str] = [label["name"] for label in load_api("repos/list-labels.github3py.json")]

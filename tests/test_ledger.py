@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.adapters.store.ledger import QUEUE_NAME, Accepted, DeliveryState, Duplicate, Ledger, deserialize_job
-from bot.core.job import TriageJob
+from bot.core.ingress.job import TriageJob
 from bot.sandbox import redis_server
 from tests.helpers import any_job, webhook_bytes
 

@@ -17,7 +17,7 @@ import pytest
 
 from bot.adapters.llm import AnthropicLLM
 from bot.core.errors import AnswerCut
-from bot.core.job import QUARANTINE, WaitingIssue
+from bot.core.ingress.job import QUARANTINE, WaitingIssue
 from bot.core.outcome import OutcomeKind
 from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox, batch_issues, user_text
 from bot.sandbox.github import GitHubSandbox
@@ -231,7 +231,7 @@ async def ask_once(
     llm = AnthropicLLM(client, model_id)
     for number in numbers:
         question = triage.question(work, triage.IssueText(number, f"Issue {number}", TEXTS[number], []))
-        await llm.ask(replace(question, model=model_id), meter=deps.meter.meter(461842, ISSUE_REPO, "triage"))
+        await llm.ask(replace(question, model=model_id), meter=deps.spending.meter(461842, ISSUE_REPO, "triage"))
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The pure decisions of riding out an outage: the time-bound retry policy (bot/core/retry.py),
-the circuit breaker's transitions (bot/core/breaker.py) and where a job waits (bot/core/scheduling.py)."""
+"""The pure decisions of riding out an outage (bot/core/operations/): the time-bound retry policy
+(retry.py), the circuit breaker's transitions (breaker.py) and where a job waits (scheduling.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from bot.core import breaker
-from bot.core.breaker import Admit, BreakerState, github_dependency, model_breaker
 from bot.core.errors import CircuitOpen, PermanentError, TransientError, connection_problem
-from bot.core.retry import (
+from bot.core.operations import breaker
+from bot.core.operations.breaker import Admit, BreakerState, github_dependency, model_breaker
+from bot.core.operations.retry import (
     MAX_DELAY_S,
     RETRY_FOR_S,
     WAIT_JITTER_S,
@@ -23,7 +23,7 @@ from bot.core.retry import (
     duration_words,
     ends_job,
 )
-from bot.core.scheduling import Lane, lane, needs
+from bot.core.operations.scheduling import Lane, lane, needs
 from tests.helpers import command_job, summary_job, triage_job
 
 NOW = 1_700_000_000.0
@@ -159,7 +159,7 @@ def test_dependencies_name_the_service_and_host() -> None:
         "model:anthropic:api.anthropic.com:claude-haiku-5-5",
         "Anthropic claude-haiku-5-5 at api.anthropic.com",
     )
-    assert "/" not in model.key  # no dependency key looks like a repository name (bot/core/forget.py)
+    assert "/" not in model.key  # no dependency key looks like a repository name (bot/core/operations/forget.py)
 
 
 # -- where a job waits, and what it needs ------------------------------------------------------------

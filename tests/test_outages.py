@@ -27,9 +27,9 @@ from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.adapters.store.heartbeats import Heartbeats
-from bot.core import breaker
-from bot.core.breaker import github_dependency, model_breaker
-from bot.core.render import SUMMARY_MARKER
+from bot.core.operations import breaker
+from bot.core.operations.breaker import github_dependency, model_breaker
+from bot.core.views.comments import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox, Injected
 from tests.helpers import (

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import Records
 from bot.config import Settings, load_settings
-from bot.core.render import SUMMARY_MARKER
 from bot.core.tokens import estimate_tokens
+from bot.core.views.comments import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS

@@ -1,4 +1,4 @@
-"""bot.core.pricing: the price table, the MODEL_PRICES override, and what a call cost."""
+"""bot.core.costs.pricing: the price table, the MODEL_PRICES override, and what a call cost."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from anthropic.types import Usage as SDKUsage
 from anthropic.types.model_param import ModelParam
 
-from bot.core.costs import CostRow, Report
-from bot.core.costs import format_report as format_costs
-from bot.core.pricing import (
+from bot.core.costs.ledger import CostRow, Report
+from bot.core.costs.ledger import format_report as format_costs
+from bot.core.costs.pricing import (
     DEFAULT_PRICES,
     FALLBACK_MODEL,
     Price,

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot.core.render import SUMMARY_MARKER
+from bot.core.views.comments import SUMMARY_MARKER
 from bot.sandbox import redis_server
 from bot.sandbox.anthropic import AnthropicSandbox, batch_issues, user_text
 from bot.sandbox.github import GitHubSandbox

@@ -16,13 +16,13 @@ from redis.asyncio import Redis
 
 from bot.adapters.llm import AnthropicLLM, Question
 from bot.adapters.store import keys
-from bot.adapters.store.costs import CostLedger, TaskMeter
+from bot.adapters.store.costs import Spending, TaskMeter
 from bot.adapters.store.prompt_cache import CacheWarmth
-from bot.core.answers import LabelChoice
-from bot.core.caching import prefix_key
 from bot.core.errors import PermanentError
-from bot.core.tool_schema import strict_tool
-from bot.core.triage import single_tool
+from bot.core.model.caching import prefix_key
+from bot.core.model.tool_schema import strict_tool
+from bot.core.triage.label_answers import LabelChoice
+from bot.core.triage.plan import single_tool
 from bot.sandbox.anthropic import AnthropicSandbox
 
 MODEL = "claude-haiku-5-5"  # 512 tokens at least to cache
@@ -50,7 +50,7 @@ async def client(model: AnthropicSandbox) -> AsyncIterator[AsyncAnthropic]:
 
 def free(redis: Redis) -> TaskMeter:
     """The real cost ledger's meter, with no daily limit."""
-    return CostLedger(redis, tokens_per_day=0).meter(1, "octo/repo", "triage")
+    return Spending(redis, tokens_per_day=0).meter(1, "octo/repo", "triage")
 
 
 async def burst(llm: AnthropicLLM, redis: Redis, count: int = 5) -> list[Any]:

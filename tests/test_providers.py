@@ -17,16 +17,16 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from bot.adapters.llm import AnthropicLLM, Question
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.records import JobRecord
 from bot.cli import format_record
 from bot.config import ConfigError, Settings, load_settings
-from bot.core import providers
-from bot.core.costs import Report, format_report, rows_from_hashes
+from bot.core.costs.ledger import Report, format_report, rows_from_hashes
+from bot.core.costs.pricing import Usage, price_table
 from bot.core.errors import PermanentError
+from bot.core.model import providers
+from bot.core.model.providers import Provider, capabilities, provider_cost_usd, provider_price
 from bot.core.outcome import ModelUsage, Outcome, OutcomeKind
-from bot.core.pricing import Usage, price_table
-from bot.core.providers import Provider, capabilities, provider_cost_usd, provider_price
 from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox
 from bot.sandbox.bedrock import BedrockSandbox
 from bot.sandbox.bedrock import start_sandbox as start_bedrock
@@ -293,7 +293,7 @@ async def test_an_answer_without_usage_is_estimated_and_the_ledger_says_so(
     assert result.batch_usage is not None
     assert result.batch_usage.estimated_calls == 1 and result.batch_usage.input_tokens > 100
     assert result.batch_usage.cost_usd == 0.0
-    [row] = await CostLedger(redis, tokens_per_day=0).rows(time.time() - 3600)
+    [row] = await Spending(redis, tokens_per_day=0).rows(time.time() - 3600)
     assert (row.provider, row.model, row.calls, row.estimated) == ("compatible", "qwen3:8b", 1, 1)
     assert "~" in format_report(Report("then", [row]), price_table())
 

@@ -19,12 +19,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.records import Records
 from bot.config import Settings, load_settings
-from bot.core.costs import Report, format_report
+from bot.core.costs.ledger import Report, format_report
 from bot.core.outcome import OutcomeKind
-from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.core.views.comments import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox, batch_answer, batch_issues, fake_tool_input, user_text
 from bot.sandbox.github import GitHubSandbox
@@ -189,7 +189,7 @@ async def test_the_whole_pipeline_runs_through_the_provider_in_its_own_wire_form
     # Records, history and the cost ledger name the provider (and price it as the provider is priced).
     records = [r for r in await Records(redis).recent(20) if r.model]
     assert records and {(r.provider, r.model) for r in records} == {(provider.name, provider.model_id)}
-    rows = await CostLedger(redis, tokens_per_day=0).rows(time.time() - 3600)
+    rows = await Spending(redis, tokens_per_day=0).rows(time.time() - 3600)
     assert rows and {(row.provider, row.model) for row in rows} == {(provider.name, provider.model_id)}
     spent = sum(row.usd for row in rows)
     assert spent == 0 if provider.name == "compatible" else spent > 0

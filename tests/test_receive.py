@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.adapters.store.records import Records
-from bot.core.render import REPLY_MARKER, SUMMARY_MARKER
+from bot.core.views.comments import REPLY_MARKER, SUMMARY_MARKER
 from bot.sandbox import redis_server
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox

@@ -1,4 +1,4 @@
-"""`@app release-notes [since TAG]`: the pure rules (bot/core/release_notes.py, the reply's
+"""`@app release-notes [since TAG]`: the pure rules (bot/core/commands/release_notes.py, the reply's
 rendering), then the command through the real action on the sandboxes: grouped notes for several
 merged pull requests with one model call at most, a fallback that never fails the command, and
 nothing at all for outsiders."""
@@ -11,10 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot.core.answers import Risk
-from bot.core.errors import BudgetExhausted
-from bot.core.outcome import OutcomeKind
-from bot.core.release_notes import (
+from bot.core.commands.release_notes import (
     MAX_PULLS,
     Entry,
     Group,
@@ -30,7 +27,10 @@ from bot.core.release_notes import (
     parse_since,
     plan_notes,
 )
-from bot.core.render import COMMENT_LIMIT, REPLY_MARKER, SUMMARY_MARKER, release_notes
+from bot.core.errors import BudgetExhausted
+from bot.core.outcome import OutcomeKind
+from bot.core.summary.answer import Risk
+from bot.core.views.comments import COMMENT_LIMIT, REPLY_MARKER, SUMMARY_MARKER, release_notes
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.worker.actions import commands, summarize
@@ -400,9 +400,9 @@ async def test_release_notes_are_filed_in_costs_under_their_own_task(
     seed_history(github)
     await summarise_some(deps, github, model)
     model.responder = grouping_model
-    before = deps.meter.clock() - 3600
+    before = deps.spending.clock() - 3600
     await run_command(deps, github, "@hookwise release-notes")
-    rows = [row for row in await deps.meter.rows(before) if row.task == "release-notes"]
+    rows = [row for row in await deps.spending.rows(before) if row.task == "release-notes"]
     assert [(row.installation_id, row.repository, row.calls) for row in rows] == [(461842, PR_REPO, 1)]
     assert rows[0].output > 0
 
@@ -412,7 +412,7 @@ async def test_release_notes_are_stopped_by_the_budget_before_anything_is_posted
 ) -> None:
     seed_history(github)
     await summarise_some(deps, github, model)
-    await redis.set(f"hookwise:budget:461842:{deps.meter.today()}", deps.meter.tokens_per_day)
+    await redis.set(f"hookwise:budget:461842:{deps.spending.today()}", deps.spending.tokens_per_day)
     with pytest.raises(BudgetExhausted):
         await run_command(deps, github, "@hookwise release-notes")
     assert model.requests == []

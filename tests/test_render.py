@@ -1,4 +1,4 @@
-"""bot.core.render: model text never pings, never injects HTML or a marker, never exceeds the limit."""
+"""bot.core.views.comments: model text never pings, never injects HTML or a marker, never exceeds the limit."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from bot.core.answers import PullSummary, Risk
-from bot.core.diff_budget import PullFile, fit_diff
-from bot.core.render import (
+from bot.core.summary.answer import PullSummary, Risk
+from bot.core.summary.diff_budget import PullFile, fit_diff
+from bot.core.views.comments import (
     COMMENT_LIMIT,
     MARKERS,
     REPLY_MARKER,

@@ -167,7 +167,7 @@ def test_other_keys_keep_their_defaults() -> None:
 
 
 def test_config_works_with_the_label_filter() -> None:
-    from bot.core.labels import allowed_labels
+    from bot.core.triage.labels import allowed_labels
 
     triage = parse_config("triage: {allow_labels: [bug, enhancement, security], deny_labels: [BUG]}").config.triage
     assert allowed_labels(REPO_LABELS, allow=triage.allow_labels, deny=triage.deny_labels) == ["Enhancement"]

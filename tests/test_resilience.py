@@ -13,7 +13,7 @@ from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import Records
 from bot.cli import format_record
 from bot.config import Settings
-from bot.core.render import SUMMARY_MARKER
+from bot.core.views.comments import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox, Injected
 from tests.helpers import (

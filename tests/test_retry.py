@@ -1,4 +1,4 @@
-"""bot.core.retry: the pure policy over hookwise's own errors (no SDK objects), and backoff."""
+"""bot.core.operations.retry: the pure policy over hookwise's own errors (no SDK objects), and backoff."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import pytest
 
 from bot.core.errors import InvalidAnswer, LockBusy, PermanentError, TransientError
-from bot.core.retry import (
+from bot.core.operations.retry import (
     BASE_DELAY_S,
     MAX_DELAY_S,
     Permanent,
@@ -43,7 +43,7 @@ def test_lock_busy_waits_until_the_lock_may_have_expired() -> None:
 
 
 def test_waiting_for_a_lock_is_retried_like_any_transient_failure() -> None:
-    from bot.core.retry import Again, Attempt, decide
+    from bot.core.operations.retry import Again, Attempt, decide
 
     assert isinstance(decide(LockBusy("k", 1), Attempt(40, failures=39, since=0.0), 100.0), Again)
 

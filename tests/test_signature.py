@@ -1,4 +1,4 @@
-"""bot.core.signature: HMAC-SHA256 over the exact delivery bytes, any of several secrets."""
+"""bot.core.ingress.signature: HMAC-SHA256 over the exact delivery bytes, any of several secrets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.core.signature import is_valid, sign
+from bot.core.ingress.signature import is_valid, sign
 from tests.helpers import webhook_bytes as load_bytes
 
 BODY = load_bytes("pull_request/closed.merged.app.json")

@@ -27,9 +27,9 @@ from bot.adapters.store.ledger import Accepted, Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.adapters.store.status import StatusSources, queue_state
 from bot.config import Settings, load_settings
-from bot.core import pricing
-from bot.core.costs import utc_hour
-from bot.core.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
+from bot.core.costs import pricing
+from bot.core.costs.ledger import utc_hour
+from bot.core.views.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
 from bot.sandbox import redis_server, world
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox

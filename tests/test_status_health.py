@@ -1,4 +1,4 @@
-"""The status page's health (bot/core/health.py, bot/web/status.py): the workers seen in the last
+"""The status page's health (bot/core/operations/health.py, bot/web/status.py): the workers seen in the last
 minute, a plain warning at the top when there is none while jobs wait, each dependency's circuit
 breaker and the jobs waiting on it, the jobs parked for fair share, and Redis's eviction policy."""
 
@@ -15,10 +15,10 @@ from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.heartbeats import Heartbeat, Heartbeats
 from bot.config import Settings, load_settings
-from bot.core import breaker
-from bot.core.breaker import github_dependency
 from bot.core.errors import TransientError
-from bot.core.health import DependencyRow, Health, WorkerRow, eviction_warning, warnings
+from bot.core.operations import breaker
+from bot.core.operations.breaker import github_dependency
+from bot.core.operations.health import DependencyRow, Health, WorkerRow, eviction_warning, warnings
 from bot.web.app import create_app
 from tests.helpers import MERGED, deliver
 

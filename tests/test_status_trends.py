@@ -14,14 +14,14 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import JobRecord, Records
 from bot.adapters.store.trends import SignatureFailures, cost_by_day, deliveries_by_hour, signature_failures
 from bot.config import Settings
-from bot.core.charts import Series, nice_ceiling, stacked_bars
 from bot.core.outcome import ModelUsage
-from bot.core.status import (
+from bot.core.views.charts import Series, nice_ceiling, stacked_bars
+from bot.core.views.status import (
     BudgetUse,
     DeadLetter,
     QueueView,
@@ -174,7 +174,7 @@ async def test_records_and_the_cost_ledger_count_per_hour_and_per_day(redis: Red
     assert sum(hour.total for hour in hours[:-1]) == 0
 
     yesterday = now - 86_400
-    ledger = CostLedger(redis, tokens_per_day=0, clock=lambda: yesterday)
+    ledger = Spending(redis, tokens_per_day=0, clock=lambda: yesterday)
     usage = ModelUsage(model="claude-haiku-5-5", input_tokens=1000, output_tokens=100, cost_usd=0.25)
     await ledger.record(7, "o/r", "triage", usage)
     await ledger.record(7, "o/r", "summary", usage)

@@ -9,10 +9,10 @@ import re
 from typing import Any
 
 from bot.adapters.github import Repo
-from bot.core.diff_budget import PullFile
-from bot.core.release_notes import SummaryRecord
-from bot.core.render import SUMMARY_MARKER
+from bot.core.commands.release_notes import SummaryRecord
+from bot.core.summary.diff_budget import PullFile
 from bot.core.tokens import estimate_tokens
+from bot.core.views.comments import SUMMARY_MARKER
 from bot.sandbox.anthropic import AnthropicSandbox, fake_tool_input
 from bot.sandbox.github import GitHubSandbox
 from bot.worker.actions import summarize

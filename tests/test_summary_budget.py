@@ -11,9 +11,9 @@ import pytest
 
 from bot.adapters.github import PullDetails
 from bot.config import MIN_PROMPT_CEILING_TOKENS
-from bot.core import budget
-from bot.core.diff_budget import BudgetedDiff, PullFile
 from bot.core.repo_config import parse_config
+from bot.core.summary import bounds as budget
+from bot.core.summary.diff_budget import BudgetedDiff, PullFile
 from bot.core.tokens import estimate_tokens
 from bot.worker.actions.summarize import _question, fit_question, question_tokens
 from bot.worker.deps import Deps

@@ -17,7 +17,7 @@ from bot.adapters.github import GitHubApp, GitHubBackend
 from bot.adapters.store import keys
 from bot.adapters.store.ledger import DeliveryState, Ledger
 from bot.adapters.store.redeliveries import REQUESTED_TTL_S
-from bot.core.redelivery import (
+from bot.core.ingress.redelivery import (
     MAX_AGE,
     Delivery,
     Requested,

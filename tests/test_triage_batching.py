@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 
 from bot.adapters.store.keys import QUEUE, batch_job_id
 from bot.adapters.store.triage_queue import AlreadyWaiting, Registered
-from bot.core.batch import Take, Wait, Waiting, next_batch
 from bot.core.errors import BudgetExhausted
-from bot.core.job import TriageRound, WaitingIssue
+from bot.core.ingress.job import TriageRound, WaitingIssue
 from bot.core.outcome import OutcomeKind
+from bot.core.triage.batch import Take, Wait, Waiting, next_batch
 from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox, batch_issues, user_text
 from bot.sandbox.github import GitHubSandbox
 from bot.worker.actions import triage
@@ -218,7 +218,7 @@ async def test_the_batch_checks_the_budget_before_its_one_call(
 ) -> None:
     repo, round_job = await open_three(deps, github)
     # The installation used its day's tokens after its issues were registered.
-    await redis.set(f"hookwise:budget:461842:{deps.meter.today()}", deps.meter.tokens_per_day)
+    await redis.set(f"hookwise:budget:461842:{deps.spending.today()}", deps.spending.tokens_per_day)
     result = await run_pending_round(deps, repo, round_job)
     assert model.requests == []
     assert all(isinstance(r.error, BudgetExhausted) for r in result.results) and len(result.results) == 3
@@ -226,7 +226,7 @@ async def test_the_batch_checks_the_budget_before_its_one_call(
 
 
 async def test_the_round_is_due_when_next_batch_says_a_batch_should_go(deps: Deps, redis: Redis) -> None:
-    """The claim script's rule is bot/core/batch.py's `next_batch`: due when the oldest has waited
+    """The claim script's rule is bot/core/triage/batch.py's `next_batch`: due when the oldest has waited
     the wait, or at once when the batch is full."""
     t0 = 1_800_000_000_000
     waiting: list[Waiting] = []

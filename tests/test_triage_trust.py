@@ -18,7 +18,7 @@ from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.records import Records
 from bot.config import Settings, load_settings
 from bot.core.agreement import LabelChange, TriageRecord, TrustPolicy
-from bot.core.render import REPLY_MARKER, TRIAGE_MARKER
+from bot.core.views.comments import REPLY_MARKER, TRIAGE_MARKER
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import BATCH_TOOL, AnthropicSandbox, user_text
 from bot.sandbox.github import GitHubSandbox, Injected

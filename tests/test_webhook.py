@@ -380,7 +380,7 @@ async def test_a_bug_is_logged_with_its_delivery_and_answered_400_not_5xx(
     aiohttp_client: Any, settings: Settings, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bot.adapters.store.ledger import Ledger
-    from bot.core.job import Job
+    from bot.core.ingress.job import Job
     from bot.web.keys import LEDGER
 
     class BrokenLedger(Ledger):

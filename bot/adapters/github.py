@@ -32,11 +32,11 @@ from gidgethub.apps import get_jwt
 
 from bot.adapters.guard import NO_GUARD, Guard
 from bot.config import Settings
-from bot.core.breaker import Dependency, github_dependency
-from bot.core.diff_budget import PullFile
+from bot.core.commands.release_notes import MergedPull, parse_time
 from bot.core.errors import HookwiseError, PermanentError, TransientError, connection_problem
-from bot.core.release_notes import MergedPull, parse_time
-from bot.core.render import has_marker
+from bot.core.operations.breaker import Dependency, github_dependency
+from bot.core.summary.diff_budget import PullFile
+from bot.core.views.comments import has_marker
 
 log = logging.getLogger("hookwise.github")
 

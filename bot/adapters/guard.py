@@ -1,6 +1,6 @@
-"""The circuit breaker around every call to GitHub and to the model (bot/core/breaker.py).
+"""The circuit breaker around every call to GitHub and to the model (bot/core/operations/breaker.py).
 
-`Guard.call(dependency)` admits the call (or raises `CircuitOpen`: the job waits, bot/core/retry.py),
+`Guard.call(dependency)` admits the call (or raises `CircuitOpen`: the job waits, bot/core/operations/retry.py),
 and files how it ended: the service answered, it is failing (an outage error of hookwise's own:
 bot/core/errors.py), or neither. When the failure opens the breaker, the error becomes
 `CircuitOpen` too, so the job waits for the breaker's probe instead of backing off on its own.
@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.adapters.store.breakers import Breakers, Ticket
-from bot.core.breaker import Dependency
 from bot.core.errors import BudgetExhausted, CircuitOpen
+from bot.core.operations.breaker import Dependency
 
 
 class Guard:

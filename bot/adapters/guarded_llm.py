@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from bot.adapters.guard import Guard
 from bot.adapters.llm import LLM, Meter, ModelAnswer, Question
-from bot.core.breaker import Dependency
+from bot.core.operations.breaker import Dependency
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -2,10 +2,10 @@
 `ModelClient` every job asks through.
 
 Answers come back through a tool call whose input schema is the answer's; they are validated before
-anything else sees them. What the per-model table (bot/core/models.py) says decides the request:
+anything else sees them. What the per-model table (bot/core/model/facts.py) says decides the request:
 a forced `tool_choice` where the model takes one (otherwise `auto` plus an instruction, an answer
 without the call being invalid), and `strict: true` tools where the model offers them
-(bot/core/tool_schema.py; a model that refuses a strict tool with a 400 anyway is asked without
+(bot/core/model/tool_schema.py; a model that refuses a strict tool with a 400 anyway is asked without
 one, once, and not offered one again by this process).
 
 How an answer ends decides what happens next:
@@ -20,7 +20,7 @@ module: `model_error` turns them into hookwise's own transient or permanent erro
 (bot/core/errors.py), with the wait the API asked for.
 
 Every call goes through a `Meter` bound to who pays (the installation, repository and task): the
-day's budget is checked before it, and the call is priced (bot/core/pricing.py) and filed in the
+day's budget is checked before it, and the call is priced (bot/core/costs/pricing.py) and filed in the
 cost ledger after it, so a job overshoots the budget by at most the call it was making. Jobs hold a
 `ModelClient` (an LLM and such a meter), never the LLM itself. With a `Warmth`, the first call that
 marks a prefix for the prompt cache goes alone and the calls sent alongside it wait for its answer,
@@ -41,8 +41,7 @@ from anthropic import AsyncAnthropic
 from anthropic.types import Message, TextBlock, ToolUseBlock
 from pydantic import BaseModel, ValidationError
 
-from bot.core.breaker import service_name
-from bot.core.caching import prefix_key
+from bot.core.costs.pricing import DEFAULT_PRICES, PriceTable, Usage
 from bot.core.errors import (
     AnswerCut,
     HookwiseError,
@@ -52,11 +51,12 @@ from bot.core.errors import (
     TransientError,
     connection_problem,
 )
+from bot.core.model.caching import prefix_key
+from bot.core.model.providers import Capabilities, Provider, capabilities, provider_cost_usd, without_cache_marks
+from bot.core.model.tool_schema import strict_tool
+from bot.core.operations.breaker import service_name
 from bot.core.outcome import ModelUsage
-from bot.core.pricing import DEFAULT_PRICES, PriceTable, Usage
-from bot.core.providers import Capabilities, Provider, capabilities, provider_cost_usd, without_cache_marks
 from bot.core.tokens import estimate_tokens
-from bot.core.tool_schema import strict_tool
 
 log = logging.getLogger("hookwise.llm")
 
@@ -242,7 +242,7 @@ def refuses_strict(exc: BaseException) -> bool:
 class AnthropicLLM:
     """The Messages API through the SDK's client for the provider (`AsyncAnthropic`, or its Bedrock
     or Vertex client, or `AsyncAnthropic` at a compatible server): what it asks of a model is what
-    `capabilities(provider, model)` says the pair can do (bot/core/providers.py)."""
+    `capabilities(provider, model)` says the pair can do (bot/core/model/providers.py)."""
 
     def __init__(
         self,

@@ -1,10 +1,10 @@
 """hookwise's own error types. The adapters translate their SDK's exceptions into these at the
-edge (bot/adapters/), so the retry policy (bot/core/retry.py) is a pure function of them.
+edge (bot/adapters/), so the retry policy (bot/core/operations/retry.py) is a pure function of them.
 
 Transient: worth another try, possibly after a wait the service asked for (GitHub 5xx and rate
 limits, Anthropic 429/529/5xx, timeouts, a Redis blip, another worker holding the target's lock).
 An `outage` is a transient failure of the service itself (5xx, overloaded, unreachable): it counts
-toward that service's circuit breaker (bot/core/breaker.py); a rate limit of one installation
+toward that service's circuit breaker (bot/core/operations/breaker.py); a rate limit of one installation
 does not. Permanent: fails once, with a reason a maintainer can read. Reasons name the service
 and its host: `GitHub api.github.com: connection refused`, `Anthropic api.anthropic.com:
 overloaded (529)`.
@@ -44,7 +44,7 @@ class CircuitOpen(TransientError):
     def __init__(self, reason: str, *, wait_s: float, dependency: str) -> None:
         super().__init__(reason, retry_after_s=wait_s)
         self.wait_s = wait_s
-        self.dependency = dependency  # the breaker's key (bot/core/breaker.py: Dependency.key)
+        self.dependency = dependency  # the breaker's key (bot/core/operations/breaker.py: Dependency.key)
 
 
 class PermanentError(HookwiseError):

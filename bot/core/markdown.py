@@ -5,7 +5,7 @@ to the end), indented code, `<pre>` blocks and HTML comments (over several lines
 visible text; nor are quoted lines (`>` at any depth) and the lines that continue a quoted
 paragraph without a `>` of their own (markdown's "lazy continuation"); nor a line whose start lies
 inside an inline code span, even one that opened on an earlier line of the same paragraph.
-`visible_line_starts` yields the rest, HTML comments masked out. bot/core/commands.py reads
+`visible_line_starts` yields the rest, HTML comments masked out. bot/core/commands/grammar.py reads
 commands from them.
 """
 

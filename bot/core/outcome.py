@@ -28,13 +28,13 @@ class ModelUsage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
-    provider: str = "anthropic"  # where the model ran (bot/core/providers.py); older records: the Claude API
+    provider: str = "anthropic"  # where the model ran (bot/core/model/providers.py); older records: the Claude API
     input_tokens: int = 0
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     calls: int = 1
-    cost_usd: float = 0.0  # priced per call when it was made (bot/core/pricing.py), then summed
+    cost_usd: float = 0.0  # priced per call when it was made (bot/core/costs/pricing.py), then summed
     estimated_calls: int = 0  # calls whose answer carried no usage: their tokens are estimates
 
     @property

@@ -42,8 +42,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.core.caching import cache_minimum
-from bot.core.pricing import match_model
+from bot.core.costs.pricing import match_model
+from bot.core.model.caching import cache_minimum
 from bot.sandbox.misbehaviour import (
     DEFAULT_SEED,
     OVERLOADED_REQUEST,

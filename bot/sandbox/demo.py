@@ -31,7 +31,8 @@ from redis.asyncio import Redis
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.records import Records
 from bot.cli import format_record
-from bot.core import agreement, signature
+from bot.core.ingress import signature
+from bot.core.views import agreement as agreement_text
 from bot.sandbox import anthropic as anthropic_sandbox
 from bot.sandbox import github as github_sandbox
 from bot.sandbox import providers as providers_sandbox
@@ -285,7 +286,7 @@ async def _run(log_dir: Path, explicit_redis: str | None, provider: str = "anthr
 
     _report(github, pr_repo, issue_repo, records)
     print(f"\nTriage agreement (python -m bot accuracy {issue_repo}):")
-    print(re.sub(r"(?m)^", "  ", agreement.format_report(reports)))
+    print(re.sub(r"(?m)^", "  ", agreement_text.format_report(reports)))
     return 0
 
 

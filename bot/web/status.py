@@ -2,7 +2,7 @@
 
 Served only when STATUS_PASSWORD is set (otherwise the route does not exist: 404), behind HTTP
 Basic auth with any user name and that password, compared in constant time; 401 with a
-`WWW-Authenticate` challenge otherwise. `gather` builds the typed view (bot/core/status.py) from
+`WWW-Authenticate` challenge otherwise. `gather` builds the typed view (bot/core/views/status.py) from
 small store reads (bot/adapters/store/status.py); `render_page` makes the HTML. The page carries
 no script and loads nothing else; it is never cached.
 """
@@ -30,9 +30,9 @@ from bot.adapters.store.redis_policy import eviction_policy
 from bot.adapters.store.status import StatusReaders, dead_letters, queue_state, recent_deliveries
 from bot.adapters.store.trends import cost_by_day, deliveries_by_hour, signature_failures
 from bot.config import Settings
-from bot.core.breaker import github_dependency, model_breaker
-from bot.core.health import DependencyRow, Health, WorkerRow
-from bot.core.status import BudgetUse, QueueView, RepoAgreement, StatusView, render_page, safe_text
+from bot.core.operations.breaker import github_dependency, model_breaker
+from bot.core.operations.health import DependencyRow, Health, WorkerRow
+from bot.core.views.status import BudgetUse, QueueView, RepoAgreement, StatusView, render_page, safe_text
 from bot.web.keys import REDIS, SETTINGS, STATUS_READERS
 
 log = logging.getLogger("hookwise.status")

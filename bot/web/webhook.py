@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.errors import OUT_OF_MEMORY, is_out_of_memory
 from bot.adapters.store.ledger import Accepted
-from bot.core import intake, signature
+from bot.core.ingress import intake, signature
 from bot.logs import bound
 from bot.web.keys import LEDGER, LINES, METRICS, SECRETS, SIGNATURE_FAILURES
 

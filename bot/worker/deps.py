@@ -9,15 +9,15 @@ from bot.adapters.llm import LLM, ModelClient
 from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.forget import Forgetter
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import TriageQueue
-from bot.core.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
-from bot.core.grounding import GITHUB_WEB
 from bot.core.prompts import Prompts
+from bot.core.summary.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
+from bot.core.summary.grounding import GITHUB_WEB
 from bot.worker.learning import Learning
 
 
@@ -38,7 +38,7 @@ class Deps:
     configs: ConfigStore
     permissions: Permissions
     cooldowns: Cooldowns
-    meter: CostLedger  # the cost ledger and daily budget: checked before, counted after each model call
+    spending: Spending  # the cost ledger and the daily budget: checked before, counted after each model call
     models: Models
     triage_queue: TriageQueue  # micro-batched triage; `batching` False sends every issue alone
     agreement: AgreementStore
@@ -56,4 +56,4 @@ class Deps:
         """The model as one job's task asks it: every call checked against the installation's
         budget before it and filed in the cost ledger after it (the tasks `costs` lists:
         summary, triage, triage-batch, release-notes)."""
-        return ModelClient(self.llm, self.meter.meter(installation_id, repository, task))
+        return ModelClient(self.llm, self.spending.meter(installation_id, repository, task))

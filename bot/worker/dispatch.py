@@ -1,13 +1,13 @@
-"""Each kind of job and its handler: the worker's half of bot/core/intake.py's ROUTES table."""
+"""Each kind of job and its handler: the worker's half of bot/core/ingress/intake.py's ROUTES table."""
 
 from __future__ import annotations
 
 from typing import assert_never
 
 from bot.adapters.github import Repo
-from bot.core.job import CommandJob, ConfigJob, ForgetJob, Job, LabelJob, SummaryJob, TriageJob
+from bot.core.ingress.job import CommandJob, ConfigJob, ForgetJob, Job, LabelJob, SummaryJob, TriageJob
+from bot.core.operations.retry import Attempt
 from bot.core.outcome import Outcome
-from bot.core.retry import Attempt
 from bot.worker.actions import agreement, commands, config, forget, summarize, triage
 from bot.worker.deps import Deps
 

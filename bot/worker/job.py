@@ -1,9 +1,9 @@
 """The one arq job of a delivery: run its typed job and leave a provenance record however it ends.
 
-`process_delivery` rebuilds the job the web queued (bot/core/job.py), dispatches it to its handler
+`process_delivery` rebuilds the job the web queued (bot/core/ingress/job.py), dispatches it to its handler
 (bot/worker/dispatch.py) and merges the handler's Outcome into the record. Transient failures
 become arq `Retry` with backoff, for up to RETRY_FOR; a job whose dependency's circuit breaker is
-open waits for it without reading anything (bot/core/retry.py, bot/worker/retrying.py); permanent
+open waits for it without reading anything (bot/core/operations/retry.py, bot/worker/retrying.py); permanent
 failures fail once, as a dead letter with the reason. An installation past its day's model
 budget gets its event recorded as skipped for the budget. However a job ends, the fair queue is
 given the chance to move the next parked job in (bot/adapters/store/fairness.py).
@@ -28,11 +28,11 @@ from bot.adapters.store.errors import store_error
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
-from bot.core import retry
-from bot.core import triage as triage_gate
 from bot.core.errors import BudgetExhausted, UnreadableJob
-from bot.core.job import CommandJob, ForgetJob, Job, SummaryJob
+from bot.core.ingress.job import CommandJob, ForgetJob, Job, SummaryJob
+from bot.core.operations import retry
 from bot.core.outcome import Outcome, OutcomeKind
+from bot.core.triage import plan as triage_gate
 from bot.logs import bound
 from bot.worker.actions.forget import on_forget
 from bot.worker.deps import Deps
@@ -258,7 +258,7 @@ def task_of(job: Job) -> str:
 
 async def count_skip(deps: Deps, installation_id: int, repository: str, task: str) -> None:
     try:
-        await deps.meter.skipped(installation_id, repository, task)
+        await deps.spending.skipped(installation_id, repository, task)
     except (RedisError, OSError) as exc:
         log.error("could not count an event skipped for the budget (%s)", exc)
 

@@ -15,7 +15,7 @@ from cachetools import TTLCache
 
 from bot.adapters.store.agreement import AgreementStore
 from bot.core import agreement
-from bot.core import triage as core
+from bot.core.triage import plan as core
 
 TTL_S = 60.0
 

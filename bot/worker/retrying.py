@@ -1,6 +1,6 @@
 """The retry policy's I/O, shared by a delivery's job (bot/worker/job.py) and a triage round
 (bot/worker/rounds.py): what the job went through so far, whether a dependency it needs is down,
-and arq's `Retry` for a decision of bot/core/retry.py.
+and arq's `Retry` for a decision of bot/core/operations/retry.py.
 
 arq retries only `Retry`, and refuses to start a job past its `max_tries` without calling it (no
 record: the job would vanish). The bound here is time (`RETRY_FOR`), so arq's `max_tries` is set
@@ -21,12 +21,12 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.retry_state import RetryStates
-from bot.core import breaker, retry
-from bot.core.breaker import Dependency
 from bot.core.errors import CircuitOpen
-from bot.core.job import Job, TriageRound
-from bot.core.retry import Again, Attempt, Decision, GiveUp, Wait
-from bot.core.scheduling import needs
+from bot.core.ingress.job import Job, TriageRound
+from bot.core.operations import breaker, retry
+from bot.core.operations.breaker import Dependency
+from bot.core.operations.retry import Again, Attempt, Decision, GiveUp, Wait
+from bot.core.operations.scheduling import needs
 
 log = logging.getLogger("hookwise.worker")
 

@@ -27,11 +27,11 @@ from redis.exceptions import RedisError
 from bot.adapters.github import Repo
 from bot.adapters.store.errors import store_error
 from bot.adapters.store.records import JobRecord
-from bot.core import retry
 from bot.core.errors import BudgetExhausted, PermanentError
-from bot.core.job import TriageRound
+from bot.core.ingress.job import TriageRound
+from bot.core.operations import retry
+from bot.core.operations.retry import Again, Attempt, GiveUp, Wait
 from bot.core.outcome import Outcome, OutcomeKind
-from bot.core.retry import Again, Attempt, GiveUp, Wait
 from bot.core.text import first_error
 from bot.logs import bound
 from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
@@ -139,7 +139,7 @@ async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: in
 
 
 class CrashedRound(PermanentError):
-    """A round whose worker died while running it too many times (bot/core/retry.py: MAX_CRASHES)."""
+    """A round whose worker died while running it too many times (bot/core/operations/retry.py: MAX_CRASHES)."""
 
 
 async def _settle(

@@ -32,7 +32,7 @@ from bot.adapters.store.agreement import AgreementStore
 from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
-from bot.adapters.store.costs import CostLedger
+from bot.adapters.store.costs import Spending
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.forget import Forgetter
@@ -45,10 +45,10 @@ from bot.adapters.store.retry_state import RetryStates
 from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import ConfigError, Settings
-from bot.core import breaker, retry
-from bot.core.breaker import Dependency, model_breaker
+from bot.core.model.providers import Provider
+from bot.core.operations import breaker, retry
+from bot.core.operations.breaker import Dependency, model_breaker
 from bot.core.prompts import Prompts
-from bot.core.providers import Provider
 from bot.worker.deps import Deps, Models
 from bot.worker.heartbeat import Beating, WorkerStats
 from bot.worker.job import JOB_TIMEOUT_S, process_delivery
@@ -62,7 +62,7 @@ log = logging.getLogger("hookwise.worker")
 MODEL_TIMEOUT_S = 40.0
 GITHUB_TIMEOUT_S = 20.0
 # arq refuses to start a job past its max_tries without calling it, which would leave no record.
-# The bound is time (RETRY_FOR, bot/core/retry.py), and every run counts as a try in arq - a wait
+# The bound is time (RETRY_FOR, bot/core/operations/retry.py), and every run counts as a try in arq - a wait
 # on a breaker every ~15 s too - so arq's bound is set beyond anything RETRY_FOR's 3 days at most
 # can reach, and the policy always decides (a crash loop ends at retry.MAX_CRASHES, with a record).
 ARQ_MAX_TRIES = 1_000_000
@@ -133,7 +133,7 @@ def anthropic_client(settings: Settings, *, http_client: httpx2.AsyncClient | No
     credentials). ConfigError when the provider misses a setting it needs. `http_client` replaces the
     SDK's own (the unit tier's answers in-process: bot/sandbox/inprocess.py)."""
     settings.check_model()
-    # arq's tries are the one retry budget (bot/core/retry.py): the SDK retries nothing itself.
+    # arq's tries are the one retry budget (bot/core/operations/retry.py): the SDK retries nothing itself.
     common: dict[str, Any] = {"max_retries": 0, "timeout": MODEL_TIMEOUT_S}
     if http_client is not None:
         common["http_client"] = http_client
@@ -222,7 +222,7 @@ def build_deps(
         configs=ConfigStore(redis),
         permissions=Permissions(redis),
         cooldowns=Cooldowns(redis),
-        meter=CostLedger(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock),
+        spending=Spending(redis, tokens_per_day=settings.MODEL_TOKENS_PER_DAY, clock=clock),
         models=Models(triage=settings.model_for("triage"), summary=settings.model_for("summary")),
         triage_queue=TriageQueue(
             redis,

@@ -1,5 +1,5 @@
 """The redelivery sweeper's I/O: list the App's recent deliveries, ask GitHub to redeliver what
-hookwise never accepted, remember what it asked for. The decision is bot/core/redelivery.py's; the
+hookwise never accepted, remember what it asked for. The decision is bot/core/ingress/redelivery.py's; the
 state in Redis is bot/adapters/store/redeliveries.py's.
 
 A run lists back to a checkpoint (the newest delivery the previous run saw, less an overlap for
@@ -18,9 +18,8 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from bot.adapters.store.redeliveries import RedeliveryState
-from bot.core import retry
 from bot.core.errors import HookwiseError
-from bot.core.redelivery import (
+from bot.core.ingress.redelivery import (
     MAX_AGE,
     Delivery,
     Requested,
@@ -30,6 +29,7 @@ from bot.core.redelivery import (
     iso,
     plan_redeliveries,
 )
+from bot.core.operations import retry
 
 if TYPE_CHECKING:
     from bot.adapters.github import GitHubApp

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 from bot.adapters.store import keys
 from bot.core import agreement
 from bot.core.agreement import LabelChange, RepoReport, TriageRecord, TrustPolicy
-from bot.core.status import RepoAgreement
 from bot.core.text import first_error
+from bot.core.views.status import RepoAgreement
 
 log = logging.getLogger("hookwise.agreement")
 
@@ -41,7 +41,7 @@ class AgreementStore:
 
     async def record(self, record: TriageRecord, policy: TrustPolicy) -> None:
         """Remember what hookwise chose and the policy the repository's config had. The record
-        replaces the issue's earlier one (the caller merges them: bot/core/triage.py `retriaged`);
+        replaces the issue's earlier one (the caller merges them: bot/core/triage/plan.py `retriaged`);
         the changes people made are a list of their own and stay."""
         repository, number = record.repository, record.number
         blank = record.model_copy(update={"changes": ()})

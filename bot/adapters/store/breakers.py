@@ -1,4 +1,4 @@
-"""Circuit breakers in Redis, shared by every worker (the decisions: bot/core/breaker.py).
+"""Circuit breakers in Redis, shared by every worker (the decisions: bot/core/operations/breaker.py).
 
 Each dependency has one hash (`keys.BREAKER`); a change is read, decided by the pure transition
 and written back in a WATCH/MULTI transaction, so concurrent workers never lose each other's
@@ -24,9 +24,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from bot.adapters.store import keys
-from bot.core import breaker
-from bot.core.breaker import Admit, BreakerState, Dependency
 from bot.core.errors import CircuitOpen, HookwiseError, PermanentError, TransientError
+from bot.core.operations import breaker
+from bot.core.operations.breaker import Admit, BreakerState, Dependency
 
 log = logging.getLogger("hookwise.breaker")
 

@@ -1,12 +1,13 @@
 """The cost ledger and the daily budget per installation, in Redis (keys: bot/adapters/store/keys.py).
 
-`CostLedger` is the `Meter` the Anthropic adapter calls around every model call
-(bot/adapters/llm.py): before a call it refuses (`BudgetExhausted`) when the installation has used
-`MODEL_TOKENS_PER_DAY` tokens in the current UTC day; after a call it files the call's tokens and
-cost under its UTC hour (installation, repository, task, provider, model) and adds its tokens to the
-installation's day. Counting after each call and checking before each one is what bounds the
-overshoot to the call in flight. The day comes from `clock`, so a test moves to the next day by
-passing another clock, not by waiting.
+`Spending` is what the installations' model calls cost (the cost ledger, `python -m bot costs`) and
+the daily budget. Its `meter(installation, repository, task)` is the `Meter` a job's ModelClient
+calls around every model call (bot/adapters/llm.py): before a call it refuses (`BudgetExhausted`)
+when the installation has used `MODEL_TOKENS_PER_DAY` tokens in the current UTC day; after a call
+it files the call's tokens and cost under its UTC hour (installation, repository, task, provider,
+model) and adds its tokens to the installation's day. Counting after each call and checking before
+each one is what bounds the overshoot to the call in flight. The day comes from `clock`, so a test
+moves to the next day by passing another clock, not by waiting.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
 from bot.adapters.store.trends import count_cost
-from bot.core.costs import (
+from bot.core.costs.ledger import (
     RETENTION_DAYS,
     BudgetLine,
     CostRow,
@@ -32,7 +33,7 @@ from bot.core.costs import (
 )
 from bot.core.errors import BudgetExhausted
 from bot.core.outcome import ModelUsage
-from bot.core.status import BudgetUse
+from bot.core.views.status import BudgetUse
 
 log = logging.getLogger("hookwise.costs")
 
@@ -42,7 +43,9 @@ DAY_TTL_S = 2 * 24 * 3600
 Clock = Callable[[], float]
 
 
-class CostLedger:
+class Spending:
+    """The cost ledger and the daily budget (not the ledger of deliveries: bot/adapters/store/ledger.py)."""
+
     def __init__(self, redis: Redis, *, tokens_per_day: int, clock: Clock = time.time) -> None:
         self._redis = redis
         self.tokens_per_day = tokens_per_day
@@ -140,7 +143,7 @@ class TaskMeter:
     """The cost ledger bound to who pays for a call: checks the installation's budget before each
     call, files each call under its installation, repository and task after it."""
 
-    def __init__(self, ledger: CostLedger, installation_id: int, repository: str, task: str) -> None:
+    def __init__(self, ledger: Spending, installation_id: int, repository: str, task: str) -> None:
         self.ledger = ledger
         self.installation_id = installation_id
         self.repository = repository

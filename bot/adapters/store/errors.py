@@ -1,6 +1,6 @@
-"""redis-py's errors as hookwise's own: a Redis blip inside a job is transient (bot/core/retry.py),
-and so is a Redis out of memory (`maxmemory` reached under `noeviction`): the worker rides it out
-like an outage of any other service, for up to RETRY_FOR."""
+"""redis-py's errors as hookwise's own: a Redis blip inside a job is transient
+(bot/core/operations/retry.py), and so is a Redis out of memory (`maxmemory` reached under
+`noeviction`): the worker rides it out like an outage of any other service, for up to RETRY_FOR."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ few seconds, a safety net). What goes to arq's queue directly, around the backlo
 - triage batch rounds (bot/adapters/store/triage_queue.py): each answers up to 20 issues of one
   repository, and a repository has at most one round queued at a time; the issues' own jobs
   went through the backlog, so the rounds follow the installation's fair share;
-- forgetting an uninstalled installation's data (bot/core/scheduling.py: `Lane.DIRECT`);
+- forgetting an uninstalled installation's data (bot/core/operations/scheduling.py: `Lane.DIRECT`);
 - arq's cron jobs (the redelivery sweep, the triage rescue).
 
 While a dependency's circuit breaker is open (bot/adapters/store/breakers.py) the backlog is

@@ -1,5 +1,5 @@
 """Forgetting repositories in Redis: every key is read, and what names a forgotten repository goes
-(which data names it, and what becomes of it: bot/core/forget.py; every kind of data, and for how
+(which data names it, and what becomes of it: bot/core/operations/forget.py; every kind of data, and for how
 long: docs/data.md).
 
 One pass scans the whole keyspace (`SCAN`, a batch at a time, pipelined): a key whose name names
@@ -27,8 +27,8 @@ from redis.asyncio import Redis
 from bot.adapters.store import keys
 from bot.adapters.store.breakers import job_digest
 from bot.adapters.store.ledger import arq_job
-from bot.core import forget
-from bot.core.job import ForgetJob
+from bot.core.ingress.job import ForgetJob
+from bot.core.operations import forget
 
 log = logging.getLogger("hookwise.forget")
 

@@ -27,12 +27,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.adapters.store.batching import Coalescer
+from bot.adapters.store.coalescer import Coalescer
 from bot.adapters.store.fairness import PARK_FUNCTION, PROMOTE_FUNCTION, promote_args
 from bot.core.errors import UnreadableJob
-from bot.core.intake import Ignore, Malformed, job_from_legacy
-from bot.core.job import Job, dump_job, parse_job
-from bot.core.scheduling import Lane, lane
+from bot.core.ingress.intake import Ignore, Malformed, job_from_legacy
+from bot.core.ingress.job import Job, dump_job, parse_job
+from bot.core.operations.scheduling import Lane, lane
 
 QUEUE_NAME = keys.QUEUE
 JOB_FUNCTION = "process_delivery"
@@ -168,7 +168,7 @@ class Ledger:
         """Queue the delivery's job unless it was accepted before (and did not fail).
 
         `replay=True` queues it whatever its state (`python -m bot replay`). Concurrent calls share
-        one round trip (bot/adapters/store/batching.py)."""
+        one round trip (bot/adapters/store/coalescer.py)."""
         return self._accept((job, replay))
 
     async def _accept_many(self, calls: Sequence[tuple[Job, bool]]) -> list[Accepted | Duplicate]:

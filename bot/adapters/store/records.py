@@ -45,7 +45,7 @@ class JobRecord:
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
-    cost_usd: float = 0.0  # estimated, priced per call (bot/core/pricing.py)
+    cost_usd: float = 0.0  # estimated, priced per call (bot/core/costs/pricing.py)
     estimated_calls: int = 0  # model calls whose answer carried no usage: their tokens are estimates
     batch_size: int = 0  # answered in one model call with this many issues (0: not batched)
     rate_limit: str = ""

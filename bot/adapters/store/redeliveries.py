@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.core.redelivery import MAX_AGE
+from bot.core.ingress.redelivery import MAX_AGE
 
 log = logging.getLogger("hookwise.sweeper")
 

@@ -6,7 +6,7 @@ OOM error), which the web answers 503 and the worker rides out (bot/adapters/sto
 
 The web and the worker each check at start and log one warning line naming `maxmemory-policy`
 unless it is `noeviction` (or, once, that they could not tell: managed Redis services often
-refuse `CONFIG GET`); the status page shows the same (bot/core/health.py).
+refuse `CONFIG GET`); the status page shows the same (bot/core/operations/health.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.core.health import SAFE_POLICY, eviction_warning
+from bot.core.operations.health import SAFE_POLICY, eviction_warning
 
 SAFE = SAFE_POLICY
 

@@ -1,4 +1,4 @@
-"""What a job went through before this run, for the time-bound retry policy (bot/core/retry.py).
+"""What a job went through before this run, for the time-bound retry policy (bot/core/operations/retry.py).
 
 arq counts every run of a job (`job_try`), waits on a breaker included, so tries cannot be the
 bound. Per job, one small hash keeps when it was first held up (`since`), its own transient
@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.adapters.store.breakers import job_digest
-from bot.core.retry import Attempt
+from bot.core.operations.retry import Attempt
 
 log = logging.getLogger("hookwise.retry")
 

@@ -1,7 +1,7 @@
 """The status page's reads: small, bounded, and only of what the page may show.
 
 - `recent_deliveries` and `dead_letters`: the provenance records (bot/adapters/store/records.py),
-  turned into the page's rows, with each record's cost from the price table (bot/core/pricing.py);
+  turned into the page's rows, with each record's cost from the price table (bot/core/costs/pricing.py);
 - `queue_state`: arq's queue sorted set (`keys.QUEUE`: job id by the time it is due, in ms) and
   the in-progress markers of its oldest jobs; queued jobs are counted, never read (a command's job
   holds the comment's text);
@@ -25,9 +25,9 @@ from redis.asyncio import Redis
 from bot.adapters.store import keys
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
-from bot.core import pricing
-from bot.core.providers import provider_price
-from bot.core.status import BudgetUse, DeadLetter, DeliveryRow, QueueView, RepoAgreement
+from bot.core.costs import pricing
+from bot.core.model.providers import provider_price
+from bot.core.views.status import BudgetUse, DeadLetter, DeliveryRow, QueueView, RepoAgreement
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -93,9 +93,9 @@ DEFAULT_SOURCES = StatusSources(
 
 
 def _cost_ledger(redis: Redis, tokens_per_day: int) -> BudgetReader:
-    from bot.adapters.store.costs import CostLedger
+    from bot.adapters.store.costs import Spending
 
-    return CostLedger(redis, tokens_per_day=tokens_per_day)
+    return Spending(redis, tokens_per_day=tokens_per_day)
 
 
 def _agreement_store(redis: Redis) -> AgreementReader:

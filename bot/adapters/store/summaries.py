@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.core.release_notes import SummaryRecord
+from bot.core.commands.release_notes import SummaryRecord
 
 log = logging.getLogger("hookwise.summaries")
 

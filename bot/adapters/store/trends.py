@@ -29,8 +29,8 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
-from bot.core.costs import RETENTION_DAYS, utc_day, utc_hour
-from bot.core.status import DayCost, HourCount, SignatureFailureCount
+from bot.core.costs.ledger import RETENTION_DAYS, utc_day, utc_hour
+from bot.core.views.status import DayCost, HourCount, SignatureFailureCount
 
 __all__ = [
     "CHART_DAYS",

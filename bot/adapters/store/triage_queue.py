@@ -19,7 +19,7 @@ Every step is one Lua script, so several workers on several machines see one con
 
 A round never mixes repositories: every key is per repository (bot/adapters/store/keys.py), and
 per lane: an issue whose text addresses the model waits in its repository's `quarantine` lane, so
-it is batched only with others of its kind (bot/core/hostile.py).
+it is batched only with others of its kind (bot/core/triage/hostile.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
-from bot.core.job import TriageRound, WaitingIssue
+from bot.core.ingress.job import TriageRound, WaitingIssue
 
 BATCH_FUNCTION = "triage_batch"
 KEYS_TTL_MS = 24 * 3600 * 1000  # a repository's queue keys outlive any round by far, then go

@@ -1,14 +1,14 @@
 """A person's label change on an issue hookwise triaged updates its agreement record.
 
 Nothing is written to GitHub. The web queues only a person's changes to an issue's labels
-(bot/core/intake.py); here the change is kept if hookwise triaged the issue.
+(bot/core/ingress/intake.py); here the change is kept if hookwise triaged the issue.
 """
 
 from __future__ import annotations
 
 from bot.adapters.github import Repo
 from bot.core.agreement import LabelChange
-from bot.core.job import LabelJob
+from bot.core.ingress.job import LabelJob
 from bot.core.outcome import Outcome
 from bot.worker.deps import Deps
 

@@ -12,14 +12,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.adapters.github import Repo
-from bot.core import agreement, render, retry
-from bot.core import commands as cmd
-from bot.core.costs import BudgetLine, budget_status
+from bot.core.commands import grammar as cmd
+from bot.core.costs.ledger import BudgetLine, budget_status
 from bot.core.errors import BudgetExhausted
-from bot.core.job import CommandJob
+from bot.core.ingress.job import CommandJob
+from bot.core.operations import retry
+from bot.core.operations.retry import Attempt
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.repo_config import ConfigResult, describe
-from bot.core.retry import Attempt
+from bot.core.views import agreement as agreement_text
+from bot.core.views import comments as render
 from bot.worker.actions.release_notes import release_notes
 from bot.worker.actions.summarize import summarize
 from bot.worker.actions.triage import triage
@@ -49,8 +51,8 @@ def help_reply(slug: str, config: ConfigResult, budget: BudgetLine | None = None
 
 async def _help(slug: str, repo: Repo, deps: Deps, installation_id: int) -> str:
     reports = await deps.agreement.reports(repo.full_name, now=time.time())
-    measured = [agreement.help_line(reports[0] if reports else None)]
-    budget = await deps.meter.status(installation_id)
+    measured = [agreement_text.help_line(reports[0] if reports else None)]
+    budget = await deps.spending.status(installation_id)
     return help_reply(slug, await deps.configs.get(repo), budget, measured)
 
 
@@ -104,7 +106,7 @@ async def _release_notes_command(asked: Asked) -> Ran:
     )  # fmt: skip
 
 
-# Each kind's handler: with bot/core/commands.py's SPECS, all there is to a command.
+# Each kind's handler: with bot/core/commands/grammar.py's SPECS, all there is to a command.
 HANDLERS: Mapping[cmd.CommandKind, Handler] = {
     cmd.CommandKind.SUMMARIZE: _summarize_command,
     cmd.CommandKind.TRIAGE: _triage_command,
@@ -152,7 +154,7 @@ async def on_comment(
     if not cmd.may_run(permission=permission, role_name=role, user_type=user_type, login=login, slug=slug):
         return Outcome.skipped(f"{login} may not run commands ({role or permission})")
     if any(command.kind in cmd.MODEL_COMMANDS for command in commands):
-        await deps.meter.check(job.installation_id)  # used up: skipped for the budget, not even a reaction
+        await deps.spending.check(job.installation_id)  # used up: skipped for the budget, not even a reaction
     await repo.add_reaction(job.comment_id, "eyes")
     replies: list[str] = []
     comment_id: int | None = None

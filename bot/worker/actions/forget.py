@@ -1,7 +1,7 @@
 """`installation` `deleted`, `installation_repositories` `removed`, and `python -m bot forget`:
 delete what hookwise keeps that holds those repositories' text or names (bot/adapters/store/forget.py).
 
-The first pass runs as soon as the job does (it skips the fair-share backlog: bot/core/scheduling.py);
+The first pass runs as soon as the job does (it skips the fair-share backlog: bot/core/operations/scheduling.py);
 a second pass a little later deletes what jobs of those repositories still in flight wrote
 meanwhile. The record says how much went and never names a repository.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.core.forget import digest
-from bot.core.job import ForgetJob
+from bot.core.ingress.job import ForgetJob
+from bot.core.operations.forget import digest
 from bot.core.outcome import Outcome
 from bot.worker.deps import Deps
 

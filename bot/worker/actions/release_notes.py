@@ -10,13 +10,14 @@ from pydantic import BaseModel
 
 from bot.adapters.github import Repo
 from bot.adapters.llm import Question
-from bot.core import release_notes as notes
-from bot.core import render, retry
+from bot.core.commands import release_notes as notes
 from bot.core.errors import InvalidAnswer, PermanentError, TransientError
+from bot.core.operations import retry
+from bot.core.operations.retry import Attempt
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence, instructions_block
 from bot.core.repo_config import RepoConfig
-from bot.core.retry import Attempt
+from bot.core.views import comments as render
 from bot.worker.deps import Deps
 
 log = logging.getLogger("hookwise.release_notes")

@@ -9,16 +9,17 @@ from pydantic import BaseModel
 
 from bot.adapters.github import PullDetails, Repo
 from bot.adapters.llm import Question
-from bot.core import budget, render
-from bot.core.answers import PullSummary
-from bot.core.diff_budget import BudgetedDiff, PullFile, diff_budget, fit_diff
-from bot.core.grounding import closing_links, closing_references
-from bot.core.job import SummaryJob
+from bot.core.commands.release_notes import record_of
+from bot.core.ingress.job import SummaryJob
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence, instructions_block
-from bot.core.release_notes import record_of
 from bot.core.repo_config import RepoConfig
+from bot.core.summary import bounds as budget
+from bot.core.summary.answer import PullSummary
+from bot.core.summary.diff_budget import BudgetedDiff, PullFile, diff_budget, fit_diff
+from bot.core.summary.grounding import closing_links, closing_references
 from bot.core.tokens import estimate_tokens
+from bot.core.views import comments as render
 from bot.worker.deps import Deps
 
 TOOL = "record_summary"
@@ -36,7 +37,7 @@ class Draft(BaseModel):
 
 
 async def on_merged(job: SummaryJob, repo: Repo, deps: Deps, *, job_try: int) -> Outcome:
-    await deps.meter.check(job.installation_id)  # used up: skipped for the budget before any GitHub read
+    await deps.spending.check(job.installation_id)  # used up: skipped for the budget before any GitHub read
     return await summarize(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False)
 
 

@@ -3,7 +3,7 @@
 A new issue's TriageJob makes the cheap checks (still open, triage on in the config, not triaged
 already, the installation's budget not used up) and then, with batching on, registers the issue
 for its repository's next batch round (bot/worker/actions/triage_batch.py) instead of asking the
-model itself; an issue whose text addresses the model (bot/core/hostile.py) waits in its
+model itself; an issue whose text addresses the model (bot/core/triage/hostile.py) waits in its
 repository's quarantine lane, so it shares a prompt only with others of its kind. With batching
 off (`TRIAGE_BATCH_MAX=1` or `TRIAGE_BATCH_WAIT_S=0`), and for `@app triage`, one call answers one
 issue, as here. A model that refuses an issue gets it recorded as refused: nothing written, no retry.
@@ -31,24 +31,24 @@ from pydantic import BaseModel
 from bot.adapters.github import IssueDetails, Label, Repo
 from bot.adapters.llm import ModelClient, Question
 from bot.adapters.store.triage_queue import AlreadyWaiting
-from bot.core import labels as label_policy
-from bot.core import render
-from bot.core import triage as core
-from bot.core.batch import BODY_CHARS
 from bot.core.errors import Refused
-from bot.core.hostile import addresses_model
-from bot.core.job import TriageJob, WaitingIssue
-from bot.core.label_answers import LabelAnswer, LabelItem, read_item
+from bot.core.ingress.job import TriageJob, WaitingIssue
 from bot.core.outcome import ModelUsage, Outcome
 from bot.core.prompts import fence
 from bot.core.repo_config import RepoConfig
+from bot.core.triage import labels as label_policy
+from bot.core.triage import plan as core
+from bot.core.triage.batch import BODY_CHARS
+from bot.core.triage.hostile import addresses_model
+from bot.core.triage.label_answers import LabelAnswer, LabelItem, read_item
+from bot.core.views import comments as render
 from bot.worker.deps import Deps
 
 TASK = "triage"
 
 
 class TriageDraft(BaseModel):
-    """The model's answer as it gave it (read when written: bot/core/label_answers.py) and what it
+    """The model's answer as it gave it (read when written: bot/core/triage/label_answers.py) and what it
     cost, kept for a retry of the same job."""
 
     labels: list[Any]
@@ -70,7 +70,7 @@ async def on_opened(job: TriageJob, repo: Repo, deps: Deps, *, job_try: int) -> 
     triaged = await deps.effects.done(effect_key(repo.full_name, job.number)) is not None
     if reason := core.gate(open_issue=issue.state == "open", config=config, triaged=triaged):
         return Outcome.skipped(reason)
-    await deps.meter.check(job.installation_id)  # BudgetExhausted: skipped for the budget, no call
+    await deps.spending.check(job.installation_id)  # BudgetExhausted: skipped for the budget, no call
     if not deps.batching:
         return await triage(repo, job.number, deps=deps, delivery_id=job.delivery_id, force=False, issue=issue)
     waiting = WaitingIssue(

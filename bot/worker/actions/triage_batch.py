@@ -1,8 +1,8 @@
 """One batch round: up to TRIAGE_BATCH_MAX waiting issues of one repository's lane, one model call.
 
 The round claims its issues (bot/adapters/store/triage_queue.py), asks once for all of them
-(`label_issues`, bot/core/batch.py), reads each item of the answer on its own
-(bot/core/label_answers.py: a wrong label is dropped and recorded, never a reason to ask again),
+(`label_issues`, bot/core/triage/batch.py), reads each item of the answer on its own
+(bot/core/triage/label_answers.py: a wrong label is dropped and recorded, never a reason to ask again),
 sends each issue whose item has a structural fault to a single call, and then writes each issue
 under its own effect key and lock exactly as a single triage does (`apply_labels`): never another
 issue's labels. An answer cut at `max_tokens` or refused is split in two halves, each asked on its
@@ -10,7 +10,7 @@ own (and split again while it ends so): never more calls than the issues in it, 
 model refuses alone is recorded as refused, with nothing written and nothing retried. What happened
 to each issue comes back as its own result; the job (bot/worker/rounds.py) turns each into that
 issue's delivery record. A round of the `quarantine` lane holds only issues whose text addresses the
-model (bot/core/hostile.py), and each one's record says so.
+model (bot/core/triage/hostile.py), and each one's record says so.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pydantic import BaseModel
 
 from bot.adapters.github import Repo
 from bot.adapters.llm import Question
-from bot.core import batch as core_batch
-from bot.core import triage as core
 from bot.core.errors import AnswerCut, BudgetExhausted, InvalidAnswer, Refused
-from bot.core.job import TriageRound, WaitingIssue
-from bot.core.label_answers import LabelAnswer, read_batch
+from bot.core.ingress.job import TriageRound, WaitingIssue
 from bot.core.outcome import ModelUsage, Outcome
+from bot.core.triage import batch as core_batch
+from bot.core.triage import plan as core
+from bot.core.triage.label_answers import LabelAnswer, read_batch
 from bot.worker.actions.triage import (
     IssueText,
     TriageDraft,

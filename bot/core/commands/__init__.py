@@ -1,0 +1,1 @@
+"""Comment commands: their specs and grammar, and release notes. Pure."""

@@ -1,0 +1,1 @@
+"""What calls cost: prices, the cost ledger's rows and the daily budget. Pure."""

@@ -1,0 +1,1 @@
+"""Ingress: what a delivery is, whether it is work, and the typed job it becomes. Pure."""

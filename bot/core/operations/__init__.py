@@ -1,0 +1,1 @@
+"""How jobs run and data lives: retries, breakers, fair share, health, forgetting. Pure."""

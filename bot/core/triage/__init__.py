@@ -1,0 +1,1 @@
+"""Triage: the request, the batches, reading the answers, hostile text, what to write. Pure."""
