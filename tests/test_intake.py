@@ -382,3 +382,16 @@ def test_push_changing_the_config_on_the_default_branch_is_work() -> None:
     payload["ref"] = "refs/heads/some-feature"
     payload["commits"] = [{"added": [], "modified": [".github/hookwise.yml"], "removed": []}]
     assert isinstance(decide("push", payload), Ignore)  # a branch must not change the bot's config
+
+
+def test_every_job_type_is_in_the_union_and_has_one_handler() -> None:
+    """An event is one route (ROUTES), its job type (JOB_TYPES, in the `Job` union) and one handler
+    (bot/worker/dispatch.py: HANDLERS): a type without a handler fails here, not in a worker."""
+    from typing import get_args
+
+    from bot.core.ingress.job import JOB_TYPES, Job
+    from bot.worker.dispatch import HANDLERS
+
+    union = set(get_args(get_args(Job)[0]))
+    assert union == set(JOB_TYPES)
+    assert set(HANDLERS) == set(JOB_TYPES)

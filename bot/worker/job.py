@@ -29,14 +29,13 @@ from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.ledger import DeliveryState, job_of
 from bot.adapters.store.records import JobRecord
 from bot.core.errors import BudgetExhausted, UnreadableJob
-from bot.core.ingress.job import CommandJob, ForgetJob, Job, SummaryJob
+from bot.core.ingress.job import CommandJob, Job, SummaryJob
 from bot.core.operations import retry
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.core.triage import plan as triage_gate
 from bot.logs import bound
-from bot.worker.actions.forget import on_forget
 from bot.worker.deps import Deps
-from bot.worker.dispatch import dispatch
+from bot.worker.dispatch import Run, handler_of
 from bot.worker.retrying import Retrying, crashed, describe
 
 log = logging.getLogger("hookwise.worker")
@@ -132,11 +131,10 @@ async def run_job(ctx: dict[str, Any], job: Job, record: JobRecord, *, job_id: s
         # record; ours is a TimeoutError, classified as transient and retried.
         async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
             await retrying.admit(retrying.needs(job))
-            if isinstance(job, ForgetJob):  # about repositories, not one: no repository to open
-                record.merge(await on_forget(job, deps))
-            else:
-                repo = await deps.github.repo(job.installation_id, job.repository)
-                record.merge(await dispatch(job, repo, deps, job_try=job_try, attempt=attempt))
+            handler = handler_of(job)
+            repo = await deps.github.repo(job.installation_id, job.repository) if handler.needs_repo else None
+            record.merge(await handler.act(job, Run(deps, job_try, attempt, repo)))
+            if repo is not None:
                 record.rate_limit = repo.rate_limit()
     except BudgetExhausted as over:  # no model call was made, nothing is posted about it
         record.merge(Outcome.skipped(over.reason))

@@ -24,7 +24,6 @@ from bot.core.ingress.job import (
     ConfigJob,
     ForgetJob,
     Job,
-    JobKind,
     LabelJob,
     SummaryJob,
     TriageJob,
@@ -195,15 +194,18 @@ def _epoch(iso: str | None) -> float:
         return time.time()
 
 
-ROUTES: Mapping[tuple[str, str], tuple[JobKind, Builder]] = {
-    ("pull_request", "closed"): (JobKind.SUMMARY, _merged_pull),
-    ("issues", "opened"): (JobKind.TRIAGE, _opened_issue),
-    ("issue_comment", "created"): (JobKind.COMMAND, _command_comment),
-    ("push", ""): (JobKind.CONFIG, _config_push),
-    ("issues", "labeled"): (JobKind.LABEL, _label_change),
-    ("issues", "unlabeled"): (JobKind.LABEL, _label_change),
-    ("installation", "deleted"): (JobKind.FORGET, _uninstalled),
-    ("installation_repositories", "removed"): (JobKind.FORGET, _repositories_removed),
+# The one (event, action) table: each entry builds its job (or says why the delivery is no work).
+# An event hookwise acts on is one entry here, its job type (bot/core/ingress/job.py) and one
+# handler in the worker's table (bot/worker/dispatch.py: HANDLERS).
+ROUTES: Mapping[tuple[str, str], Builder] = {
+    ("pull_request", "closed"): _merged_pull,
+    ("issues", "opened"): _opened_issue,
+    ("issue_comment", "created"): _command_comment,
+    ("push", ""): _config_push,
+    ("issues", "labeled"): _label_change,
+    ("issues", "unlabeled"): _label_change,
+    ("installation", "deleted"): _uninstalled,
+    ("installation_repositories", "removed"): _repositories_removed,
 }
 HANDLED_EVENTS = frozenset(event for event, _action in ROUTES)
 # Events about the installation itself: no `repository` in the payload.
@@ -269,13 +271,11 @@ def _route(delivery_id: str, event: str, parsed: EventPayload) -> Decision:
             return Ignore(f"{event} {action or 'without action'} acknowledged")
     elif parsed.installation is None or parsed.repository is None:
         return Ignore("no installation or repository in the payload")
-    route = ROUTES.get((event, action))
-    if route is None:
+    build = ROUTES.get((event, action))
+    if build is None:
         return Ignore(f"{event} {action or 'without action'} is not handled")
-    _kind, build = route
     built = build(delivery_id, event, parsed)
-    work = SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob | ForgetJob
-    return Work(built) if isinstance(built, work) else built
+    return built if isinstance(built, Ignore | Malformed) else Work(built)
 
 
 def job_from_legacy(delivery_id: str, event: str, payload: Any) -> Job | Ignore | Malformed:

@@ -87,6 +87,8 @@ class ForgetJob(_Job):
     second_pass: bool = False  # the pass a little later that catches what jobs in flight wrote
 
 
+# Every job type; the worker has one handler per type (bot/worker/dispatch.py), checked by a test.
+JOB_TYPES = (SummaryJob, TriageJob, CommandJob, ConfigJob, LabelJob, ForgetJob)
 Job = Annotated[SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob | ForgetJob, Field(discriminator="kind")]
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)
 
