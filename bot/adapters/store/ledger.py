@@ -30,7 +30,6 @@ from bot.adapters.store import keys
 from bot.adapters.store.coalescer import Coalescer
 from bot.adapters.store.fairness import PARK_FUNCTION, PROMOTE_FUNCTION, promote_args
 from bot.core.errors import UnreadableJob
-from bot.core.ingress.intake import Ignore, Malformed, job_from_legacy
 from bot.core.ingress.job import Job, dump_job, parse_job
 from bot.core.operations.scheduling import Lane, lane
 
@@ -131,15 +130,11 @@ def arq_job(job: Job, enqueued_ms: int) -> bytes:
 
 
 def job_of(kwargs: dict[str, Any]) -> Job:
-    """The job from an arq job's keyword arguments: today's shape (`job`), or the one earlier
-    versions queued (`delivery_id`, `event`, `payload`), decided again by today's table."""
-    if "job" in kwargs:
-        return parse_job(kwargs["job"])
-    legacy = job_from_legacy(str(kwargs.get("delivery_id", "")), str(kwargs.get("event", "")), kwargs.get("payload"))
-    if isinstance(legacy, Ignore | Malformed):
-        text = legacy.reason if isinstance(legacy, Ignore) else legacy.error
-        raise UnreadableJob(f"job queued by an earlier version is no work today: {text}")
-    return legacy
+    """The job from an arq job's keyword arguments (`job`: the typed job, with its version); any
+    other shape is `UnreadableJob`, which fails the job once with a record saying so."""
+    if "job" not in kwargs:
+        raise UnreadableJob("queued job not readable by this version: it carries no typed job (version 2)")
+    return parse_job(kwargs["job"])
 
 
 delivery_key = keys.delivery

@@ -276,14 +276,3 @@ def _route(delivery_id: str, event: str, parsed: EventPayload) -> Decision:
         return Ignore(f"{event} {action or 'without action'} is not handled")
     built = build(delivery_id, event, parsed)
     return built if isinstance(built, Ignore | Malformed) else Work(built)
-
-
-def job_from_legacy(delivery_id: str, event: str, payload: Any) -> Job | Ignore | Malformed:
-    """A job queued by a version before the typed job (kwargs `delivery_id`, `event`, `payload`:
-    the slim payload dict), decided again by today's table."""
-    try:
-        parsed = EventPayload.model_validate(payload)
-    except ValidationError as exc:
-        return _problem(event, exc)
-    decision = _route(delivery_id, event, parsed)
-    return decision.job if isinstance(decision, Work) else decision

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from bot.core.errors import UnreadableJob
 from bot.core.text import first_error
 
-VERSION: Literal[2] = 2  # 1: the payload dict of earlier versions (see bot/core/ingress/intake.py: job_from_legacy)
+VERSION: Literal[2] = 2  # a job of another version is not run: it fails once, its record saying why
 
 
 class JobKind(enum.StrEnum):
