@@ -16,8 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
-from redis.exceptions import RedisError
-
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure
 
@@ -52,7 +51,6 @@ def _replay(settings: Settings, delivery_id: str) -> int:
 
 
 def _costs(settings: Settings, since: str) -> int:
-    from redis.exceptions import RedisError
 
     from bot.cli import print_costs
 
@@ -63,7 +61,7 @@ def _costs(settings: Settings, since: str) -> int:
         return 2
     try:
         return asyncio.run(print_costs(settings, since=window, label=since))
-    except (RedisError, OSError) as exc:
+    except REDIS_DOWN as exc:
         print(f"hookwise: cannot read the cost ledger from REDIS_URL: {exc}", file=sys.stderr)
         return 1
 
@@ -351,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         raise  # whoever read our output stopped reading (`history | head -1`): see _reader_gone
-    except (RedisError, OSError) as exc:  # an operator command whose Redis did not answer
+    except REDIS_DOWN as exc:  # an operator command whose Redis did not answer
         if args.command in ("web", "worker"):
             raise  # the processes ride out Redis outages themselves; anything else here is not Redis
         print(f"hookwise: {args.command}: Redis at REDIS_URL did not answer: {exc}", file=sys.stderr)

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.config import Settings
 
 ROLES = ("web", "worker")
@@ -97,7 +97,7 @@ def check_worker(settings: Settings, process: Process, host: str) -> Verdict:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
     try:
         line: object = client.get(key)  # redis-py's sync client types its answers as "maybe awaitable"
-    except (RedisError, OSError) as exc:
+    except REDIS_DOWN as exc:
         return Verdict(False, f"worker (pid {process.pid}): Redis at REDIS_URL did not answer: {exc}")
     finally:
         client.close()

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.records import JobRecord
 from bot.config import ConfigError, Settings
 from bot.core.costs import pricing
@@ -148,7 +148,7 @@ async def _connect(url: str) -> Redis:
     redis: Redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
     try:
         await redis.ping()
-    except (RedisError, OSError) as exc:
+    except REDIS_DOWN as exc:
         await redis.aclose()
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ReceiveError(
@@ -191,10 +191,9 @@ async def run(
     import aiohttp
     from arq import Retry
 
-    from bot.adapters.store.ledger import Ledger
-    from bot.adapters.store.records import Records
-    from bot.worker.job import JOB_TIMEOUT_S, record_for, run_job
+    from bot.worker.job import record_for, run_job
     from bot.worker.settings import GITHUB_TIMEOUT_S, anthropic_client, build_deps, build_llm
+    from bot.worker.state import JOB_TIMEOUT_S, one_run
 
     check_credentials(settings, model_given=llm is not None)
     redis = await _connect(settings.REDIS_URL)
@@ -208,11 +207,10 @@ async def run(
             # One delivery, here and now: a new issue is answered alone, not left waiting for a batch.
             single = settings.model_copy(update={"TRIAGE_BATCH_MAX": 1})
             deps = build_deps(single, session, redis, llm, lock_ttl_s=JOB_TIMEOUT_S + 5, journal=journal)
-            ctx = {"deps": deps, "records": Records(redis), "ledger": Ledger(redis), "job_timeout_s": JOB_TIMEOUT_S}
             record = record_for(job, 1, accepted_at=time.time(), origin=origin)
             with bound(delivery=job.delivery_id, installation=job.installation_id, repo=job.repository):
                 try:
-                    await run_job(ctx, job, record)
+                    await run_job(one_run(single, deps, redis), job, record)
                 except Retry:
                     pass  # a transient failure: the record says `retrying`; here it is the end of the run
     finally:

@@ -34,6 +34,7 @@ from bot.worker.actions import triage
 from bot.worker.actions.triage_batch import IssueResult, RoundResult, run_round
 from bot.worker.deps import Deps
 from bot.worker.settings import worker_settings
+from bot.worker.state import Tuning
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -333,18 +334,12 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
-async def run_worker(settings: Settings, *, job_timeout_s: float = 60, **ctx: Any) -> None:
+async def run_worker(settings: Settings, **tuning: Any) -> None:
     """Run a real arq worker in this process until the queue (deferred retries included) is empty.
 
-    `ctx` adds to the worker's context (e.g. `retry_base_s` for short backoffs)."""
-    options = worker_settings(
-        settings,
-        job_timeout_s=job_timeout_s,
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.02,
-        ctx={"settings": settings, "job_timeout_s": job_timeout_s, **ctx},
-    )
+    `tuning` is what the test changes about it (bot/worker/state.py: Tuning, e.g. `retry_base_s`
+    for short backoffs)."""
+    options = worker_settings(settings, tuning=Tuning(**tuning), burst=True, handle_signals=False, poll_delay=0.02)
     worker = Worker(**options)
     try:
         await worker.main()

@@ -31,6 +31,7 @@ from bot.worker.actions import commands
 from bot.worker.deps import Deps
 from bot.worker.job import process_delivery
 from bot.worker.rounds import triage_batch
+from bot.worker.state import STATE, one_run
 from tests.helpers import (
     ISSUE_REPO,
     ROOT,
@@ -152,11 +153,11 @@ async def test_a_command_that_needs_the_model_is_skipped_without_a_reaction_once
 
 
 async def test_a_batched_issues_delivery_waits_then_ends_with_its_outcome_and_its_batch(
-    deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
+    settings: Settings, deps: Deps, github: GitHubSandbox, model: AnthropicSandbox, redis: Redis
 ) -> None:
     seed_issue(github)
     add_issues(github, {11: "a bug", 12: "an enhancement", 13: "a question"})
-    ctx: dict[str, Any] = {"deps": deps, "records": Records(redis), "ledger": Ledger(redis), "job_try": 1}
+    ctx: dict[str, Any] = {STATE: one_run(settings, deps, redis), "job_try": 1}
     jobs = [triage_job(f"batched-{n}", number=n) for n in (11, 12, 13)]
     for job in jobs:
         await Ledger(redis).accept(job)  # as the web does

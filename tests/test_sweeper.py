@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from bot.adapters.github import GitHubApp, GitHubBackend
 from bot.adapters.store import keys
 from bot.adapters.store.ledger import DeliveryState, Ledger
 from bot.adapters.store.redeliveries import REQUESTED_TTL_S
+from bot.config import Settings
 from bot.core.ingress.redelivery import (
     MAX_AGE,
     Delivery,
@@ -29,6 +29,8 @@ from bot.core.ingress.redelivery import (
 )
 from bot.sandbox import inprocess
 from bot.sandbox.github import GitHubSandbox, Injected
+from bot.worker.deps import Deps
+from bot.worker.state import STATE, one_run
 from bot.worker.sweeper import OVERLAP, sweep, sweep_job
 from tests.helpers import APP_ID, any_job
 
@@ -410,7 +412,7 @@ async def test_dry_run_asks_for_nothing(
 
 
 async def test_sweep_job_for_arq_cron(
-    app: GitHubApp, github: GitHubSandbox, redis: Redis, caplog: pytest.LogCaptureFixture
+    settings: Settings, deps: Deps, github: GitHubSandbox, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = datetime.now(UTC)  # the cron job sweeps up to the real now
     lost = add(github, "lost", 10, 503, now=now, event="issues", action="opened")
@@ -418,7 +420,7 @@ async def test_sweep_job_for_arq_cron(
     add(github, "queued", 11, 0, now=now)
     caplog.set_level("INFO", logger="hookwise.sweeper")
 
-    result = await sweep_job({"deps": SimpleNamespace(github=app), "redis": redis})
+    result = await sweep_job({STATE: one_run(settings, deps, redis), "redis": redis})  # as arq calls it
 
     assert github.redelivery_requests == [lost]
     assert json.loads(json.dumps(result)) == result  # arq stores results as JSON

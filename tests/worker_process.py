@@ -8,10 +8,12 @@ import os
 
 from bot.config import load_settings
 from bot.logs import configure
+from bot.worker.state import Tuning
 from bot.worker.supervise import run_worker_forever
 
 if __name__ == "__main__":
     settings = load_settings()
     configure(settings.LOG_LEVEL.value, settings.LOG_FORMAT)
     settings.check_worker()
-    asyncio.run(run_worker_forever(settings, job_timeout_s=float(os.environ["TEST_JOB_TIMEOUT_S"]), poll_delay=0.05))
+    tuning = Tuning(job_timeout_s=float(os.environ["TEST_JOB_TIMEOUT_S"]))
+    asyncio.run(run_worker_forever(settings, tuning=tuning, poll_delay=0.05))

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.redis_policy import warn_about_eviction
 from bot.adapters.store.status import DEFAULT_SOURCES, StatusSources
@@ -42,7 +42,7 @@ async def check_eviction_policy(redis: Redis, *, first_delay_s: float = 1.0, mos
         try:
             await warn_about_eviction(redis, log)
             return
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_DOWN:
             await asyncio.sleep(delay)
             delay = min(delay * 2, most_s)
 
@@ -74,7 +74,7 @@ async def readyz(request: web.Request) -> web.Response:
         return web.json_response({"status": "stopping"}, status=503)
     try:
         await request.app[REDIS].ping()
-    except (RedisError, OSError, TimeoutError) as exc:
+    except REDIS_DOWN as exc:
         return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
     return web.json_response({"status": "ready"})
 

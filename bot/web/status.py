@@ -20,10 +20,10 @@ from typing import TypeVar
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
 from bot.adapters.store.breakers import Breakers
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.heartbeats import Heartbeats
 from bot.adapters.store.redis_policy import eviction_policy
@@ -91,7 +91,7 @@ async def _section(read: Awaitable[Sequence[T]], what: str, problems: list[str])
     try:
         return list(await read)
     except Exception as exc:
-        log.warning("status page: %s could not be read", what, exc_info=not isinstance(exc, RedisError | OSError))
+        log.warning("status page: %s could not be read", what, exc_info=not isinstance(exc, REDIS_DOWN))
         problems.append(f"{what} could not be read: {exc or type(exc).__name__}")
         return None
 
@@ -194,7 +194,7 @@ async def status_page(request: web.Request) -> web.Response:
         )
     try:
         view = await gather(request.app[REDIS], settings, request.app[STATUS_READERS], refresh_s=_refresh(request))
-    except (RedisError, OSError, TimeoutError) as exc:
+    except REDIS_DOWN as exc:
         log.warning("status page: Redis unavailable: %s", exc)
         reason = safe_text(str(exc), known_secrets(settings))
         body = f"<!DOCTYPE html><title>hookwise status</title><h1>Redis unavailable</h1><p>{reason}</p>"

@@ -20,9 +20,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
-from redis.exceptions import RedisError
 
-from bot.adapters.store.errors import OUT_OF_MEMORY, is_out_of_memory
+from bot.adapters.store.errors import OUT_OF_MEMORY, REDIS_DOWN, is_out_of_memory
 from bot.adapters.store.ledger import Accepted
 from bot.core.ingress import intake, signature
 from bot.logs import bound
@@ -136,7 +135,7 @@ async def _dispatch(app: web.Application, event: str, delivery_id: str, text: by
     with bound(delivery=delivery_id, installation=job.installation_id, repo=job.repository):
         try:
             result = await app[LEDGER].accept(job)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_DOWN as exc:
             if is_out_of_memory(exc):
                 log.warning("event=%s not queued, %s (maxmemory reached): %s", event, OUT_OF_MEMORY, exc)
                 return _answer(503, {"error": "queue full, delivery not accepted; redeliver later"}), "unavailable"

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.heartbeats import Heartbeat, Heartbeats, slots
 
@@ -96,12 +96,12 @@ class Beating:
                 if self._failing:
                     log.info("heartbeat written again")
                 self._failing = False
-            except (RedisError, OSError) as exc:
+            except REDIS_DOWN as exc:
                 if not self._failing:
                     log.warning("heartbeat not written (%s)", exc)
                 self._failing = True
             await asyncio.sleep(self._every_s)
 
     async def stop(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*REDIS_DOWN):
             await self._heartbeats.gone(self._stats.worker_id)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from arq import Retry
-from redis.exceptions import RedisError
 
 from bot.adapters.store.breakers import Breakers
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.retry_state import RetryStates
 from bot.core.errors import CircuitOpen
 from bot.core.ingress.job import Job, TriageRound
@@ -45,7 +45,7 @@ class Retrying:
             return Attempt(number), 0
         try:
             attempt, ended = await self.states.load(job_id, number)
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.warning("job=%s its retry state could not be read (%s)", job_id, exc)
             return Attempt(number, retry_for_s=self.states.retry_for_s, base_s=self.states.base_s), 0
         return attempt, retry.crashes(number, ended)
@@ -58,7 +58,7 @@ class Retrying:
         for dependency in dependencies:
             try:
                 state = await self.breakers.state(dependency.key)
-            except (RedisError, OSError):
+            except REDIS_DOWN:
                 return
             now = self.clock()
             if breaker.admit(state, now) is breaker.Admit.WAIT:
@@ -77,12 +77,12 @@ class Retrying:
                 await self.states.deferred(
                     job_id, now=now, failed=isinstance(decision, Again), delay_s=decision.delay_s
                 )
-            except (RedisError, OSError) as exc:
+            except REDIS_DOWN as exc:
                 log.warning("job=%s its retry state could not be saved (%s)", job_id, exc)
         if isinstance(decision, Wait) and self.breakers is not None:
             try:
                 await self.breakers.note_waiting(decision.dependency, job_id, decision.delay_s)
-            except (RedisError, OSError):
+            except REDIS_DOWN:
                 pass
         return Retry(defer=decision.delay_s)
 
@@ -91,7 +91,7 @@ class Retrying:
         if self.states is not None:
             try:
                 await self.states.ended(job_id)
-            except (RedisError, OSError):
+            except REDIS_DOWN:
                 pass
 
     async def done(self, job_id: str, attempt: Attempt) -> None:
@@ -99,7 +99,7 @@ class Retrying:
         if self.states is not None and attempt.number > 1:
             try:
                 await self.states.clear(job_id)
-            except (RedisError, OSError):
+            except REDIS_DOWN:
                 pass
 
 

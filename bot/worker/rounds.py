@@ -14,106 +14,88 @@ and the job has left the queue, any later round, or the rescue, takes them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from typing import Any
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
 from bot.adapters.github import Repo
-from bot.adapters.store.errors import store_error
+from bot.adapters.store.errors import REDIS_DOWN, store_error
 from bot.adapters.store.records import JobRecord
-from bot.core.errors import BudgetExhausted, PermanentError
+from bot.core.errors import BudgetExhausted
 from bot.core.ingress.job import TriageRound
 from bot.core.operations import retry
 from bot.core.operations.retry import Again, Attempt, GiveUp, Wait
 from bot.core.outcome import Outcome, OutcomeKind
 from bot.core.text import first_error
 from bot.logs import bound
-from bot.worker.actions.triage_batch import IssueResult, fail_claims, run_round
-from bot.worker.deps import Deps
-from bot.worker.job import (
-    JOB_TIMEOUT_S,
-    count_skip,
-    inner_timeout,
-    keeps_final_record,
-    next_turn,
-    retrying_of,
-    save_record,
-)
-from bot.worker.retrying import crashed, describe
+from bot.worker.actions.triage_batch import IssueResult, RoundResult, fail_claims, run_round
+from bot.worker.runner import Deferred, Provenance, next_turn, under_policy
+from bot.worker.state import ArqRun, WorkerState, arq_run, state_of
 
 log = logging.getLogger("hookwise.worker")
 
 
 async def triage_batch(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """The arq job of one batch round (queued by bot/adapters/store/triage_queue.py)."""
-    job_try = int(ctx.get("job_try", 1))
-    job_id = str(ctx.get("job_id", ""))
+    """arq's function `triage_batch`: one batch round (queued by bot/adapters/store/triage_queue.py)."""
+    state, run = state_of(ctx), arq_run(ctx)
     try:
         job = TriageRound.model_validate(kwargs.get("round"))
     except ValidationError as exc:
-        log.error("job=%s unreadable triage round: %s", job_id, first_error(exc))
+        log.error("job=%s unreadable triage round: %s", run.job_id, first_error(exc))
         return {"outcome": "failed"}
     try:
         with bound(installation=job.installation_id, repo=job.repository):
-            return await _round(ctx, job, job_id, job_try)
+            return await _round(state, run, job)
     finally:
-        await next_turn(ctx, job_id)
+        await next_turn(state, run.job_id)
 
 
-async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: int) -> dict[str, Any]:
-    deps: Deps = ctx["deps"]
-    retrying = retrying_of(ctx)
-    where = f"batch={job_id} try={job_try}"
+async def _round(state: WorkerState, run: ArqRun, job: TriageRound) -> dict[str, Any]:
+    deps = state.deps
+    where = f"batch={run.job_id} try={run.job_try}"
     started = time.perf_counter()
-    attempt, crashes = await retrying.attempt(job_id, job_try)
-    if ctx.get("retry_base_s") is not None:  # tests: short backoffs
-        attempt = dataclasses.replace(attempt, base_s=float(ctx["retry_base_s"]))
-    retries: list[Again | Wait] = []
     now_ms = int(time.time() * 1000)
 
     async def open_repo() -> Repo:
         return await deps.github.repo(job.installation_id, job.repository)
 
-    async def settle(item: IssueResult) -> None:
-        decision = await _settle(ctx, job, job_id, attempt, item)
-        if decision is not None:
-            retries.append(decision)
+    async def work(attempt: Attempt) -> RoundResult:
+        retries: list[Again | Wait] = []
 
-    async def give_up(exc: BaseException, reason: str) -> dict[str, Any]:
-        log.error("%s failed: %s", where, reason, exc_info=not isinstance(exc, CrashedRound))
+        async def settle(item: IssueResult) -> None:
+            decision = await _settle(state, job, run.job_id, attempt, item)
+            if decision is not None:
+                retries.append(decision)
 
+        result = await run_round(job, run.job_id, open_repo, deps, now_ms=now_ms, settle=settle)
+        _log_round(where, result, started)
+        if retries:  # its unfinished issues keep their claims: the retry takes them
+            raise Deferred(retries[0])
+        return result
+
+    async def deferring(_decision: Again | Wait) -> None:
+        return None  # the round's unfinished claims stay its own; each issue's record says `retrying`
+
+    async def failing(decision: GiveUp, exc: BaseException, attempt: Attempt) -> RoundResult:
         async def failed(item: IssueResult) -> None:
-            await _settle(ctx, job, job_id, attempt.final(), item)
+            await _settle(state, job, run.job_id, attempt.final(), item)
 
-        with contextlib.suppress(RedisError, OSError):  # end each claimed issue's delivery, as failed
-            await fail_claims(job, job_id, deps, exc, now_ms=int(time.time() * 1000), settle=failed)
-        await retrying.done(job_id, attempt)
-        return {"outcome": "failed", "error": reason}
+        with contextlib.suppress(*REDIS_DOWN):  # end each claimed issue's delivery, as failed
+            await fail_claims(job, run.job_id, deps, exc, now_ms=int(time.time() * 1000), settle=failed)
+        return RoundResult([], "", error=decision.reason)
 
-    if crashes >= retry.MAX_CRASHES:
-        reason = crashed(crashes).reason
-        return await give_up(CrashedRound(reason), reason)
-    try:
-        async with asyncio.timeout(inner_timeout(float(ctx.get("job_timeout_s", JOB_TIMEOUT_S)))):
-            await retrying.admit(retrying.needs(job))
-            result = await run_round(job, job_id, open_repo, deps, now_ms=now_ms, settle=settle)
-    except asyncio.CancelledError:  # the worker is stopping: arq hands the round back
-        await retrying.handed_back(job_id)
-        raise
-    except Exception as caught:  # the claim, the timeout, a breaker, or Redis while settling
-        exc = store_error(caught)
-        now = time.time()
-        decision = retry.decide(exc, attempt, now)
-        if not isinstance(decision, GiveUp):  # the round's unfinished claims stay its own: the retry takes them
-            log.warning("%s %s: %s", where, describe(decision), decision.reason)
-            raise await retrying.retry(job_id, decision, now) from caught
-        return await give_up(exc, decision.reason)
+    result = await under_policy(
+        state, run, needs=state.retrying.needs(job), where=where, work=work, deferring=deferring, failing=failing
+    )
+    if result.error:
+        return {"outcome": "failed", "error": result.error}
+    return {"outcome": "done", "issues": len(result.results)}
+
+
+def _log_round(where: str, result: RoundResult, started: float) -> None:
     usage = result.batch_usage
     log.info(
         "%s issues=%d next_round=%s batch_calls=%d tokens_in=%d tokens_out=%d cache_write=%d cache_read=%d "
@@ -130,24 +112,14 @@ async def _round(ctx: dict[str, Any], job: TriageRound, job_id: str, job_try: in
         list(result.problems),
         int((time.perf_counter() - started) * 1000),
     )
-    if retries:
-        first = retries[0]
-        log.warning("%s %s for its unfinished issues: %s", where, describe(first), first.reason)
-        raise await retrying.retry(job_id, first, time.time())
-    await retrying.done(job_id, attempt)
-    return {"outcome": "done", "issues": len(result.results)}
-
-
-class CrashedRound(PermanentError):
-    """A round whose worker died while running it too many times (bot/core/operations/retry.py: MAX_CRASHES)."""
 
 
 async def _settle(
-    ctx: dict[str, Any], job: TriageRound, job_id: str, attempt: Attempt, item: IssueResult
+    state: WorkerState, job: TriageRound, job_id: str, attempt: Attempt, item: IssueResult
 ) -> Again | Wait | None:
     """One issue's delivery record, its ledger state and the end of its claim; the verdict when
     it is to be tried again with the round (it keeps its claim, its record says `retrying`)."""
-    deps: Deps = ctx["deps"]
+    deps, provenance = state.deps, Provenance(state)
     issue = item.issue
     record = JobRecord(
         delivery_id=issue.delivery_id,
@@ -159,35 +131,32 @@ async def _settle(
         job_try=max(issue.job_try, attempt.number),
         started_at=issue.started_at,
     )
-    await _when_accepted(ctx, record)
-    verdict = await _judge(deps, job, record, item, attempt)
+    await _when_accepted(provenance, record)
+    verdict = await _judge(provenance, job, record, item, attempt)
     record.rate_limit = item.rate_limit
     record.duration_ms = int((time.time() - issue.started_at) * 1000)
     where = f"event={issue.event}.{issue.action} target={issue.number} batch={job_id}"
     with bound(delivery=issue.delivery_id):
-        if verdict is None and await keeps_final_record(ctx, record):
+        if verdict is None and await provenance.keeps_final_record(record):
             log.info("%s already ended: its record stays", where)
         else:
-            await save_record(ctx, record, where)
+            await provenance.save(record, where)
     if verdict is None:
         await deps.triage_queue.finish(job.repository, issue.number, job_id, job.lane)
     return verdict
 
 
-async def _when_accepted(ctx: dict[str, Any], record: JobRecord) -> None:
+async def _when_accepted(provenance: Provenance, record: JobRecord) -> None:
     """The web's acceptance of the issue's delivery, from the record its TriageJob left (`waiting`),
     so the status page can tell its queue wait from the work."""
-    try:
-        waiting = await ctx["records"].get(record.delivery_id)
-    except (RedisError, OSError):
-        return
+    waiting = await provenance.earlier(record.delivery_id)
     if waiting is not None and waiting.accepted_at is not None:
         record.accepted_at = waiting.accepted_at
         record.first_started_at = waiting.first_started_at
 
 
 async def _judge(
-    deps: Deps, job: TriageRound, record: JobRecord, item: IssueResult, attempt: Attempt
+    provenance: Provenance, job: TriageRound, record: JobRecord, item: IssueResult, attempt: Attempt
 ) -> Again | Wait | None:
     """Merge one issue's result into its record; a transient failure worth a retry is returned."""
     if item.outcome is not None:
@@ -196,7 +165,7 @@ async def _judge(
     exc = store_error(item.error or RuntimeError("no result"))
     if isinstance(exc, BudgetExhausted):
         record.merge(Outcome.skipped(exc.reason))
-        await count_skip(deps, job.installation_id, job.repository, "triage")
+        await provenance.count_skip(job.installation_id, job.repository, "triage")
         return None
     decision = retry.decide(exc, attempt, time.time())
     if not isinstance(decision, GiveUp):
@@ -210,8 +179,7 @@ async def _judge(
 async def rescue_rounds(ctx: dict[str, Any]) -> dict[str, Any]:
     """arq cron job: every repository with issues waiting gets a round, whatever became of the one
     queued for it (bot/adapters/store/triage_queue.py: _RESCUE)."""
-    deps: Deps = ctx["deps"]
-    rounds = await deps.triage_queue.rescue(now_ms=int(time.time() * 1000))
+    rounds = await state_of(ctx).deps.triage_queue.rescue(now_ms=int(time.time() * 1000))
     if rounds:
         log.info("triage rounds checked: %s", rounds)
     return {"rounds": rounds}

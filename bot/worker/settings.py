@@ -21,7 +21,6 @@ import httpx2
 from anthropic import AsyncAnthropic, AsyncAnthropicBedrock, AsyncAnthropicVertex
 from arq.connections import RedisSettings
 from pydantic import SecretStr
-from redis.exceptions import RedisError
 
 from bot.adapters.github import GitHubApp, GitHubBackend, Journal
 from bot.adapters.guard import NO_GUARD, Guard
@@ -34,6 +33,7 @@ from bot.adapters.store.config_cache import ConfigStore
 from bot.adapters.store.cooldowns import Cooldowns
 from bot.adapters.store.costs import Spending
 from bot.adapters.store.effects import Effects
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.fairness import Fairness
 from bot.adapters.store.forget import Forgetter
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
@@ -46,15 +46,16 @@ from bot.adapters.store.summaries import SummaryRecords
 from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import ConfigError, Settings
 from bot.core.model.providers import Provider
-from bot.core.operations import breaker, retry
+from bot.core.operations import retry
 from bot.core.operations.breaker import Dependency, model_breaker
 from bot.core.prompts import Prompts
 from bot.worker.deps import Deps, Models
 from bot.worker.heartbeat import Beating, WorkerStats
-from bot.worker.job import JOB_TIMEOUT_S, process_delivery
+from bot.worker.job import process_delivery
 from bot.worker.learning import Learning
 from bot.worker.retrying import Retrying
 from bot.worker.rounds import rescue_rounds, triage_batch
+from bot.worker.state import STATE, TUNING, Tuning, WorkerState
 from bot.worker.tally import Tally
 
 log = logging.getLogger("hookwise.worker")
@@ -241,47 +242,58 @@ def build_deps(
     )
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    settings: Settings = ctx["settings"]
-    ctx["session"] = session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S))
-    llm: LLM | None = ctx.get("llm")
-    if llm is None:
-        ctx["anthropic"] = client = anthropic_client(settings)
-        llm = build_llm(settings, client, warmth=CacheWarmth(ctx["redis"]))
-    # A target's lock outlives the longest a job may run, so a live job never loses it, and
-    # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
-    job_timeout_s = float(ctx.get("job_timeout_s", JOB_TIMEOUT_S))
-    lock_ttl_s = job_timeout_s + 5
-    redis = ctx["redis"]
-    # Tests shorten the probe interval and RETRY_FOR through the context, as the job timeout.
-    probe_s = float(ctx.get("probe_interval_s", breaker.PROBE_INTERVAL_S))
-    breakers = Breakers(redis, lease_s=job_timeout_s, probe_interval_s=probe_s)
-    ctx["deps"] = deps = build_deps(
-        settings, session, redis, llm, lock_ttl_s=lock_ttl_s, clock=ctx.get("clock", time.time), guard=Guard(breakers)
-    )
-    ctx["ledger"] = Ledger(redis)
-    ctx["records"] = Records(redis)
-    ctx["tally"] = Tally()
-    ctx["fairness"] = fairness = Fairness(redis, default_window=MAX_JOBS)
-    ctx["retrying"] = Retrying(
-        states=RetryStates(
-            redis, retry_for_s=float(ctx.get("retry_for_s", settings.retry_for_s)), base_s=retry.BASE_DELAY_S
-        ),
+def retrying_for(settings: Settings, deps: Deps, tuning: Tuning, redis: Any, breakers: Breakers | None) -> Retrying:
+    """The retry policy's I/O: what each job went through, kept in Redis, and the breakers."""
+    retry_for_s = tuning.retry_for_s if tuning.retry_for_s is not None else settings.retry_for_s
+    return Retrying(
+        states=RetryStates(redis, retry_for_s=retry_for_s, base_s=retry.BASE_DELAY_S),
         breakers=breakers,
         github=deps.github.dependency,
         model=lambda task: model_of(settings)(settings.model_for(task)),
     )
-    stats: WorkerStats = ctx.setdefault("stats", WorkerStats())
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """arq's on_startup: the worker's state (bot/worker/state.py), built once."""
+    settings: Settings = ctx["settings"]
+    tuning: Tuning = ctx.get(TUNING) or Tuning()
+    redis = ctx["redis"]  # arq's pool
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GITHUB_TIMEOUT_S))
+    client = None
+    llm = tuning.llm
+    if llm is None:
+        client = anthropic_client(settings)
+        llm = build_llm(settings, client, warmth=CacheWarmth(redis))
+    # A target's lock outlives the longest a job may run, so a live job never loses it, and
+    # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
+    lock_ttl_s = tuning.job_timeout_s + 5
+    breakers = Breakers(redis, lease_s=tuning.job_timeout_s, probe_interval_s=tuning.probe_interval_s)
+    deps = build_deps(settings, session, redis, llm, lock_ttl_s=lock_ttl_s, clock=tuning.clock, guard=Guard(breakers))
+    fairness = Fairness(redis, default_window=MAX_JOBS)
+    stats: WorkerStats = ctx.get("stats") or WorkerStats()
 
     def forget_caches() -> None:
         deps.github.forget_caches()
         deps.configs.forget()
         deps.learning.forget()
 
-    beating = Beating(redis, stats, slots=int(ctx.get("max_jobs", MAX_JOBS)), fairness=fairness,
+    beating = Beating(redis, stats, slots=MAX_JOBS, fairness=fairness,
                       forget_caches=forget_caches)  # fmt: skip
-    ctx["heartbeat"] = (beating, asyncio.get_running_loop().create_task(beating.run()))
-    with contextlib.suppress(RedisError, OSError):
+    ctx[STATE] = WorkerState(
+        settings=settings,
+        tuning=tuning,
+        deps=deps,
+        ledger=Ledger(redis),
+        records=Records(redis),
+        retrying=retrying_for(settings, deps, tuning, redis, breakers),
+        fairness=fairness,
+        tally=Tally(),
+        stats=stats,
+        session=session,
+        client=client,
+        heartbeat=(beating, asyncio.get_running_loop().create_task(beating.run())),
+    )
+    with contextlib.suppress(*REDIS_DOWN):
         await warn_about_eviction(redis, log)
     log.info(
         "worker ready: id=%s provider=%s model=%s triage_model=%s summary_model=%s batch=%d wait_s=%.1f "
@@ -301,46 +313,49 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def on_job_start(ctx: dict[str, Any]) -> None:
-    stats: WorkerStats | None = ctx.get("stats")
-    if stats is not None:
-        stats.running += 1
+    state = ctx.get(STATE)
+    if isinstance(state, WorkerState) and state.stats is not None:
+        state.stats.running += 1
 
 
 async def on_job_end(ctx: dict[str, Any]) -> None:
-    stats: WorkerStats | None = ctx.get("stats")
-    if stats is not None:
-        stats.running = max(stats.running - 1, 0)
-        stats.done += 1
+    state = ctx.get(STATE)
+    if isinstance(state, WorkerState) and state.stats is not None:
+        state.stats.running = max(state.stats.running - 1, 0)
+        state.stats.done += 1
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    heartbeat: tuple[Beating, asyncio.Task[None]] | None = ctx.pop("heartbeat", None)
-    if heartbeat is not None:
-        beating, task = heartbeat
+    """arq's on_shutdown (also called by bot/worker/supervise.py when arq's own close could not
+    reach Redis): stop the heartbeat, log how deliveries ended, close the clients. Once."""
+    state = ctx.pop(STATE, None)  # popped: a close after a failed close does nothing twice
+    if not isinstance(state, WorkerState):
+        return
+    if state.heartbeat is not None:
+        beating, task = state.heartbeat
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await beating.stop()
-    tally: Tally | None = ctx.pop("tally", None)  # popped: a close after a failed close logs it once
-    if tally is not None:
-        log.info("%s", tally.line())
-    session: aiohttp.ClientSession | None = ctx.get("session")
-    if session is not None:
-        await session.close()
-    client: ModelSDKClient | None = ctx.get("anthropic")
-    if client is not None:
-        await client.close()
+    if state.tally is not None:
+        log.info("%s", state.tally.line())
+    if state.session is not None:
+        await state.session.close()
+    if state.client is not None:
+        await state.client.close()
 
 
 def worker_settings(
-    settings: Settings, *, job_timeout_s: float = JOB_TIMEOUT_S, stats: WorkerStats | None = None, **overrides: Any
+    settings: Settings, *, tuning: Tuning | None = None, stats: WorkerStats | None = None, **overrides: Any
 ) -> dict[str, Any]:
     """arq Worker keyword arguments (arq's WorkerSettings), built from our Settings at start.
 
-    `job_timeout_s` also bounds how long a target's lock may outlive a crashed worker; tests
-    shorten it to see a crashed job picked up again within seconds. `stats` is the worker's
-    identity and counts, kept across reconnects to Redis (bot/worker/supervise.py).
-    """
+    `tuning` is what a test changes (bot/worker/state.py): a short job timeout, which also bounds how
+    long a target's lock may outlive a crashed worker, shows a crashed job picked up again within
+    seconds. `stats` is the worker's identity and counts, kept across reconnects to Redis
+    (bot/worker/supervise.py)."""
+    tuning = tuning or Tuning()
+    job_timeout_s = tuning.job_timeout_s
     from arq import cron, func
 
     from bot.worker.sweeper import sweep_job
@@ -365,7 +380,7 @@ def worker_settings(
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,
-        "ctx": {"settings": settings, "job_timeout_s": job_timeout_s, "stats": stats or WorkerStats()},
+        "ctx": {"settings": settings, TUNING: tuning, "stats": stats or WorkerStats()},
         "max_jobs": MAX_JOBS,
         "keep_result": 60,
         "job_timeout": job_timeout_s,

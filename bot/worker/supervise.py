@@ -10,8 +10,8 @@ import signal
 from typing import Any
 
 from arq.worker import Worker
-from redis.exceptions import RedisError
 
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.config import Settings
 from bot.worker.heartbeat import WorkerStats
 from bot.worker.settings import shutdown, worker_settings
@@ -35,7 +35,7 @@ async def run_worker_forever(settings: Settings, **overrides: Any) -> None:
             return
         except asyncio.CancelledError:
             return  # arq's signal handler cancelled its main task: the shutdown was asked for
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.warning("Redis unavailable (%s); reconnecting in %.1fs", exc, delay)
         finally:
             await _close(worker)
@@ -49,7 +49,7 @@ async def run_worker_forever(settings: Settings, **overrides: Any) -> None:
 async def _close(worker: Worker) -> None:
     try:
         await worker.close()
-    except (RedisError, OSError):
+    except REDIS_DOWN:
         # arq's close() talks to Redis before its on_shutdown: close our clients ourselves.
         await shutdown(worker.ctx)
 

@@ -30,6 +30,7 @@ from bot.core.ingress.redelivery import (
     plan_redeliveries,
 )
 from bot.core.operations import retry
+from bot.worker.state import state_of
 
 if TYPE_CHECKING:
     from bot.adapters.github import GitHubApp
@@ -162,6 +163,6 @@ def _where(delivery: Delivery) -> str:
 
 async def sweep_job(ctx: dict[str, Any]) -> dict[str, Any]:
     """arq cron job: one scheduled sweep, with the worker's GitHub client and Redis."""
-    report = await sweep(ctx["deps"].github, ctx["redis"])
+    report = await sweep(state_of(ctx).deps.github, ctx["redis"])  # arq's pool
     log.info("sweeper: %s", report.summary())
     return report.as_dict()

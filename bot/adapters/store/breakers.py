@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 
 from bot.adapters.store import keys
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.core.errors import CircuitOpen, HookwiseError, PermanentError, TransientError
 from bot.core.operations import breaker
 from bot.core.operations.breaker import Admit, BreakerState, Dependency
@@ -92,7 +93,7 @@ class Breakers:
         now = self._clock()
         try:
             state = await self.state(dependency.key)
-        except (RedisError, OSError) as exc:  # no breaker without Redis; the call decides
+        except REDIS_DOWN as exc:  # no breaker without Redis; the call decides
             log.debug("breaker %s unreadable (%s): the call goes", dependency.key, exc)
             return Ticket(dependency)
         verdict = breaker.admit(state, now)
@@ -135,7 +136,7 @@ class Breakers:
             if isinstance(error, TransientError) and error.outage:
                 return await self._failed(ticket.dependency, error)
             return None
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.warning("breaker %s could not be updated: %s", ticket.dependency.key, exc)
             return None
         finally:
@@ -146,7 +147,7 @@ class Breakers:
             return
         try:
             await self._release(keys=[keys.BREAKER_PROBE + ticket.dependency.key], args=[ticket.probe])
-        except (RedisError, OSError) as exc:  # the lease expires by itself
+        except REDIS_DOWN as exc:  # the lease expires by itself
             log.warning("breaker %s: probe lease not released (%s)", ticket.dependency.key, exc)
 
     async def _failed(self, dependency: Dependency, error: HookwiseError) -> BreakerState:

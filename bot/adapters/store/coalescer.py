@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from redis.exceptions import RedisError
+from bot.adapters.store.errors import REDIS_DOWN
 
 log = logging.getLogger("hookwise.redis")
 
@@ -71,7 +71,7 @@ class Coalescer(Generic[T, R]):
         try:
             results = await self._flush([item for item, _ in batch])
         except Exception as exc:  # Redis down, timeout - or a bug: no caller may wait forever
-            if not isinstance(exc, RedisError | OSError | TimeoutError):
+            if not isinstance(exc, REDIS_DOWN):
                 log.exception("unexpected error in a batched Redis call")
             _fail(batch, exc)
             return False

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.trends import count_cost
 from bot.core.costs.ledger import (
     RETENTION_DAYS,
@@ -157,5 +157,5 @@ class TaskMeter:
         would only pay for it twice; the miss is logged."""
         try:
             await self.ledger.record(self.installation_id, self.repository, self.task, usage)
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.error("could not record a model call's cost (%s): %s", exc, usage)

@@ -19,9 +19,10 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError
 
 from bot.adapters.store import keys
+from bot.adapters.store.errors import REDIS_DOWN
 
 log = logging.getLogger("hookwise.model")
 
@@ -68,7 +69,7 @@ class CacheWarmth:
                     log.info("prompt cache: waited %.0f s for the call writing %s; calling anyway", self._wait_s, key)
                     return False
                 await asyncio.sleep(self._poll_s)
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.warning("prompt cache: Redis did not answer (%s); calling without waiting", exc)
             return False
 
@@ -80,5 +81,5 @@ class CacheWarmth:
                 await lead.release()
         except LockError:  # the lead expired (a call of over LEAD_S): another call may hold it now
             pass
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             log.warning("prompt cache: could not note %s as warm (%s)", key, exc)

@@ -26,9 +26,9 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError
 
 from bot.adapters.store import keys
+from bot.adapters.store.errors import REDIS_DOWN
 from bot.core.costs.ledger import RETENTION_DAYS, utc_day, utc_hour
 from bot.core.views.status import DayCost, HourCount, SignatureFailureCount
 
@@ -123,7 +123,7 @@ class SignatureFailures:
                     pipe.hincrby(hour, "rejected", sum(taken.values()))
                     pipe.expire(hour, HOUR_TTL_S)
                     await pipe.execute()
-            except (RedisError, OSError, TimeoutError) as exc:
+            except REDIS_DOWN as exc:
                 log.debug("could not count %d signature failure(s): %s", sum(taken.values()), exc)
 
     async def flush(self) -> None:

@@ -84,6 +84,7 @@ class RoundResult:
     batch_usage: ModelUsage | None = None
     problems: tuple[str, ...] = ()
     rate_limit: str = ""
+    error: str = ""  # the round gave up: why (each claimed issue's delivery ended as failed)
 
 
 Settle = Callable[[IssueResult], Awaitable[None]]
