@@ -145,13 +145,14 @@ async def forget(settings: Settings, *, repository: str | None, installation: in
     """`python -m bot forget OWNER/REPO | --installation ID`: what an uninstall does, on demand."""
     import uuid
 
-    from bot.adapters.store.forget import SECOND_PASS_S, Forgetter
+    from bot.adapters.store.forget import SECOND_PASS_AFTER_TIMEOUTS, Forgetter
     from bot.core.ingress.job import ForgetJob
     from bot.core.operations.forget import digest
+    from bot.worker.state import JOB_TIMEOUT_S
 
     redis = Redis.from_url(settings.REDIS_URL)
     try:
-        forgetter = Forgetter(redis)
+        forgetter = Forgetter(redis, second_pass_s=JOB_TIMEOUT_S * SECOND_PASS_AFTER_TIMEOUTS)
         if installation is not None:
             names = await forgetter.installation_repositories(installation)
             what = f"installation {installation} ({len(names)} repositor{'y' if len(names) == 1 else 'ies'})"
@@ -167,5 +168,5 @@ async def forget(settings: Settings, *, repository: str | None, installation: in
         await forgetter.schedule_second_pass(job)
     finally:
         await redis.aclose()
-    print(f"{what}: {report.line()}; a worker makes a second pass in {SECOND_PASS_S:.0f}s")
+    print(f"{what}: {report.line()}; a worker makes a second pass in {forgetter.second_pass_s:.0f}s")
     return 0

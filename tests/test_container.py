@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,11 @@ IMAGE = "localhost/hookwise:test"
 BUILD_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 180
 
-pytestmark = [pytest.mark.timeout(BUILD_TIMEOUT_S + 3 * RUN_TIMEOUT_S), pytest.mark.e2e]  # an image built and run
+pytestmark = [
+    pytest.mark.timeout(BUILD_TIMEOUT_S + 3 * RUN_TIMEOUT_S),
+    pytest.mark.e2e,
+    pytest.mark.minutes,
+]  # an image built and run
 
 
 def why_not() -> str | None:
@@ -149,11 +154,12 @@ def test_the_demo_runs_in_the_image(image: str) -> None:
 # a Redis of their own, then with that Redis gone. GitHub and the model are closed ports: nothing
 # here may reach api.github.com. Waiting is bounded (30 s); background processes are killed on exit.
 HEALTH_SCRIPT = r"""
-trap 'kill $(jobs -p) 2>/dev/null' EXIT
 echo "== nothing running"; python -m bot healthcheck; echo "exit $?"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >/dev/null & redis=$!
-python -m bot web >/tmp/web.log 2>&1 &
-python -m bot worker >/tmp/worker.log 2>&1 &
+python -m bot web >/tmp/web.log 2>&1 & web=$!
+python -m bot worker >/tmp/worker.log 2>&1 & worker=$!
+# By their ids: sh's `jobs -p` names nothing in a trap, and the two would outlive the test.
+trap 'kill "$web" "$worker" "$redis" 2>/dev/null; wait 2>/dev/null' EXIT
 tries=0
 until python -m bot healthcheck >/tmp/check.out 2>&1; do
     tries=$((tries + 1)); [ "$tries" -lt 60 ] || break; sleep 0.5
@@ -189,6 +195,22 @@ def test_the_health_check_asks_the_web_and_the_worker_running_beside_it(image: s
     assert "web (pid" in both and "/healthz answered 200" in both, out
     assert "worker (pid" in both and "): alive, " in both and "j_complete=" in both and both.endswith("exit 0\n"), out
     assert "answered 200" in gone and "Redis at REDIS_URL did not answer" in gone and gone.endswith("exit 1\n"), out
+    assert _image_processes() == [], "the script's web and worker outlived it"
+
+
+def _image_processes() -> list[str]:
+    """The `python -m bot` processes of the image's user (10001) still running on this machine (a
+    chroot shares the machine's processes); no other test runs as that user."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("Uid:"))
+            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, StopIteration):
+            continue  # gone meanwhile
+        if uid == "10001" and "-m bot" in command:
+            found.append(command.strip())
+    return found
 
 
 # -- compose.yaml ---------------------------------------------------------------------------------------

@@ -79,9 +79,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "e2e: starts a server or a process (the sandboxes over HTTP, the web app, processes)"
     )
+    config.addinivalue_line("markers", "minutes: lasts minutes (an outage scenario); collected first")
+
+
+def _lasts_minutes(item: pytest.Item) -> bool:
+    return item.get_closest_marker("minutes") is not None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests that last minutes first: pytest-xdist hands modules out in collection order, so the
+    # longest start at once, side by side, and the rest fill the other workers meanwhile (collected
+    # last, one of them alone would set the whole run's length). A stable sort keeps every worker's
+    # order the same, as xdist requires.
+    items.sort(key=lambda item: not _lasts_minutes(item))
     for item in items:
         serving = SERVING_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if serving and item.get_closest_marker("e2e") is None:

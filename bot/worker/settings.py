@@ -35,7 +35,7 @@ from bot.adapters.store.costs import Spending
 from bot.adapters.store.effects import Effects
 from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.fairness import Fairness
-from bot.adapters.store.forget import Forgetter
+from bot.adapters.store.forget import SECOND_PASS_AFTER_TIMEOUTS, Forgetter
 from bot.adapters.store.ledger import QUEUE_NAME, Ledger, deserialize_job, serialize_job
 from bot.adapters.store.permissions import Permissions
 from bot.adapters.store.prompt_cache import CacheWarmth
@@ -55,7 +55,7 @@ from bot.worker.job import process_delivery
 from bot.worker.learning import Learning
 from bot.worker.retrying import Retrying
 from bot.worker.rounds import rescue_rounds, triage_batch
-from bot.worker.state import STATE, TUNING, Tuning, WorkerState
+from bot.worker.state import JOB_TIMEOUT_S, STATE, TUNING, Tuning, WorkerState
 from bot.worker.tally import Tally
 
 log = logging.getLogger("hookwise.worker")
@@ -206,6 +206,7 @@ def build_deps(
     clock: Callable[[], float] = time.time,
     journal: Journal | None = None,
     guard: Guard = NO_GUARD,
+    second_pass_s: float = JOB_TIMEOUT_S * SECOND_PASS_AFTER_TIMEOUTS,
 ) -> Deps:
     """What the handlers get. `lock_ttl_s` outlives the longest a job may run; a batch round's claims
     last as long. `clock` tells the budget which UTC day it is (tests pass one; the product uses the
@@ -238,7 +239,7 @@ def build_deps(
         diff_budget_tokens=settings.SUMMARY_DIFF_TOKENS,
         max_input_tokens=settings.SUMMARY_MAX_INPUT_TOKENS,
         web_url=settings.GITHUB_URL,
-        forgetter=Forgetter(redis),
+        forgetter=Forgetter(redis, second_pass_s=second_pass_s),
     )
 
 
@@ -268,7 +269,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     # expires soon after, so a crashed worker's lock does not outlast arq's re-run of its job.
     lock_ttl_s = tuning.job_timeout_s + 5
     breakers = Breakers(redis, lease_s=tuning.job_timeout_s, probe_interval_s=tuning.probe_interval_s)
-    deps = build_deps(settings, session, redis, llm, lock_ttl_s=lock_ttl_s, clock=tuning.clock, guard=Guard(breakers))
+    deps = build_deps(
+        settings, session, redis, llm, lock_ttl_s=lock_ttl_s, clock=tuning.clock, guard=Guard(breakers),
+        second_pass_s=tuning.job_timeout_s * SECOND_PASS_AFTER_TIMEOUTS,  # once every job in flight has ended
+    )  # fmt: skip
     fairness = Fairness(redis, default_window=MAX_JOBS)
     stats: WorkerStats = ctx.get("stats") or WorkerStats()
 

@@ -155,9 +155,7 @@ class Breakers:
         asked = error.retry_after_s if isinstance(error, TransientError) else None
 
         def change(state: BreakerState) -> BreakerState:
-            return breaker.after_failure(
-                state, now, error.reason, asked_s=asked, interval_s=self._probe_interval_s
-            )
+            return breaker.after_failure(state, now, error.reason, asked_s=asked, interval_s=self._probe_interval_s)
 
         before, after = await self._update(dependency, change)
         if after.is_open and not before.is_open:

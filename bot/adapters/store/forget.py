@@ -33,7 +33,9 @@ from bot.core.operations import forget
 log = logging.getLogger("hookwise.forget")
 
 SCAN_COUNT = 1000
-SECOND_PASS_S = 75.0  # after the longest a job in flight may still write (its timeout) and a margin
+# The second pass comes once every job in flight has ended: after the longest a job may run (the
+# worker's job timeout) and a quarter of it again.
+SECOND_PASS_AFTER_TIMEOUTS = 1.25
 
 # Move each listed field's number to its new name (summed with what is there), atomically per hash.
 _RENAME = """
@@ -80,9 +82,10 @@ def _text(value: Any) -> str:
 
 
 class Forgetter:
-    def __init__(self, redis: Redis, *, scan_count: int = SCAN_COUNT) -> None:
+    def __init__(self, redis: Redis, *, second_pass_s: float, scan_count: int = SCAN_COUNT) -> None:
         self._redis = redis
         self._scan_count = scan_count
+        self.second_pass_s = second_pass_s
         self._rename = redis.register_script(_RENAME)
 
     async def _keys(self, match: str | None = None) -> AsyncIterator[list[str]]:
@@ -283,8 +286,9 @@ class Forgetter:
 
     # -- the second pass ---------------------------------------------------------------------------
 
-    async def schedule_second_pass(self, job: ForgetJob, *, delay_s: float = SECOND_PASS_S) -> str:
+    async def schedule_second_pass(self, job: ForgetJob) -> str:
         """Queue the same forget again a little later: what jobs in flight wrote meanwhile goes too."""
+        delay_s = self.second_pass_s
         later = job.model_copy(update={"second_pass": True})
         job_id = f"{job.delivery_id}:forget-again"
         now_ms = int(time.time() * 1000)

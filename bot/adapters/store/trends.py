@@ -133,13 +133,19 @@ class SignatureFailures:
                 await asyncio.wait_for(asyncio.shield(self._writing), FLUSH_WAIT_S)
 
 
+async def _hashes(redis: Redis, names: list[str]) -> list[dict[bytes, bytes]]:
+    """Each counter hash of `names`, in order, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hgetall(name)
+        found: list[dict[bytes, bytes]] = await pipe.execute()
+    return found
+
+
 async def signature_failures(redis: Redis, now: float) -> SignatureFailureCount:
     """Deliveries refused for their signature in the 60 minutes up to `now`, and the latest minute with one."""
     minutes = [int(now // 60) - back for back in range(60)]
-    async with redis.pipeline(transaction=False) as pipe:
-        for minute in minutes:
-            pipe.hgetall(keys.signature_failures(utc_minute(minute * 60)))
-        found: list[dict[bytes, bytes]] = await pipe.execute()
+    found = await _hashes(redis, [keys.signature_failures(utc_minute(minute * 60)) for minute in minutes])
     missing = mismatch = 0
     latest: float | None = None
     for minute, counts in zip(minutes, found, strict=True):
@@ -153,10 +159,7 @@ async def signature_failures(redis: Redis, now: float) -> SignatureFailureCount:
 async def deliveries_by_hour(redis: Redis, now: float, hours: int = CHART_HOURS) -> list[HourCount]:
     """The last `hours` UTC hours, the current one last, each with its deliveries by outcome."""
     starts = [(int(now // 3600) - back) * 3600 for back in reversed(range(hours))]
-    async with redis.pipeline(transaction=False) as pipe:
-        for start in starts:
-            pipe.hgetall(keys.deliveries_hour(utc_hour(start)))
-        found: list[dict[bytes, bytes]] = await pipe.execute()
+    found = await _hashes(redis, [keys.deliveries_hour(utc_hour(start)) for start in starts])
     return [
         HourCount(
             start=float(start),
@@ -172,10 +175,7 @@ async def deliveries_by_hour(redis: Redis, now: float, hours: int = CHART_HOURS)
 async def cost_by_day(redis: Redis, now: float, days: int = CHART_DAYS) -> list[DayCost]:
     """The last `days` UTC days, today last, each with its model cost, tokens and calls."""
     starts = [(int(now // 86_400) - back) * 86_400 for back in reversed(range(days))]
-    async with redis.pipeline(transaction=False) as pipe:
-        for start in starts:
-            pipe.hgetall(keys.cost_day(utc_day(start)))
-        found: list[dict[bytes, bytes]] = await pipe.execute()
+    found = await _hashes(redis, [keys.cost_day(utc_day(start)) for start in starts])
     return [
         DayCost(
             start=float(start),

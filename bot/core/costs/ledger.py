@@ -100,9 +100,7 @@ def rows_from_hashes(hashes: Iterable[Mapping[str, str]]) -> list[CostRow]:
             row = rows.setdefault(key, CostRow(key[0], repository, task, model, provider))
             current = getattr(row, column)
             setattr(row, column, current + (number if column == "usd" else int(number)))
-    return sorted(
-        rows.values(), key=lambda r: (r.installation_id, r.repository.lower(), r.task, r.provider, r.model)
-    )
+    return sorted(rows.values(), key=lambda r: (r.installation_id, r.repository.lower(), r.task, r.provider, r.model))
 
 
 @dataclass(frozen=True, slots=True)

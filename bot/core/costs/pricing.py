@@ -140,7 +140,11 @@ def resolve_price(model: str, prices: PriceTable = DEFAULT_PRICES) -> Resolved:
 def cost_usd(model: str, usage: Usage, prices: PriceTable = DEFAULT_PRICES) -> float:
     """Estimated US dollars for one call (or a sum of calls of one model whose prompts stayed
     under any long-prompt threshold). `resolve_price(model, prices).note` says whether it is an estimate."""
-    rate = resolve_price(model, prices).entry.for_prompt(usage.prompt_tokens)
+    return priced(usage, resolve_price(model, prices).entry.for_prompt(usage.prompt_tokens))
+
+
+def priced(usage: Usage, rate: Price) -> float:
+    """US dollars for `usage` at `rate` (per million tokens, each kind of token at its own price)."""
     return (
         usage.input_tokens * rate.input
         + usage.output_tokens * rate.output

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from bot.core.costs.pricing import PER_MILLION, Usage, resolve_price
+from bot.core.costs.pricing import Usage, priced, resolve_price
 from bot.core.model.facts import ModelPrice, Price, cache_minimum, facts, match_model
 
 
@@ -220,14 +220,7 @@ def provider_cost_usd(
 ) -> float:
     """Estimated US dollars for one call of `model` at `provider` (0 for an unpriced local model)."""
     rate = provider_price(provider, model, prices, region=region).rate(usage.prompt_tokens)
-    if rate is None:
-        return 0.0
-    return (
-        usage.input_tokens * rate.input
-        + usage.output_tokens * rate.output
-        + usage.cache_creation_input_tokens * rate.cache_write
-        + usage.cache_read_input_tokens * rate.cache_read
-    ) / PER_MILLION
+    return 0.0 if rate is None else priced(usage, rate)
 
 
 def without_cache_marks(value: Any) -> Any:
