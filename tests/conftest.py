@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
@@ -136,6 +137,13 @@ async def client(aiohttp_client: Any, settings: Settings, redis: Redis) -> TestC
     """The real web app (`create_app`) on a test server, over the test Redis."""
     client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
     return client
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for talking to processes the test started (the web's port, /status)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

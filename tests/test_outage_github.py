@@ -6,8 +6,6 @@ figures it measured (`pytest -n 0 -s`); the scenario is tests/outage_world.py's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from redis.asyncio import Redis
@@ -20,12 +18,6 @@ from tests.helpers import Processes
 from tests.outage_world import ride_out
 
 pytestmark = pytest.mark.minutes  # an outage of 3 minutes: collected first (tests/tiers.py)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.mark.timeout(480)

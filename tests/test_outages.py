@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -21,12 +20,6 @@ from tests.test_forget import merged_delivery
 from tests.test_processes import start_web, start_worker
 
 pytestmark = pytest.mark.minutes  # a wave of 100 merges at 2 s of model time each: collected first (tests/tiers.py)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.mark.timeout(300)

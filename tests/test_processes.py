@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from redis.asyncio import Redis
 
 from bot.core.views.comments import SUMMARY_MARKER
@@ -59,12 +57,6 @@ async def post(session: aiohttp.ClientSession, base: str, delivery: str) -> tupl
 
 def bot_comments(github: GitHubSandbox) -> list[dict[str, Any]]:
     return [c for c in github.comments(PR_REPO, PR_NUMBER) if c["user"]["login"] == "hookwise[bot]"]
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_two_web_and_two_worker_processes_behave_like_one(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -24,12 +23,6 @@ from tests.helpers import wait_until as wait
 from tests.test_processes import start_web, start_worker
 
 PASSWORD = "status please"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def policy_lines(log: str) -> list[str]:

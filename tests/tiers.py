@@ -11,7 +11,7 @@ is marked so (`pytestmark = pytest.mark.e2e` in its module); every other test is
 that binds a listening socket or starts a process all the same fails, saying what it started (an
 audit hook watches), so a test cannot sit in the wrong tier unnoticed.
 
-One tier alone: `.venv/bin/python -m pytest -m unit -q -p no:cacheprovider` (or `-m e2e`).
+One tier alone: `.venv/bin/python -m pytest -m unit -n 0 -q -p no:cacheprovider` (or `-m e2e`).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ MAX_INSTRUCTIONS = 2000
 MAX_LANGUAGE = 40
 MAX_LABEL = 50  # GitHub's own limit on a label name
 MAX_LABELS_LISTED = 100
+MAX_LABELS = 10  # `triage.max_labels` at most: the most labels one issue may get
 MAX_PATTERN = 200
 MAX_PATTERNS = 50
 MAX_DEPTH = 10  # the file needs 3 levels (top, section, list)
@@ -133,7 +134,7 @@ class TriageConfig(_Section):
     comment: StrictBool = False
     allow_labels: Labels | None = None  # None: any label the repository has
     deny_labels: Labels = ()
-    max_labels: Annotated[StrictInt, Field(ge=1, le=10)] = 3
+    max_labels: Annotated[StrictInt, Field(ge=1, le=MAX_LABELS)] = 3
     shadow: StrictBool = False  # choose and record labels, write nothing (bot/core/agreement.py measures them)
     min_precision: Annotated[float, BeforeValidator(_share), Field(ge=0, le=1)] = 0.6  # the trust floor
     always_apply: Labels = ()  # pinned on: applied whatever their measured precision

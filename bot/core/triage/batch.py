@@ -23,9 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot.core.prompts import fence
+from bot.core.repo_config import MAX_LABELS
 from bot.core.text import clip
 from bot.core.tokens import estimate_tokens
-from bot.core.triage.label_answers import MAX_LABELS
 
 MAX_BATCH = 20
 MAX_WAIT_S = 2.0

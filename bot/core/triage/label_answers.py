@@ -27,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_LABELS = 10  # the most labels one issue may get from one answer (the tools' schema bound)
+from bot.core.repo_config import MAX_LABELS  # the most labels one issue may get from one answer
+
 REASON_CHARS = 600  # a reason longer than this is cut, not refused
 
 NOT_IN_REPOSITORY = "not in the repository"

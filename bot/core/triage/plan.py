@@ -28,11 +28,11 @@ from bot.core import agreement
 from bot.core.agreement import LabelStats, TriageRecord, TrustPolicy
 from bot.core.model.caching import CachePlan, plan_static_prefix
 from bot.core.prompts import Prompts, instructions_block
-from bot.core.repo_config import RepoConfig
+from bot.core.repo_config import MAX_LABELS, RepoConfig
 from bot.core.tokens import estimate_tokens
 from bot.core.triage import labels as label_policy
 from bot.core.triage.batch import MAX_BATCH, batch_tool
-from bot.core.triage.label_answers import MAX_LABELS, OVER_LIMIT, Dropped, LabelChoice, dropped_text
+from bot.core.triage.label_answers import OVER_LIMIT, Dropped, LabelChoice, dropped_text
 
 SINGLE_TOOL_NAME = "choose_labels"
 SINGLE_TOOL_DESCRIPTION = "Record which of the repository's labels apply to the issue."
