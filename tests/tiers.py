@@ -17,6 +17,7 @@ One tier alone: `.venv/bin/python -m pytest -m unit -n 0 -q -p no:cacheprovider`
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,11 +88,13 @@ def _lasts_minutes(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The tests that last minutes first: pytest-xdist hands modules out in collection order, so the
-    # longest start at once, side by side, and the rest fill the other workers meanwhile (collected
-    # last, one of them alone would set the whole run's length). A stable sort keeps every worker's
-    # order the same, as xdist requires.
-    items.sort(key=lambda item: not _lasts_minutes(item))
+    # The tests that last minutes first, then the modules with the most tests: pytest-xdist hands
+    # modules out in collection order (`--no-loadscope-reorder` in pyproject.toml; its own reorder
+    # puts the largest modules first, and so the one-test outage modules last, where one of them
+    # alone sets the whole run's length). A stable sort keeps each module's tests together and in
+    # their order, the same on every worker, as xdist requires.
+    per_module = Counter(item.nodeid.split("::", 1)[0] for item in items)
+    items.sort(key=lambda item: (not _lasts_minutes(item), -per_module[item.nodeid.split("::", 1)[0]]))
     for item in items:
         serving = SERVING_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if serving and item.get_closest_marker("e2e") is None:
