@@ -31,6 +31,7 @@ from bot.core.ingress.job import (
 from bot.core.ingress.payloads import EventPayload
 from bot.core.operations.forget import digest
 from bot.core.repo_config import CONFIG_PATH
+from bot.core.text import first_error
 
 PUSH_COMMITS_LISTED = 20  # GitHub lists at most this many commits in a push payload
 
@@ -238,8 +239,7 @@ def _problem(event: str, exc: ValidationError) -> Malformed:
         return Malformed(f"body is not JSON: {first['msg']}")
     if not first["loc"]:
         return Malformed("body is not a JSON object")
-    where = ".".join(str(part) for part in first["loc"])
-    return Malformed(f"{event} payload: {where}: {first['msg']}")
+    return Malformed(f"{event} payload: {first_error(exc)}")
 
 
 def decide(event: str, body: bytes | str, delivery_id: str = "-") -> Decision:
