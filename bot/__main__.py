@@ -183,16 +183,15 @@ def _receive(args: argparse.Namespace) -> int:
 
 
 def _forget(settings: Settings, repository: str | None, installation: int | None) -> int:
-    from bot.cli import forget, repository_name
+    from bot.cli import forget
 
     if (repository is None) == (installation is None):
         print("hookwise: forget: give OWNER/REPO or --installation ID (one of them)", file=sys.stderr)
         return 2
-    name = repository_name(repository) if repository is not None else None
-    if repository is not None and name is None:
+    if repository is not None and not REPOSITORY.fullmatch(repository := repository.strip()):
         print(f"hookwise: forget: expected OWNER/REPO, got {repository!r}", file=sys.stderr)
         return 2
-    return asyncio.run(forget(settings, repository=name, installation=installation))
+    return asyncio.run(forget(settings, repository=repository, installation=installation))
 
 
 def _port(text: str) -> int:

@@ -133,14 +133,6 @@ async def print_accuracy(settings: Settings, *, repository: str | None, since: t
     return 0
 
 
-def repository_name(text: str) -> str | None:
-    """`owner/name` as GitHub spells a repository, or None."""
-    owner, slash, name = text.strip().partition("/")
-    if not slash or not owner or not name or "/" in name or any(c.isspace() for c in text.strip()):
-        return None
-    return f"{owner}/{name}"
-
-
 async def forget(settings: Settings, *, repository: str | None, installation: int | None) -> int:
     """`python -m bot forget OWNER/REPO | --installation ID`: what an uninstall does, on demand."""
     import uuid
@@ -148,25 +140,20 @@ async def forget(settings: Settings, *, repository: str | None, installation: in
     from bot.adapters.store.forget import SECOND_PASS_AFTER_TIMEOUTS, Forgetter
     from bot.core.ingress.job import ForgetJob
     from bot.core.operations.forget import digest
+    from bot.worker.actions.forget import forget_now
     from bot.worker.state import JOB_TIMEOUT_S
 
+    job = ForgetJob(
+        delivery_id=str(uuid.uuid4()), event="forget", action="command", installation_id=installation or 0,
+        repository="", repositories=[] if repository is None else [digest(repository.lower())],
+        whole_installation=installation is not None,
+    )  # fmt: skip
     redis = Redis.from_url(settings.REDIS_URL)
     try:
         forgetter = Forgetter(redis, second_pass_s=JOB_TIMEOUT_S * SECOND_PASS_AFTER_TIMEOUTS)
-        if installation is not None:
-            names = await forgetter.installation_repositories(installation)
-            what = f"installation {installation} ({len(names)} repositor{'y' if len(names) == 1 else 'ies'})"
-        else:
-            assert repository is not None
-            names, what = {repository.lower()}, repository
-        targets = sorted({digest(name) for name in names})
-        report = await forgetter.forget(targets, installation_id=installation)
-        job = ForgetJob(
-            delivery_id=str(uuid.uuid4()), event="forget", action="command", installation_id=installation or 0,
-            repository="", repositories=targets, whole_installation=installation is not None,
-        )  # fmt: skip
-        await forgetter.schedule_second_pass(job)
+        report, count = await forget_now(job, forgetter)
     finally:
         await redis.aclose()
+    what = repository or f"installation {installation} ({count} repositor{'y' if count == 1 else 'ies'})"
     print(f"{what}: {report.line()}; a worker makes a second pass in {forgetter.second_pass_s:.0f}s")
     return 0

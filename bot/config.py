@@ -17,6 +17,7 @@ from bot.core.costs.pricing import ModelPrice, parse_model_prices, price_table
 from bot.core.durations import parse_duration
 from bot.core.model.providers import Provider
 from bot.core.operations import retry
+from bot.core.operations.breaker import Dependency, model_breaker
 from bot.core.summary.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.text import first_error
 from bot.core.triage import batch
@@ -298,6 +299,11 @@ class Settings(BaseSettings):
             host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
             return self.ANTHROPIC_VERTEX_BASE_URL or f"https://{host}"
         return self.ANTHROPIC_BASE_URL or "https://api.anthropic.com"
+
+    def model_dependency(self, model: str) -> Dependency:
+        """The breaker of `model` here: one per provider, host and model (the worker's guard and
+        retries, and the status page, name the same one)."""
+        return model_breaker(self.model_endpoint(), model, self.MODEL_PROVIDER.value)
 
     @property
     def model_region(self) -> str:

@@ -9,13 +9,14 @@ import asyncio
 import aiohttp
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.adapters.github import GitHubApp
 from bot.adapters.guard import Guard
 from bot.adapters.guarded_llm import GuardedLLM
 from bot.adapters.llm import AnthropicLLM, Question
 from bot.adapters.store import keys
-from bot.adapters.store.breakers import Breakers
+from bot.adapters.store.breakers import STATE_TTL_S, Breakers
 from bot.adapters.store.costs import Spending
 from bot.config import Settings
 from bot.core.errors import CircuitOpen, PermanentError, TransientError
@@ -105,6 +106,27 @@ async def test_a_worker_that_read_the_state_before_a_probe_failed_does_not_probe
     assert await redis.get(keys.BREAKER_PROBE + DEP.key) is None  # B gave the lease back too
 
 
+async def test_redis_failing_after_the_probe_lease_was_taken_gives_it_back_and_lets_the_call_go(
+    redis: Redis,
+) -> None:
+    clock = Clock()
+    await fail(Breakers(redis, clock=clock), breaker.OPEN_AFTER)
+    clock.now += breaker.PROBE_INTERVAL_S
+
+    class SecondReadFails(Breakers):
+        reads = 0
+
+        async def state(self, key: str) -> breaker.BreakerState:
+            self.reads += 1
+            if self.reads == 2:  # the read after the lease's SET NX
+                raise RedisConnectionError("Connection reset by peer")
+            return await super().state(key)
+
+    ticket = await SecondReadFails(redis, clock=clock).gate(DEP)
+    assert ticket.probe is None  # as when the breaker is unreadable: the call goes
+    assert await redis.get(keys.BREAKER_PROBE + DEP.key) is None  # the lease does not block the next probe
+
+
 async def test_a_failed_probe_sets_the_next_one_later(redis: Redis) -> None:
     clock = Clock()
     breakers = Breakers(redis, clock=clock)
@@ -140,6 +162,14 @@ async def test_waiting_jobs_are_counted_for_the_status_page(redis: Redis) -> Non
     assert not any(b"/" in member for member in members)  # job ids are kept as digests
     clock.now += 60  # they have woken since
     assert (await breakers.overview())[0].waiting == 0
+
+
+async def test_a_dependency_unchanged_for_longer_than_its_state_lives_leaves_the_list(redis: Redis) -> None:
+    clock = Clock()
+    breakers = Breakers(redis, clock=clock)
+    await redis.zadd(keys.BREAKERS, {"github:gone.example": clock.now - STATE_TTL_S - 1})
+    await fail(breakers, 1)
+    assert [view.key for view in await breakers.overview()] == [DEP.key]
 
 
 # -- the guard around real SDK calls -------------------------------------------------------------------

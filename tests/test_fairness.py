@@ -84,7 +84,9 @@ async def test_a_maintainers_command_goes_before_bulk_work_of_the_same_installat
 
 async def test_the_window_is_the_workers_slots(redis: Redis) -> None:
     ledger, fairness = Ledger(redis), Fairness(redis)
+    assert await fairness.window() is None  # no heartbeat yet: promote uses its default
     await fairness.set_window(3)
+    assert await fairness.window() == 3
     jobs = [await accept(ledger, merged(f"a-{n}", A, n)) for n in range(8)]
     assert set(await due(redis)) == set(jobs[:3])
     await fairness.set_window(5)  # a worker more (its heartbeat renews the window)

@@ -19,12 +19,15 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
+from bot.adapters.store.fairness import Fairness
+from bot.adapters.store.forget import Forgetter
 from bot.config import Settings
 from bot.core.operations import forget
 from bot.sandbox import world as sandbox_world
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.world import DEFAULT_LABELS
+from bot.worker.heartbeat import Beating, WorkerStats
 from tests.helpers import (
     HOOK,
     MERGED,
@@ -287,6 +290,21 @@ async def test_repositories_removed_from_the_installation_are_forgotten(
     assert (response.status, (await response.json())["status"]) == (202, "queued")
     await run_worker(settings, **FAST)
     await assert_forgotten(redis, before)
+
+
+# -- the worker's in-memory caches -------------------------------------------------------------------
+
+
+async def test_a_worker_empties_its_caches_once_per_forget_not_on_every_beat(redis: Redis) -> None:
+    emptied: list[int] = []
+    beating = Beating(redis, WorkerStats(), slots=10, fairness=Fairness(redis), forget_caches=lambda: emptied.append(1))
+    for _ in range(3):  # no forget has ever run: the epoch key does not exist
+        await beating.beat()
+    assert emptied == []
+    await Forgetter(redis, second_pass_s=0).forget([])  # a forget bumps the epoch
+    for _ in range(3):
+        await beating.beat()
+    assert emptied == [1]
 
 
 # -- through the real processes --------------------------------------------------------------------

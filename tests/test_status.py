@@ -29,7 +29,8 @@ from bot.adapters.store.status import StatusSources, queue_state
 from bot.config import Settings, load_settings
 from bot.core.costs import pricing
 from bot.core.costs.ledger import utc_hour
-from bot.core.views.status import NOT_RECORDED, BudgetUse, RepoAgreement, dollars, redact, safe_text
+from bot.core.views.format import dollars
+from bot.core.views.status import NOT_RECORDED, BudgetUse, RepoAgreement, redact, safe_text
 from bot.sandbox import redis_server, world
 from bot.sandbox.anthropic import AnthropicSandbox
 from bot.sandbox.github import GitHubSandbox

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.adapters.store.breakers import Breakers, Ticket
-from bot.core.errors import BudgetExhausted, CircuitOpen
+from bot.core.errors import CircuitOpen
 from bot.core.operations.breaker import Dependency
 
 
@@ -34,9 +34,6 @@ class Guard:
         """File the call's end; an outage failure that leaves the breaker open is raised as
         `CircuitOpen` (from `error`)."""
         if self._breakers is None:
-            return
-        if isinstance(error, BudgetExhausted | CircuitOpen):
-            await self._breakers.release(ticket)
             return
         state = await self._breakers.settle(ticket, error)
         if error is not None and state is not None and state.is_open:

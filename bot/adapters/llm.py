@@ -105,9 +105,8 @@ def model_error(exc: BaseException, *, service: str = "Anthropic") -> BaseExcept
         return TransientError(f"{where}: {words} ({status})", retry_after_s=wait, status=status, outage=True)
     if isinstance(exc, anthropic.APIStatusError):
         return PermanentError(f"{where}: {exc.status_code} {exc.message}", status=exc.status_code)
-    if isinstance(exc, anthropic.APIConnectionError):  # APITimeoutError too
-        words = "timed out" if isinstance(exc, anthropic.APITimeoutError) else connection_problem(exc)
-        return TransientError(f"{where}: {words}", outage=True)
+    if isinstance(exc, anthropic.APIConnectionError):  # APITimeoutError too: "timed out"
+        return TransientError(f"{where}: {connection_problem(exc)}", outage=True)
     if isinstance(exc, anthropic.APIError | json.JSONDecodeError):
         return PermanentError(f"{where}: unreadable answer: {exc}")
     return exc

@@ -159,13 +159,29 @@ WEIGHTS: dict[str, float] = {
 }
 
 
-ESTIMATES_KEPT = 16_384  # the diff budget asks about the same lines again on every refit of a call
+# The diff budget asks about the same lines again on every refit of a call: the answers for short
+# texts are kept (per process, the most recent ESTIMATES_KEPT), so the cache holds at most about
+# ESTIMATES_KEPT x KEPT_CHARS characters; a whole diff or prompt is asked about once and not kept.
+ESTIMATES_KEPT = 16_384
+KEPT_CHARS = 512
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens `text` costs a model: a little over what a real tokenizer counts, never more than 15 % under."""
+    return _kept_estimate(text) if len(text) <= KEPT_CHARS else _estimate(text)
 
 
 @lru_cache(maxsize=ESTIMATES_KEPT)
-def estimate_tokens(text: str) -> int:
-    """Tokens `text` costs a model: a little over what a real tokenizer counts, never more than 15 % under.
-    Pure, so answers are kept (per process, the most recent ESTIMATES_KEPT texts)."""
+def _kept_estimate(text: str) -> int:
+    return _estimate(text)
+
+
+def forget_estimates() -> None:
+    """Drop the kept answers (the lines of diffs they were asked about), as a forget does."""
+    _kept_estimate.cache_clear()
+
+
+def _estimate(text: str) -> int:
     if not text:
         return 0
     counts = features(text)

@@ -21,7 +21,6 @@ from typing import TypeVar
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.adapters.store import keys
 from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.fairness import Fairness
@@ -30,7 +29,7 @@ from bot.adapters.store.redis_policy import eviction_policy
 from bot.adapters.store.status import StatusReaders, dead_letters, queue_state, recent_deliveries
 from bot.adapters.store.trends import cost_by_day, deliveries_by_hour, signature_failures
 from bot.config import Settings
-from bot.core.operations.breaker import github_dependency, model_breaker
+from bot.core.operations.breaker import github_dependency
 from bot.core.operations.health import DependencyRow, Health, WorkerRow
 from bot.core.views.status import BudgetUse, QueueView, RepoAgreement, StatusView, render_page, safe_text
 from bot.web.keys import REDIS, SETTINGS, STATUS_READERS
@@ -141,13 +140,14 @@ async def gather_health(redis: Redis, settings: Settings, queue: QueueView, *, n
     Redis's eviction policy (Redis errors propagate: the page answers 503)."""
     seen = await Heartbeats(redis).seen(now=now)
     known = [github_dependency(settings.GITHUB_API_URL)] + [
-        model_breaker(settings.model_endpoint(), model, settings.MODEL_PROVIDER.value)
+        settings.model_dependency(model)
         for model in dict.fromkeys((settings.model_for("triage"), settings.model_for("summary")))
     ]
     breakers = await Breakers(redis).overview(known)
-    parked = await Fairness(redis).parked()
+    fairness = Fairness(redis)
+    parked = await fairness.parked()
     policy = await eviction_policy(redis)
-    window_raw = await redis.get(keys.FAIR_WINDOW)
+    window = await fairness.window()
     return Health(
         workers=[
             WorkerRow(w.worker_id, w.host, w.pid, w.started_at, w.seen_at, w.running, w.slots, w.done) for w in seen
@@ -171,7 +171,7 @@ async def gather_health(redis: Redis, settings: Settings, queue: QueueView, *, n
         parked_largest=parked.largest,
         eviction_policy=policy.policy,
         eviction_problem=policy.problem,
-        window=int(window_raw) if window_raw else None,
+        window=window,
     )
 
 

@@ -18,6 +18,7 @@ from bot.adapters.store.triage_queue import TriageQueue
 from bot.core.prompts import Prompts
 from bot.core.summary.diff_budget import DEFAULT_DIFF_BUDGET_TOKENS, DEFAULT_PROMPT_CEILING_TOKENS
 from bot.core.summary.grounding import GITHUB_WEB
+from bot.core.tokens import forget_estimates
 from bot.worker.learning import Learning
 
 
@@ -44,13 +45,22 @@ class Deps:
     agreement: AgreementStore
     learning: Learning  # the agreement records' figures and examples, a minute per repository
     summaries: SummaryRecords
+    forgetter: Forgetter  # deletes an uninstalled installation's data (bot/worker/actions/forget.py)
     batching: bool = True
     # SUMMARY_DIFF_TOKENS and SUMMARY_MAX_INPUT_TOKENS: what a summary's diff may take, and the
     # hard ceiling of the whole call (docs/summary-budget.md).
     diff_budget_tokens: int = DEFAULT_DIFF_BUDGET_TOKENS
     max_input_tokens: int = DEFAULT_PROMPT_CEILING_TOKENS
     web_url: str = GITHUB_WEB  # GITHUB_URL: links to issues and pull requests
-    forgetter: Forgetter | None = None  # deletes an uninstalled installation's data (bot/worker/actions/forget.py)
+
+    def forget_caches(self) -> None:
+        """Empty what this process keeps in memory about repositories (ETags, configs, agreement
+        figures and examples, token estimates of diff lines): after a forget, here or in another
+        worker (bot/worker/heartbeat.py watches the forget epoch)."""
+        self.github.forget_caches()
+        self.configs.forget()
+        self.learning.forget()
+        forget_estimates()
 
     def model(self, installation_id: int, repository: str, task: str) -> ModelClient:
         """The model as one job's task asks it: every call checked against the installation's

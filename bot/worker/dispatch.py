@@ -26,7 +26,7 @@ class Run:
 
     deps: Deps
     job_try: int
-    attempt: Attempt | None = None  # what the job went through so far (a command's last failure reacts)
+    attempt: Attempt  # what the job went through so far (a command's last failure reacts)
     repo: Repo | None = None  # the job's repository; None for a handler that needs none
 
 

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -83,11 +82,12 @@ class Beating:
         alive = await self._heartbeats.seen(now=now, within_s=self._every_s * 3)
         await self._fairness.set_window(slots(alive) or self._slots)
         await self._fairness.promote()
-        epoch: Any = await self._redis.get(keys.FORGET_EPOCH)
+        # A missing key reads as b"": it is no forget, and it must compare equal on the next beat.
+        epoch: bytes = await self._redis.get(keys.FORGET_EPOCH) or b""
         if self._epoch is not None and epoch != self._epoch:
             self._forget_caches()
             log.info("a forget ran: in-memory caches emptied")
-        self._epoch = epoch if epoch is not None else b""
+        self._epoch = epoch
 
     async def run(self) -> None:
         while True:

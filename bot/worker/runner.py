@@ -68,7 +68,6 @@ async def under_policy(
     returns. A worker stopping hands the job back to arq without counting it as a crash."""
     retrying = state.retrying
     attempt, crashes = await retrying.attempt(run.job_id, run.job_try)
-    attempt = state.tuning.attempt(attempt)
     if crashes >= retry.MAX_CRASHES:
         gave_up = crashed(crashes)
         log.error("%s failed: %s", where, gave_up.reason)

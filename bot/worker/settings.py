@@ -47,7 +47,6 @@ from bot.adapters.store.triage_queue import BATCH_FUNCTION, TriageQueue
 from bot.config import ConfigError, Settings
 from bot.core.model.providers import Provider
 from bot.core.operations import retry
-from bot.core.operations.breaker import Dependency, model_breaker
 from bot.core.prompts import Prompts
 from bot.worker.deps import Deps, Models
 from bot.worker.heartbeat import Beating, WorkerStats
@@ -187,15 +186,6 @@ def build_llm(settings: Settings, client: ModelSDKClient, *, warmth: CacheWarmth
     )
 
 
-def model_of(settings: Settings) -> Callable[[str], Dependency]:
-    """The model's breaker for a model id: one per provider, host and model."""
-
-    def dependency(model: str) -> Dependency:
-        return model_breaker(settings.model_endpoint(), model, settings.MODEL_PROVIDER.value)
-
-    return dependency
-
-
 def build_deps(
     settings: Settings,
     http: aiohttp.ClientSession | GitHubBackend,
@@ -215,7 +205,7 @@ def build_deps(
     `guard` puts the breakers around every call to GitHub and the model (the worker's; none by
     default)."""
     if guard is not NO_GUARD:
-        llm = GuardedLLM(llm, guard, model_of(settings), settings.ANTHROPIC_MODEL)
+        llm = GuardedLLM(llm, guard, settings.model_dependency, settings.ANTHROPIC_MODEL)
     return Deps(
         github=GitHubApp.from_settings(http, settings, journal=journal, guard=guard),
         llm=llm,
@@ -246,11 +236,12 @@ def build_deps(
 def retrying_for(settings: Settings, deps: Deps, tuning: Tuning, redis: Any, breakers: Breakers | None) -> Retrying:
     """The retry policy's I/O: what each job went through, kept in Redis, and the breakers."""
     retry_for_s = tuning.retry_for_s if tuning.retry_for_s is not None else settings.retry_for_s
+    base_s = tuning.retry_base_s if tuning.retry_base_s is not None else retry.BASE_DELAY_S
     return Retrying(
-        states=RetryStates(redis, retry_for_s=retry_for_s, base_s=retry.BASE_DELAY_S),
+        states=RetryStates(redis, retry_for_s=retry_for_s, base_s=base_s),
         breakers=breakers,
         github=deps.github.dependency,
-        model=lambda task: model_of(settings)(settings.model_for(task)),
+        model=lambda task: settings.model_dependency(settings.model_for(task)),
     )
 
 
@@ -274,15 +265,10 @@ async def startup(ctx: dict[str, Any]) -> None:
         second_pass_s=tuning.job_timeout_s * SECOND_PASS_AFTER_TIMEOUTS,  # once every job in flight has ended
     )  # fmt: skip
     fairness = Fairness(redis, default_window=MAX_JOBS)
-    stats: WorkerStats = ctx.get("stats") or WorkerStats()
-
-    def forget_caches() -> None:
-        deps.github.forget_caches()
-        deps.configs.forget()
-        deps.learning.forget()
+    stats: WorkerStats = ctx["stats"]  # worker_settings made it: the identity outlives reconnects
 
     beating = Beating(redis, stats, slots=MAX_JOBS, fairness=fairness,
-                      forget_caches=forget_caches)  # fmt: skip
+                      forget_caches=deps.forget_caches)  # fmt: skip
     ctx[STATE] = WorkerState(
         settings=settings,
         tuning=tuning,

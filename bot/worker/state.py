@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ from bot.adapters.store.ledger import Ledger
 from bot.adapters.store.records import Records
 from bot.config import Settings
 from bot.core.operations import breaker
-from bot.core.operations.retry import Attempt
 from bot.worker.deps import Deps
 from bot.worker.heartbeat import Beating, WorkerStats
 from bot.worker.retrying import Retrying
@@ -47,9 +46,6 @@ class Tuning:
     probe_interval_s: float = breaker.PROBE_INTERVAL_S
     clock: Callable[[], float] = time.time  # which UTC day the budget counts
     llm: LLM | None = None  # a model adapter of the test's own instead of the SDK's
-
-    def attempt(self, attempt: Attempt) -> Attempt:
-        return attempt if self.retry_base_s is None else replace(attempt, base_s=self.retry_base_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +91,20 @@ def arq_run(ctx: Mapping[str, Any]) -> ArqRun:
     )
 
 
-def one_run(settings: Settings, deps: Deps, redis: Any, *, tuning: Tuning | None = None) -> WorkerState:
+def one_run(settings: Settings, deps: Deps, redis: Any) -> WorkerState:
     """The state of one run here and now (`python -m bot receive`, and tests that run one job): no
     memory between runs, no breakers, no fair queue."""
     github = deps.github.dependency
     return WorkerState(
         settings=settings,
-        tuning=tuning or Tuning(),
+        tuning=Tuning(),
         deps=deps,
         ledger=Ledger(redis),
         records=Records(redis),
-        retrying=Retrying(states=None, breakers=None, github=github, model=lambda _task: github),
+        retrying=Retrying(
+            states=None,
+            breakers=None,
+            github=github,
+            model=lambda task: settings.model_dependency(settings.model_for(task)),
+        ),
     )

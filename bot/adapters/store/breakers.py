@@ -18,12 +18,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from bot.adapters.store import keys
+from bot.adapters.store.codec import text
 from bot.adapters.store.errors import REDIS_DOWN
 from bot.core.errors import CircuitOpen, HookwiseError, PermanentError, TransientError
 from bot.core.operations import breaker
@@ -67,8 +67,15 @@ def job_digest(job_id: str) -> str:
     return hashlib.sha256(job_id.encode()).hexdigest()[:24]
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _state(raw: dict[bytes, bytes]) -> BreakerState:
+    """A breaker's state from its hash as redis-py answers it (bytes; empty: never changed)."""
+    return BreakerState.from_fields({text(k): text(v) for k, v in raw.items()})
+
+
+def _waiting(dependency: Dependency, state: BreakerState, now: float) -> CircuitOpen:
+    """The job waits for the next probe of `dependency`'s open breaker."""
+    reason = breaker.waiting_reason(state, dependency.label)
+    return CircuitOpen(reason, wait_s=max(state.probe_at - now, 0.0), dependency=dependency.key)
 
 
 class Breakers:
@@ -99,24 +106,32 @@ class Breakers:
         verdict = breaker.admit(state, now)
         if verdict is Admit.GO:
             return Ticket(dependency, clean=state.clean)
-        reason = breaker.waiting_reason(state, dependency.label)
         if verdict is Admit.PROBE:
-            token = uuid.uuid4().hex
-            if await self._redis.set(keys.BREAKER_PROBE + dependency.key, token, nx=True, px=self._lease_ms):
-                # The lease was free - but another worker's probe may have failed and let it go
-                # since the state was read: it moves the next probe before it releases the lease,
-                # so reading the state again tells a due probe from one just made.
-                ticket = Ticket(dependency, probe=token, clean=False)
-                again = await self.state(dependency.key)
-                if breaker.admit(again, self._clock()) is not Admit.WAIT:
-                    log.info("breaker %s: probing (open for %.0fs)", dependency.label, now - (state.opened_at or now))
-                    return ticket
-                await self.release(ticket)
-                state = again
-                reason = breaker.waiting_reason(state, dependency.label)
-            else:
-                raise CircuitOpen(reason, wait_s=PROBE_IN_FLIGHT_WAIT_S, dependency=dependency.key)
-        raise CircuitOpen(reason, wait_s=max(state.probe_at - self._clock(), 0.0), dependency=dependency.key)
+            return await self._probe(dependency, state, now)
+        raise _waiting(dependency, state, self._clock())
+
+    async def _probe(self, dependency: Dependency, state: BreakerState, now: float) -> Ticket:
+        """Take the probe's lease and be the probe, or raise `CircuitOpen` (another worker probes)."""
+        token = uuid.uuid4().hex
+        ticket = Ticket(dependency, probe=token, clean=False)
+        try:
+            taken = await self._redis.set(keys.BREAKER_PROBE + dependency.key, token, nx=True, px=self._lease_ms)
+            # The lease was free - but another worker's probe may have failed and let it go since
+            # the state was read: it moves the next probe before it releases the lease, so reading
+            # the state again tells a due probe from one just made.
+            again = await self.state(dependency.key) if taken else state
+        except REDIS_DOWN as exc:  # as when the breaker is unreadable: the call goes, holding no lease
+            log.debug("breaker %s: probe lease unsure (%s): the call goes", dependency.key, exc)
+            await self.release(ticket)  # the SET may have landed: else the lease would block probes for lease_s
+            return Ticket(dependency)
+        if not taken:
+            reason = breaker.waiting_reason(state, dependency.label)
+            raise CircuitOpen(reason, wait_s=PROBE_IN_FLIGHT_WAIT_S, dependency=dependency.key)
+        if breaker.admit(again, self._clock()) is not Admit.WAIT:
+            log.info("breaker %s: probing (open for %.0fs)", dependency.label, now - (state.opened_at or now))
+            return ticket
+        await self.release(ticket)
+        raise _waiting(dependency, again, self._clock())
 
     async def settle(self, ticket: Ticket, error: BaseException | None) -> BreakerState | None:
         """What the call's end says about the service: it answered (a success, or a permanent
@@ -177,7 +192,7 @@ class Breakers:
                 try:
                     await pipe.watch(key)
                     raw = await pipe.hgetall(key)  # type: ignore[misc]
-                    before = BreakerState.from_fields({_text(k): _text(v) for k, v in raw.items()})
+                    before = _state(raw)
                     after = change(before)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(key, mapping={**after.to_fields(), "label": dependency.label})
@@ -186,7 +201,10 @@ class Breakers:
                         pipe.zadd(keys.BREAKERS_OPEN, {dependency.key: after.probe_at})
                     else:
                         pipe.zrem(keys.BREAKERS_OPEN, dependency.key)
-                    pipe.zadd(keys.BREAKERS, {dependency.key: self._clock()})
+                    now = self._clock()
+                    pipe.zadd(keys.BREAKERS, {dependency.key: now})
+                    # A dependency unchanged for as long as its hash lives is gone from the status page too.
+                    pipe.zremrangebyscore(keys.BREAKERS, "-inf", now - STATE_TTL_S)
                     await pipe.execute()
                     return before, after
                 except WatchError:
@@ -195,14 +213,7 @@ class Breakers:
     # -- reads -------------------------------------------------------------------------------------
 
     async def state(self, key: str) -> BreakerState:
-        raw = await self._redis.hgetall(keys.breaker(key))  # type: ignore[misc]
-        return BreakerState.from_fields({_text(k): _text(v) for k, v in raw.items()})
-
-    async def is_open(self, dependency: Dependency) -> float | None:
-        """Seconds until the next probe when `dependency`'s breaker is open and none is due, else None."""
-        state = await self.state(dependency.key)
-        verdict = breaker.admit(state, self._clock())
-        return state.probe_at - self._clock() if verdict is Admit.WAIT else None
+        return _state(await self._redis.hgetall(keys.breaker(key)))  # type: ignore[misc]
 
     async def note_waiting(self, dependency_key: str, job_id: str, delay_s: float) -> None:
         """A job waits on `dependency_key`'s breaker until `delay_s` from now (the status page counts it)."""
@@ -219,7 +230,7 @@ class Breakers:
         now = self._clock()
         labels = {dependency.key: dependency.label for dependency in extra}
         for raw in await self._redis.zrange(keys.BREAKERS, 0, -1):
-            labels.setdefault(_text(raw), "")
+            labels.setdefault(text(raw), "")
         names: Sequence[str] = sorted(labels)
         if not names:
             return []
@@ -230,6 +241,6 @@ class Breakers:
             answers = await pipe.execute()
         views = []
         for name, raw, waiting in zip(names, answers[0::2], answers[1::2], strict=True):
-            state = BreakerState.from_fields({_text(k): _text(v) for k, v in raw.items()})
+            state = _state(raw)
             views.append(BreakerView(name, state.label or labels[name] or name, state, int(waiting)))
         return views

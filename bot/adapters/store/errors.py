@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from redis import exceptions as redis_errors
 
 from bot.core.errors import TransientError
@@ -16,16 +12,6 @@ OUT_OF_MEMORY = "Redis out of memory"
 REDIS_DOWN: tuple[type[BaseException], ...] = (redis_errors.RedisError, OSError)
 """What a call to Redis raises when Redis is away, full or too slow: the one tuple hookwise catches
 (a best-effort write logs and goes on; a job's own failure is mapped by `store_error`)."""
-
-
-@contextmanager
-def best_effort(log: logging.Logger, what: str, *, level: int = logging.WARNING) -> Iterator[None]:
-    """Redis away, full or slow inside the block costs only `what` (logged, with why); anything
-    else is raised as usual."""
-    try:
-        yield
-    except REDIS_DOWN as exc:
-        log.log(level, "%s (Redis: %s)", what, exc)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

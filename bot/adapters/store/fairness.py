@@ -47,6 +47,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
+from bot.adapters.store.codec import text
 
 DEFAULT_WINDOW = 10  # one worker's slots (bot/worker/settings.py: max_jobs) until heartbeats say more
 WINDOW_TTL_S = 30
@@ -132,10 +133,6 @@ class Parked:
     largest: Sequence[tuple[int, int, int]]  # (installation id, commands, bulk), most parked first
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class Fairness:
     def __init__(self, redis: Redis, *, default_window: int = DEFAULT_WINDOW) -> None:
         self._redis = redis
@@ -152,8 +149,14 @@ class Fairness:
         """How many jobs may be due at once: the slots of the workers alive (heartbeats renew it)."""
         await self._redis.set(keys.FAIR_WINDOW, max(slots, 1), ex=WINDOW_TTL_S)
 
+    async def window(self) -> int | None:
+        """The window the heartbeats last set; None once it lapsed (no worker renewed it for
+        `WINDOW_TTL_S`): `promote` then uses its default."""
+        raw = await self._redis.get(keys.FAIR_WINDOW)
+        return int(raw) if raw else None
+
     async def parked(self, *, shown: int = SHOWN_INSTALLATIONS) -> Parked:
-        ring = [_text(raw) for raw in await self._redis.lrange(keys.FAIR_RING, 0, 999)]  # type: ignore[misc]
+        ring = [text(raw) for raw in await self._redis.lrange(keys.FAIR_RING, 0, 999)]  # type: ignore[misc]
         installations = sorted(set(ring))
         if not installations:
             return Parked(0, 0, ())

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.adapters.store.breakers import job_digest
+from bot.adapters.store.codec import text
 from bot.adapters.store.ledger import arq_job
 from bot.core.ingress.job import ForgetJob
 from bot.core.operations import forget
@@ -72,13 +73,22 @@ class ForgetReport:
 class _Found:
     jobs: set[str] = field(default_factory=set)  # arq job ids deleted
     deliveries: set[str] = field(default_factory=set)  # delivery ids whose record or state was deleted
-    backlogs: set[str] = field(default_factory=set)  # the fair-share backlog lists seen
+    backlogs: dict[str, set[str]] = field(default_factory=dict)  # the fair-share backlog lists read: their job ids
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
+# Where an installation's repositories are named, by key prefix, and how to read them: a delivery's
+# queued job, a record or a job (JSON), a triage queue's entries, the cost ledger's field names.
+_REPOSITORY_READS = (
+    (keys.DELIVERY, "job"),
+    (keys.RECORD, "value"),
+    (keys.JOB, "value"),
+    (keys.TRIAGE_ENTRY, "values"),
+    (keys.COST, "fields"),
+)
+
+
+def _repository_read(key: str) -> str | None:
+    return next((read for prefix, read in _REPOSITORY_READS if key.startswith(prefix)), None)
 
 
 class Forgetter:
@@ -88,10 +98,10 @@ class Forgetter:
         self.second_pass_s = second_pass_s
         self._rename = redis.register_script(_RENAME)
 
-    async def _keys(self, match: str | None = None) -> AsyncIterator[list[str]]:
+    async def _keys(self) -> AsyncIterator[list[str]]:
         batch: list[str] = []
-        async for raw in self._redis.scan_iter(match=match, count=self._scan_count):
-            batch.append(_text(raw))
+        async for raw in self._redis.scan_iter(count=self._scan_count):
+            batch.append(text(raw))
             if len(batch) >= self._scan_count:
                 yield batch
                 batch = []
@@ -102,31 +112,37 @@ class Forgetter:
 
     async def installation_repositories(self, installation_id: int) -> set[str]:
         """Every repository hookwise has data of under `installation_id` (lowercased names)."""
-        found = {_text(name).lower() for name in await self._redis.smembers(keys.installation_repos(installation_id))}  # type: ignore[misc]
-        for prefix, read in ((keys.DELIVERY, "job"), (keys.RECORD, ""), (keys.JOB, ""), (keys.TRIAGE_ENTRY, "*")):
-            async for batch in self._keys(prefix + "*"):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for key in batch:
-                        if read == "job":
-                            pipe.hget(key, "job")
-                        elif read == "*":
-                            pipe.hvals(key)
-                        else:
-                            pipe.get(key)
-                    values = await pipe.execute(raise_on_error=False)
-                for value in values:
-                    for raw in value if isinstance(value, list) else [value]:
-                        owned = forget.repository_of(forget.parse_json(raw)) if isinstance(raw, bytes | str) else None
-                        if owned is not None and owned[0] == installation_id:
-                            found.add(owned[1].lower())
-        async for batch in self._keys(keys.COST + "*"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in batch:
+        found = {text(name).lower() for name in await self._redis.smembers(keys.installation_repos(installation_id))}  # type: ignore[misc]
+        # One SCAN of the keyspace, not one per prefix: `SCAN MATCH` walks every key all the same.
+        async for batch in self._keys():
+            found |= await self._repositories_in(batch, installation_id)
+        return found
+
+    async def _repositories_in(self, batch: list[str], installation_id: int) -> set[str]:
+        reads = [(key, read) for key in batch if (read := _repository_read(key)) is not None]
+        if not reads:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, read in reads:
+                if read == "job":
+                    pipe.hget(key, "job")
+                elif read == "values":
+                    pipe.hvals(key)
+                elif read == "fields":
                     pipe.hkeys(key)
-                fields = await pipe.execute(raise_on_error=False)
-            for names in fields:
-                if isinstance(names, list):
-                    found |= forget.cost_repositories((_text(name) for name in names), installation_id)
+                else:
+                    pipe.get(key)
+            answers = await pipe.execute(raise_on_error=False)
+        found: set[str] = set()
+        for (_key, read), answer in zip(reads, answers, strict=True):
+            if read == "fields":
+                if isinstance(answer, list):
+                    found |= forget.cost_repositories((text(name) for name in answer), installation_id)
+                continue
+            for raw in answer if isinstance(answer, list) else [answer]:
+                owned = forget.repository_of(forget.parse_json(raw)) if isinstance(raw, bytes | str) else None
+                if owned is not None and owned[0] == installation_id:
+                    found.add(owned[1].lower())
         return found
 
     # -- the pass ----------------------------------------------------------------------------------
@@ -164,17 +180,16 @@ class Forgetter:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in batch:
                 pipe.type(key)
-            types = [_text(kind) for kind in await pipe.execute(raise_on_error=False)]
+            types = [text(kind) for kind in await pipe.execute(raise_on_error=False)]
         doomed: list[str] = []
         to_read: list[tuple[str, str]] = []
         for key, kind in zip(batch, types, strict=True):
-            if key.startswith((keys.FAIR_COMMANDS, keys.FAIR_BULK)):
-                found.backlogs.add(key)
             if forget.names_any(key, wanted) or self._installation_key(key, installation_id, owners):
                 doomed.append(key)
             elif kind in ("string", "hash", "list", "set", "zset"):
                 to_read.append((key, kind))
         values = await self._read(to_read)
+        _note_backlogs(to_read, values, found)
         changes = await self._plan(to_read, values, wanted, installation_id, report, doomed)
         for key in doomed:
             self._note_deleted(key, found)
@@ -189,7 +204,7 @@ class Forgetter:
                         pipe.srem(key, *members)
                     elif kind == "list":
                         for member in members:
-                            pipe.lrem(key, 0, _text(member))
+                            pipe.lrem(key, 0, text(member))
                 await pipe.execute()
         report.deleted += len(doomed)
 
@@ -237,7 +252,7 @@ class Forgetter:
                 continue
             is_cost = key.startswith(keys.COST)
             if kind == "hash":
-                pairs = {_text(k): _text(v) for k, v in value.items()}
+                pairs = {text(k): text(v) for k, v in value.items()}
                 if is_cost:
                     renames = [
                         (name, new) for name in pairs if (new := forget.anonymised(name, wanted, installation_id))
@@ -250,10 +265,10 @@ class Forgetter:
                     doomed.append(key)
                 continue
             if kind == "string":
-                if forget.owned(_text(value), _text(value), wanted):
+                if forget.owned(text(value), text(value), wanted):
                     doomed.append(key)
                 continue
-            naming = [member for member in value if forget.names_any(_text(member), wanted)]
+            naming = [member for member in value if forget.names_any(text(member), wanted)]
             if naming:  # a list, set or sorted set other repositories share: only these members go
                 changes.append((key, kind, naming))
                 report.members += len(naming)
@@ -275,7 +290,10 @@ class Forgetter:
                 pipe.zrem(keys.QUEUE, job_id)
                 pipe.delete(keys.ARQ_RETRY + job_id, keys.IN_PROGRESS + job_id, keys.ARQ_RESULT + job_id)
                 pipe.delete(keys.RETRY_STATE + job_digest(job_id))
-                for backlog in found.backlogs:
+            # Only where the scan saw the id: one LREM per deleted job per backlog is jobs x installations.
+            # (An id parked after its list was read is left to the second pass.)
+            for backlog, members in found.backlogs.items():
+                for job_id in found.jobs & members:
                     pipe.lrem(backlog, 0, job_id)
             for delivery_id in found.deliveries:
                 pipe.zrem(keys.RECENT, delivery_id)
@@ -297,3 +315,10 @@ class Forgetter:
             pipe.zadd(keys.QUEUE, {job_id: now_ms + int(delay_s * 1000)})
             await pipe.execute()
         return job_id
+
+
+def _note_backlogs(to_read: list[tuple[str, str]], values: list[Any], found: _Found) -> None:
+    """Keep the job ids of the fair-share backlogs read: `_follow_up` removes deleted jobs from these."""
+    for (key, _kind), value in zip(to_read, values, strict=True):
+        if key.startswith((keys.FAIR_COMMANDS, keys.FAIR_BULK)) and isinstance(value, list):
+            found.backlogs[key] = {text(member) for member in value}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
+from bot.adapters.store.codec import text
 
 SEEN_S = 60  # a worker not heard from for this long is not listed
 FORGET_AFTER_S = 3600  # its entry in the sorted set goes after this
@@ -33,10 +33,6 @@ class Heartbeat(BaseModel):
     slots: int  # how many it runs at once (arq's max_jobs)
     done: int = 0  # jobs it finished since it started
     version: str = ""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Heartbeats:
@@ -60,7 +56,7 @@ class Heartbeats:
     async def seen(self, *, now: float | None = None, within_s: float = SEEN_S) -> list[Heartbeat]:
         """The workers heard from in the last `within_s`, most recently started first."""
         now = time.time() if now is None else now
-        ids = [_text(raw) for raw in await self._redis.zrangebyscore(keys.WORKERS, now - within_s, "+inf")]
+        ids = [text(raw) for raw in await self._redis.zrangebyscore(keys.WORKERS, now - within_s, "+inf")]
         if not ids:
             return []
         found: list[Heartbeat] = []

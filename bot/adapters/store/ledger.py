@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from bot.adapters.store import keys
 from bot.adapters.store.coalescer import Coalescer
+from bot.adapters.store.codec import text
 from bot.adapters.store.fairness import PARK_FUNCTION, PROMOTE_FUNCTION, promote_args
 from bot.core.errors import UnreadableJob
 from bot.core.ingress.job import Job, dump_job, parse_job
@@ -146,10 +147,6 @@ def lane_spec(job: Job) -> str:
     return chosen.value if chosen is Lane.DIRECT else f"{chosen.value}{job.installation_id}"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Ledger:
     """Remembers deliveries and queues their jobs. Shared by every web and worker process."""
 
@@ -175,7 +172,7 @@ class Ledger:
             args += (job.delivery_id, arq_job(job, now_ms), lane_spec(job))
         raw = await self._accept_script(keys=[keys.QUEUE], args=args)
         return [
-            Accepted(_text(value)) if created else Duplicate(_text(value))
+            Accepted(text(value)) if created else Duplicate(text(value))
             for created, value in zip(raw[0::2], raw[1::2], strict=True)
         ]
 

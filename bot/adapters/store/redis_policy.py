@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.core.operations.health import SAFE_POLICY, eviction_warning
-
-SAFE = SAFE_POLICY
+from bot.adapters.store.codec import text
+from bot.core.operations.health import eviction_warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +26,9 @@ class EvictionPolicy:
     policy: str | None  # None: Redis would not say
     problem: str = ""  # why it would not say (`CONFIG GET` refused)
 
-    @property
-    def safe(self) -> bool:
-        return self.policy == SAFE
-
     def warning(self) -> str | None:
         """The one line to log, or None when the policy is `noeviction`."""
         return eviction_warning(self.policy, self.problem)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def eviction_policy(redis: Redis) -> EvictionPolicy:
@@ -47,7 +37,7 @@ async def eviction_policy(redis: Redis) -> EvictionPolicy:
         answer = await redis.config_get("maxmemory-policy")
     except ResponseError as exc:  # e.g. "unknown command 'CONFIG'" or NOPERM on a managed service
         return EvictionPolicy(None, str(exc).split("\n")[0][:200])
-    values = {_text(k): _text(v) for k, v in dict(answer).items()}
+    values = {text(k): text(v) for k, v in dict(answer).items()}
     policy = values.get("maxmemory-policy")
     return EvictionPolicy(policy) if policy else EvictionPolicy(None, "no maxmemory-policy in the answer")
 

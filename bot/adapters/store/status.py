@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
+from bot.adapters.store.codec import text
 from bot.adapters.store.records import JobRecord, Records
 from bot.config import Settings
 from bot.core.costs import pricing
@@ -164,10 +165,6 @@ async def dead_letters(redis: Redis, count: int = 20) -> list[DeadLetter]:
     ]
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 async def queue_state(redis: Redis, now: float | None = None, *, inspected: int = INSPECTED_JOBS) -> QueueView:
     """Depth of arq's queue, how much of it is due, how many of its oldest jobs run, and the oldest
     due job no worker has taken yet (arq keeps a running job in the queue until it ends)."""
@@ -177,7 +174,7 @@ async def queue_state(redis: Redis, now: float | None = None, *, inspected: int 
         pipe.zcount(keys.QUEUE, "-inf", now_ms)
         pipe.zrange(keys.QUEUE, 0, inspected - 1, withscores=True)
         depth, due, oldest = await pipe.execute()
-    jobs = [(_text(member), float(score)) for member, score in oldest]
+    jobs = [(text(member), float(score)) for member, score in oldest]
     running_flags: list[Any] = []
     if jobs:
         async with redis.pipeline(transaction=False) as pipe:

@@ -32,6 +32,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.adapters.store import keys
+from bot.adapters.store.codec import text
 from bot.core.ingress.job import TriageRound, WaitingIssue
 
 BATCH_FUNCTION = "triage_batch"
@@ -186,10 +187,6 @@ class Claimed:
     next_round: str  # the round queued for what is still waiting, or ""
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class TriageQueue:
     def __init__(self, redis: Redis, *, max_batch: int, max_wait_s: float, claim_ttl_s: float) -> None:
         self._redis = redis
@@ -239,8 +236,8 @@ class TriageQueue:
             ],
         )
         if int(status) == 2:
-            return AlreadyWaiting(_text(value))
-        return Registered(_text(value), again=int(status) == 1)
+            return AlreadyWaiting(text(value))
+        return Registered(text(value), again=int(status) == 1)
 
     async def claim(self, job: TriageRound, job_id: str, *, now_ms: int) -> Claimed:
         next_round, taken = await self._claim(
@@ -252,7 +249,7 @@ class TriageQueue:
             ],
         )
         issues = [WaitingIssue.model_validate_json(raw) for raw in taken]
-        return Claimed(sorted(issues, key=lambda i: (i.arrived_ms, i.number)), _text(next_round))
+        return Claimed(sorted(issues, key=lambda i: (i.arrived_ms, i.number)), text(next_round))
 
     async def finish(self, repository: str, number: int, job_id: str, lane: str = "") -> bool:
         k = keys.triage_queue(repository, lane)
@@ -264,17 +261,17 @@ class TriageQueue:
         _RESCUE). Returns the rounds queued, or found queued, for them."""
         rounds: list[str] = []
         async for raw in self._redis.scan_iter(match=keys.TRIAGE_ENTRY + "*", count=200):
-            entries = await self._redis.hvals(_text(raw))  # type: ignore[misc]
+            entries = await self._redis.hvals(text(raw))  # type: ignore[misc]
             if not entries:
                 continue
             issue = WaitingIssue.model_validate_json(entries[0])  # one repository, one installation
-            repository = issue.repository or _text(raw)[len(keys.TRIAGE_ENTRY) :]
+            repository = issue.repository or text(raw)[len(keys.TRIAGE_ENTRY) :]
             found = await self._rescue(
                 keys=self._keys(repository, issue.lane),
                 args=self._schedule_args(repository, issue.installation_id, now_ms, issue.lane),
             )
             if found:
-                rounds.append(_text(found))
+                rounds.append(text(found))
         return rounds
 
     async def waiting(self, repository: str, lane: str = "") -> Sequence[int]:

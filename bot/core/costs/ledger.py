@@ -80,16 +80,23 @@ class CostRow:
         self.estimated += other.estimated
 
 
+def field_parts(name: str) -> list[str] | None:
+    """A field's parts: `installation|repository|task|provider|model|column`, or the five of a
+    field filed before providers (no provider); None for anything else."""
+    parts = name.split(SEPARATOR)
+    return parts if len(parts) in (5, 6) else None
+
+
 def rows_from_hashes(hashes: Iterable[Mapping[str, str]]) -> list[CostRow]:
     """The hours' hashes (`field_name` -> number) summed into one row per key, sorted. A field
     filed before providers (five parts, no provider) is the Claude API's."""
     rows: dict[tuple[int, str, str, str, str], CostRow] = {}
     for counters in hashes:
         for name, value in counters.items():
-            parts = name.split(SEPARATOR)
-            if len(parts) == 5:  # installation|repository|task|model|column
+            parts = field_parts(name)
+            if parts is not None and len(parts) == 5:  # installation|repository|task|model|column
                 parts.insert(3, LEGACY_PROVIDER if parts[3] else "")
-            if len(parts) != 6 or parts[5] not in COLUMNS:
+            if parts is None or parts[5] not in COLUMNS:
                 continue
             installation, repository, task, provider, model, column = parts
             try:

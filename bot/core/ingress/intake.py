@@ -72,7 +72,7 @@ class Malformed:
 Decision = Work | Ignore | Malformed
 Builder = Callable[[str, str, EventPayload], Job | Ignore | Malformed]
 
-ACKNOWLEDGED_EVENTS = frozenset({"ping", "installation", "installation_repositories"})
+ACKNOWLEDGED_EVENTS = frozenset({"ping"})  # answered "acknowledged", not "not handled" (the installation events route)
 
 # GitHub's X-GitHub-Delivery is a UUID (redeliveries keep it); it becomes part of Redis keys.
 _DELIVERY_ID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
@@ -267,12 +267,12 @@ def _route(delivery_id: str, event: str, parsed: EventPayload) -> Decision:
     if event in INSTALLATION_EVENTS:
         if parsed.installation is None:
             return Ignore("no installation in the payload")
-        if (event, action) not in ROUTES:
-            return Ignore(f"{event} {action or 'without action'} acknowledged")
     elif parsed.installation is None or parsed.repository is None:
         return Ignore("no installation or repository in the payload")
     build = ROUTES.get((event, action))
     if build is None:
-        return Ignore(f"{event} {action or 'without action'} is not handled")
+        # An installation event's other actions (created, suspend, ...) are expected: acknowledged.
+        unrouted = "acknowledged" if event in INSTALLATION_EVENTS else "is not handled"
+        return Ignore(f"{event} {action or 'without action'} {unrouted}")
     built = build(delivery_id, event, parsed)
     return built if isinstance(built, Ignore | Malformed) else Work(built)

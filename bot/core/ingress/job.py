@@ -9,7 +9,7 @@ re-reads the current state from GitHub before acting anyway.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -87,9 +87,10 @@ class ForgetJob(_Job):
     second_pass: bool = False  # the pass a little later that catches what jobs in flight wrote
 
 
-# Every job type; the worker has one handler per type (bot/worker/dispatch.py), checked by a test.
-JOB_TYPES = (SummaryJob, TriageJob, CommandJob, ConfigJob, LabelJob, ForgetJob)
 Job = Annotated[SummaryJob | TriageJob | CommandJob | ConfigJob | LabelJob | ForgetJob, Field(discriminator="kind")]
+# Every job type, read off the union; the worker has one handler per type (bot/worker/dispatch.py),
+# checked by a test.
+JOB_TYPES: tuple[type[_Job], ...] = get_args(get_args(Job)[0])
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)
 
 

@@ -70,11 +70,6 @@ def model_breaker(base_url: str | None, model: str, provider: str = "anthropic")
     return model_dependency(provider, host_of(base_url or ANTHROPIC_API), model)
 
 
-class Phase(enum.StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-
-
 @dataclass(frozen=True, slots=True)
 class BreakerState:
     failures: int = 0  # outage failures in a row
@@ -83,10 +78,6 @@ class BreakerState:
     probe_at: float = 0.0  # while open: when the next probe may go
     last_error: str = ""
     label: str = ""
-
-    @property
-    def phase(self) -> Phase:
-        return Phase.CLOSED if self.opened_at is None else Phase.OPEN
 
     @property
     def is_open(self) -> bool:

@@ -21,11 +21,12 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from bot.core.costs.ledger import SEPARATOR, field_parts
+
 SALT = b"hookwise-forget:"
 REMOVED = "(removed)"  # the cost ledger's repository once its name is forgotten
 _OWNER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _NAME_CHARS = _OWNER_CHARS | frozenset("._")
-COST_SEPARATOR = "|"
 
 
 def digest(name: str) -> str:
@@ -94,27 +95,24 @@ def owned(structured: str | bytes | None, text: str, targets: frozenset[str]) ->
     return names_any(text, targets)
 
 
-COST_FIELD_PARTS = (5, 6)  # installation|repository|task|[provider|]model|column (bot/core/costs.py)
-
-
 def anonymised(field: str, targets: frozenset[str], installation_id: int | None = None) -> str | None:
     """The cost ledger's field (`installation|repository|task|provider|model|column`, or the
     five-part one of before providers) with the repository replaced by `(removed)`, or None when it
     names no forgotten repository (of `installation_id`, when the whole installation is forgotten)."""
-    parts = field.split(COST_SEPARATOR)
-    if len(parts) not in COST_FIELD_PARTS or parts[1] == REMOVED:
+    parts = field_parts(field)
+    if parts is None or parts[1] == REMOVED:
         return None
     whole = installation_id is not None and parts[0] == str(installation_id)
     if not whole and digest(parts[1]) not in targets:
         return None
-    return COST_SEPARATOR.join((parts[0], REMOVED, *parts[2:]))
+    return SEPARATOR.join((parts[0], REMOVED, *parts[2:]))
 
 
 def cost_repositories(fields: Iterable[str], installation_id: int) -> set[str]:
     """The repositories the cost ledger files under `installation_id` (lowercased)."""
     found = set()
     for field in fields:
-        parts = field.split(COST_SEPARATOR)
-        if len(parts) in COST_FIELD_PARTS and parts[0] == str(installation_id) and parts[1] and parts[1] != REMOVED:
+        parts = field_parts(field)
+        if parts is not None and parts[0] == str(installation_id) and parts[1] and parts[1] != REMOVED:
             found.add(parts[1].lower())
     return found

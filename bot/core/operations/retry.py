@@ -55,10 +55,6 @@ def classify(exc: BaseException) -> Verdict:
     return Permanent(f"{type(exc).__name__}: {exc}")
 
 
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(classify(exc), Transient)
-
-
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """What a job went through before this run: arq's try number (every run counts, waits

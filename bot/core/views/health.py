@@ -4,22 +4,12 @@ model (bot/core/operations/health.py), folded into the page by bot/core/views/st
 
 from __future__ import annotations
 
-import html
-import time
-
 from bot.core.operations.health import Health, span
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+from bot.core.views.format import esc, utc
 
 
 def _ago(moment: float, now: float) -> str:
-    return f"{span(now - moment)} ago"
-
-
-def _utc(moment: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(moment))
+    return f"{span(now - moment)} ago"  # to the second: a heartbeat is due every 5 s
 
 
 def render_workers(health: Health, now: float) -> str:
@@ -33,11 +23,11 @@ def render_workers(health: Health, now: float) -> str:
         )
     rows = "".join(
         "<tr>"
-        f'<td class="mono">{_esc(w.host)}</td><td class="num">{w.pid}</td>'
-        f'<td class="num" title="{_utc(w.seen_at)} UTC">{_ago(w.seen_at, now)}</td>'
+        f'<td class="mono">{esc(w.host)}</td><td class="num">{w.pid}</td>'
+        f'<td class="num" title="{utc(w.seen_at, now)} UTC">{_ago(w.seen_at, now)}</td>'
         f'<td class="num">{w.running} of {w.slots}</td><td class="num">{w.done}</td>'
-        f'<td class="num" title="{_utc(w.started_at)} UTC">{span(now - w.started_at)}</td>'
-        f'<td class="mono muted">{_esc(w.worker_id)}</td>'
+        f'<td class="num" title="{utc(w.started_at, now)} UTC">{span(now - w.started_at)}</td>'
+        f'<td class="mono muted">{esc(w.worker_id)}</td>'
         "</tr>"
         for w in health.workers
     )
@@ -63,9 +53,9 @@ def render_dependencies(health: Health, now: float) -> str:
             since, probe = "—", "—"
         rows.append(
             "<tr>"
-            f'<td>{_esc(d.label)}</td><td>{state}</td><td class="num">{since}</td>'
+            f'<td>{esc(d.label)}</td><td>{state}</td><td class="num">{since}</td>'
             f'<td class="num">{d.failures}</td><td class="num">{d.waiting}</td><td class="num">{probe}</td>'
-            f'<td class="err">{_esc(d.last_error) if d.last_error else ""}</td>'
+            f'<td class="err">{esc(d.last_error) if d.last_error else ""}</td>'
             "</tr>"
         )
     head = (
@@ -90,5 +80,5 @@ def render_parked(health: Health) -> str:
     )
     return (
         f'<p id="parked">{health.parked} job(s) of {health.parked_installations} installation(s) parked for '
-        f"fair share, moved to the queue in turn{window}: {_esc(largest)}.</p>"
+        f"fair share, moved to the queue in turn{window}: {esc(largest)}.</p>"
     )

@@ -21,6 +21,7 @@ from typing import Literal
 from bot.core.operations import health as health_model
 from bot.core.views import health as health_view
 from bot.core.views.charts import Series, stacked_bars
+from bot.core.views.format import ago, dollars, duration, esc, iso, tokens, utc
 
 __all__ = [
     "NOT_RECORDED",
@@ -255,52 +256,7 @@ class StatusView:
 # -- formatting ---------------------------------------------------------------------------------
 
 
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def duration(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    if ms < 3_600_000:
-        return f"{ms / 60_000:.1f} min"
-    return f"{ms / 3_600_000:.1f} h"
-
-
-def ago(moment: float, now: float) -> str:
-    seconds = max(int(now - moment), 0)
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86_400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
-    return f"{seconds // 86_400} d ago"
-
-
-def dollars(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "$0"
-    return f"${value:.6f}" if value < 0.01 else f"${value:,.4f}"
-
-
-def tokens(value: int) -> str:
-    return f"{value:,}"
-
-
-def utc(moment: float, now: float) -> str:
-    same_day = time.gmtime(moment)[:3] == time.gmtime(now)[:3]
-    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.gmtime(moment))
-
-
-def iso(moment: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+# bot/core/views/format.py: escaping, durations, money, times (the health sections use them too).
 
 
 # -- what is wrong: the warnings at the top ------------------------------------------------------
@@ -346,7 +302,7 @@ def _queue_warnings(view: StatusView) -> Iterable[StatusWarning]:
     since = view.queue.oldest_waiting_since
     if since is None or view.generated_at - since < QUEUE_STUCK_S:
         return
-    if view.health is not None and view.health.workers == []:
+    if view.health is not None and view.health.workers is not None and not view.health.workers:
         return  # the workers' heartbeats say it more precisely: no worker at all (_health_warnings)
     waited = ago(since, view.generated_at).removesuffix(" ago")
     yield StatusWarning(
@@ -482,7 +438,7 @@ footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 
 
 def _tile(value: str, label: str, css: str = "") -> str:
-    return f'<div class="tile"><b class="{css}">{value}</b><span>{_esc(label)}</span></div>'
+    return f'<div class="tile"><b class="{css}">{value}</b><span>{esc(label)}</span></div>'
 
 
 def _tiles(view: StatusView) -> str:
@@ -498,15 +454,15 @@ def _tiles(view: StatusView) -> str:
         _tile(str(view.count("skipped")), "skipped", "skipped"),
         _tile(str(view.count("failed") + view.count("retrying")), "failed or retrying", "failed"),
         _tile(str(queue.depth), "jobs in the queue"),
-        _tile(_esc(oldest), "oldest job waiting for"),
+        _tile(esc(oldest), "oldest job waiting for"),
         _tile(str(len(view.dead_letters)), "dead letters", "failed" if view.dead_letters else ""),
-        _tile(_esc(dollars(view.cost_usd)), f"model cost of these ({tokens(view.tokens)} tokens)"),
+        _tile(esc(dollars(view.cost_usd)), f"model cost of these ({tokens(view.tokens)} tokens)"),
     ]
     return f'<section class="tiles" aria-label="summary">{"".join(parts)}</section>'
 
 
 def _origin(origin: str) -> str:
-    return f'<span class="tag">{_esc(origin)}</span>' if origin else ""
+    return f'<span class="tag">{esc(origin)}</span>' if origin else ""
 
 
 def _waited(row: DeliveryRow) -> str:
@@ -524,17 +480,17 @@ def _worked(row: DeliveryRow) -> str:
         backoff = max(row.latency_ms - row.waited_ms - row.worked_ms, 0)
         between = f", {duration(backoff)} between them (backoff)"
     title = f"{row.job_try} tries{between}"
-    return f'<span title="{_esc(title)}">{duration(row.worked_ms)}</span><span class="sub">{row.job_try} tries</span>'
+    return f'<span title="{esc(title)}">{duration(row.worked_ms)}</span><span class="sub">{row.job_try} tries</span>'
 
 
 def _model_cell(row: DeliveryRow) -> str:
     if not row.model:
         return '<span class="muted">—</span>'
-    estimate = f' <span class="tag" title="{_esc(row.cost_note)}">estimate</span>' if row.cost_note else ""
+    estimate = f' <span class="tag" title="{esc(row.cost_note)}">estimate</span>' if row.cost_note else ""
     cache = f" +{tokens(row.cache_tokens)} cache" if row.cache_tokens else ""
-    provider = f' <span class="muted">on {_esc(row.provider)}</span>' if row.provider else ""
+    provider = f' <span class="muted">on {esc(row.provider)}</span>' if row.provider else ""
     return (
-        f'<span class="mono">{_esc(row.model)}</span>{provider}{estimate}'
+        f'<span class="mono">{esc(row.model)}</span>{provider}{estimate}'
         f'<span class="sub">{tokens(row.input_tokens)} in / {tokens(row.output_tokens)} out{cache}</span>'
     )
 
@@ -554,15 +510,15 @@ def _delivery_rows(view: StatusView) -> str:
         rows.append(
             "<tr>"
             f'<td class="num" title="{iso(row.finished_at)}">{utc(row.finished_at, view.generated_at)}</td>'
-            f"<td>{_esc(row.event)}{_origin(row.origin)}"
-            f'<span class="sub">{_esc(row.repository)}#{row.target}</span></td>'
-            f'<td><span class="badge {_esc(row.outcome)}">{_esc(row.outcome)}</span></td>'
+            f"<td>{esc(row.event)}{_origin(row.origin)}"
+            f'<span class="sub">{esc(row.repository)}#{row.target}</span></td>'
+            f'<td><span class="badge {esc(row.outcome)}">{esc(row.outcome)}</span></td>'
             f"<td>{text}</td>"
             f'<td class="num">{_waited(row)}</td>'
             f'<td class="num">{_worked(row)}</td>'
             f"<td>{_model_cell(row)}</td>"
-            f'<td class="num">{_esc(dollars(row.cost_usd))}</td>'
-            f'<td class="mono muted" title="{_esc(row.delivery_id)}">{_esc(row.delivery_id[:8])}</td>'
+            f'<td class="num">{esc(dollars(row.cost_usd))}</td>'
+            f'<td class="mono muted" title="{esc(row.delivery_id)}">{esc(row.delivery_id[:8])}</td>'
             "</tr>"
         )
     head = (
@@ -583,7 +539,7 @@ def _queue(view: StatusView) -> str:
     q = view.queue
     if q.oldest_waiting_since is not None and q.oldest_waiting_job is not None:
         oldest = (
-            f"the oldest waiting job, <code>{_esc(q.oldest_waiting_job)}</code>, has waited "
+            f"the oldest waiting job, <code>{esc(q.oldest_waiting_job)}</code>, has waited "
             f"{ago(q.oldest_waiting_since, view.generated_at).removesuffix(' ago')}"
         )
     else:
@@ -601,10 +557,10 @@ def _dead(view: StatusView) -> str:
     rows = "".join(
         "<tr>"
         f'<td class="num" title="{iso(d.failed_at)}">{utc(d.failed_at, view.generated_at)}</td>'
-        f"<td>{_esc(d.event)}</td><td>{_esc(d.repository)}#{d.target}</td>"
+        f"<td>{esc(d.event)}</td><td>{esc(d.repository)}#{d.target}</td>"
         f'<td class="num">{d.job_try}</td>'
         f'<td class="err">{safe_text(d.error, view.known_secrets)}</td>'
-        f'<td class="mono">{_esc(d.delivery_id)}</td>'
+        f'<td class="mono">{esc(d.delivery_id)}</td>'
         "</tr>"
         for d in view.dead_letters
     )
@@ -636,7 +592,7 @@ def _budgets(view: StatusView) -> str:
         rows.append(
             f'<tr><td class="mono">{b.installation_id}</td><td class="num">{tokens(b.used_tokens)}</td>'
             f'<td class="num">{limit}</td><td>{bar}</td><td class="num">{b.skipped}</td>'
-            f'<td class="num">{_esc(dollars(b.cost_usd))}</td></tr>'
+            f'<td class="num">{esc(dollars(b.cost_usd))}</td></tr>'
         )
     head = (
         '<tr><th>installation</th><th class="num">tokens used</th><th class="num">daily limit</th><th>share</th>'
@@ -651,7 +607,7 @@ def _agreement(view: StatusView) -> str:
     if not view.agreement:
         return '<p class="empty" id="agreement">No triaged issue has been judged yet.</p>'
     rows = "".join(
-        f"<tr><td>{_esc(a.repository)}{_origin('shadow') if a.shadow else ''}</td>"
+        f"<tr><td>{esc(a.repository)}{_origin('shadow') if a.shadow else ''}</td>"
         f'<td class="num">{a.judged}</td><td class="num">{a.exact}</td>'
         f'<td class="num">{"—" if a.rate is None else f"{a.rate:.0%}"}</td><td class="num">{a.pending}</td></tr>'
         for a in view.agreement
@@ -673,7 +629,7 @@ def _banner(view: StatusView) -> str:
             '<p id="all-well">Nothing looks wrong: no refused deliveries, no stuck queue, no recent dead letters.</p>'
         )
     items = "".join(
-        f'<li id="warn-{_esc(w.key)}" class="{w.level}"><b>{safe_text(w.text, view.known_secrets, limit=600)}</b>'
+        f'<li id="warn-{esc(w.key)}" class="{w.level}"><b>{safe_text(w.text, view.known_secrets, limit=600)}</b>'
         + (f"<span>{safe_text(w.fix, view.known_secrets, limit=600)}</span>" if w.fix else "")
         + "</li>"
         for w in found
@@ -735,7 +691,7 @@ def _cost_chart(view: StatusView) -> str:
         label_every=3,
         empty="no model calls in the last 14 days",
     )
-    return f'{svg}<div class="legend">{_esc(dollars(total))} in {len(days)} days, estimated from the price table</div>'
+    return f'{svg}<div class="legend">{esc(dollars(total))} in {len(days)} days, estimated from the price table</div>'
 
 
 def _charts(view: StatusView) -> str:
