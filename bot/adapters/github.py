@@ -195,27 +195,19 @@ async def _calling(guard: Guard, dependency: Dependency) -> AsyncIterator[None]:
 
 
 async def _listing(guard: Guard, dependency: Dependency, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """The items of a listing, through the host's breaker: the first page answered is a success
-    (the consumer may stop there)."""
-    ticket = await guard.enter(dependency)
-    settled = False
-    try:
-        with _translated(dependency.host):
-            async for item in items:
-                if not settled:
-                    settled = True
-                    await guard.settle(ticket, None)
-                yield item
-    except Exception as exc:
-        if not settled:
-            await guard.settle(ticket, exc)  # raises CircuitOpen when it opened the breaker
-        raise
-    except BaseException:  # cancelled before the first page: says nothing about GitHub
-        if not settled:
-            await guard.release(ticket)
-        raise
-    if not settled:  # an empty listing: GitHub answered
-        await guard.settle(ticket, None)
+    """The items of a listing, through the host's breaker: the first page answered (an empty one
+    too) is a success, the consumer may stop there; later pages' errors are only translated."""
+    async with _calling(guard, dependency):
+        first = await anext(items, _END)
+    if first is _END:
+        return
+    yield first
+    with _translated(dependency.host):
+        async for item in items:
+            yield item
+
+
+_END = object()  # a listing with no item
 
 
 def _not_found(exc: PermanentError) -> bool:

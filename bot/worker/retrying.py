@@ -12,7 +12,6 @@ a record, rather than left to loop.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,9 +20,8 @@ from arq import Retry
 from bot.adapters.store.breakers import Breakers
 from bot.adapters.store.errors import REDIS_DOWN
 from bot.adapters.store.retry_state import RetryStates
-from bot.core.errors import CircuitOpen
 from bot.core.ingress.job import Job, TriageRound
-from bot.core.operations import breaker, retry
+from bot.core.operations import retry
 from bot.core.operations.breaker import Dependency
 from bot.core.operations.retry import Again, Attempt, Decision, GiveUp, Wait
 from bot.core.operations.scheduling import needs
@@ -37,7 +35,6 @@ class Retrying:
     breakers: Breakers | None
     github: Dependency
     model: Callable[[str], Dependency]  # the model of a task (`triage`, `summary`)
-    clock: Callable[[], float] = time.time
 
     async def attempt(self, job_id: str, number: int) -> tuple[Attempt, int]:
         """The job's attempt on its `number`-th run, and how many earlier runs never ended."""
@@ -51,19 +48,9 @@ class Retrying:
         return attempt, retry.crashes(number, ended)
 
     async def admit(self, dependencies: tuple[Dependency, ...]) -> None:
-        """Raise `CircuitOpen` when a dependency the job needs is down and no probe is due: the job
-        waits without reading anything (a probe's turn goes ahead: its first call takes the lease)."""
-        if self.breakers is None:
-            return
-        for dependency in dependencies:
-            try:
-                state = await self.breakers.state(dependency.key)
-            except REDIS_DOWN:
-                return
-            now = self.clock()
-            if breaker.admit(state, now) is breaker.Admit.WAIT:
-                reason = breaker.waiting_reason(state, dependency.label)
-                raise CircuitOpen(reason, wait_s=state.probe_at - now, dependency=dependency.key)
+        """Raise `CircuitOpen` when a dependency the job needs is down and no probe is due."""
+        if self.breakers is not None:
+            await self.breakers.hold(dependencies)
 
     def needs(self, job: Job | TriageRound) -> tuple[Dependency, ...]:
         if isinstance(job, TriageRound):

@@ -95,6 +95,19 @@ class Breakers:
 
     # -- around one call ---------------------------------------------------------------------------
 
+    async def hold(self, dependencies: Iterable[Dependency]) -> None:
+        """Before a job runs: raise `CircuitOpen` when a dependency it needs is down and no probe is
+        due, so it waits without calling anything (a probe's turn goes ahead: its first call takes
+        the lease in `gate`). Redis not answering holds nothing: the calls decide."""
+        for dependency in dependencies:
+            try:
+                state = await self.state(dependency.key)
+            except REDIS_DOWN:
+                return
+            now = self._clock()
+            if breaker.admit(state, now) is Admit.WAIT:
+                raise _waiting(dependency, state, now)
+
     async def gate(self, dependency: Dependency) -> Ticket:
         """Admit one call to `dependency`, or raise `CircuitOpen` (the job waits)."""
         now = self._clock()
